@@ -1,0 +1,45 @@
+# Sluice: `make test` is the whole test suite and installs what it needs.
+GO ?= go
+PKGS := ./...
+# Test dependencies from Debian and npm, installed when missing.
+DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd
+NPM_CACHE ?= $(HOME)/.cache/sluice-npm
+
+.PHONY: test deps vet unit race bench fuzz build clean
+
+test: deps vet unit
+
+build:
+	$(GO) build ./...
+
+# deps installs the real servers the integration tests talk to.
+deps:
+	@missing=""; for d in $(DEB_DEPS); do bin=$${d%%:*}; pkg=$${d##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+
+# unit runs every test (including fuzz seed corpora) with the race detector.
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+# fuzz runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+clean:
+	rm -rf sluice-data

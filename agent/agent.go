@@ -1,0 +1,475 @@
+// Package agent composes one tenant's agent: config -> store -> API ->
+// connectors (-> federation), started in that order and stopped in
+// reverse. cmd/sluice owns signals and exit codes; the agent owns the
+// lifecycle.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/connectors"
+	"go.yaml.in/yaml/v3"
+)
+
+// Version is set at build time (-ldflags "-X .../agent.Version=v1.2.3").
+var Version = "dev"
+
+// TokenFile is the admin token's file name in the data dir.
+const TokenFile = "admin.token"
+
+// Options configure an Agent.
+type Options struct {
+	Config configs.Config
+	Logger *slog.Logger // nil: discard
+	// Registry receives every metric; nil makes a fresh one. /metrics
+	// serves it.
+	Registry *prometheus.Registry
+	// Notify sends systemd notifications; nil sends none. cmd/sluice
+	// passes SystemdNotifier when $NOTIFY_SOCKET is set.
+	Notify func(state string) error
+	// OnReady is called once the agent serves (tests use it to learn the
+	// bound address).
+	OnReady func(apiAddr string)
+}
+
+// Agent is one running agent.
+type Agent struct {
+	opts    Options
+	cfg     configs.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	started time.Time
+
+	store   *store.Store
+	api     *api.Server
+	http    *http.Server
+	apiAddr string
+	ready   atomic.Bool
+	sources *supervisor
+}
+
+// New checks the config, builds every source's connector to validate its
+// section, and returns an agent that has touched nothing on disk yet.
+func New(opts Options) (*Agent, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	a := &Agent{opts: opts, cfg: opts.Config, log: opts.Logger, reg: opts.Registry}
+	a.sources = newSupervisor(a.log, connectors.NewMetrics(a.reg), opts.Config.DataDir)
+	if _, err := a.sources.build(opts.Config.Sources); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Run starts the agent and serves until ctx ends, then stops gracefully
+// within the configured shutdown timeout.
+func (a *Agent) Run(ctx context.Context) error {
+	a.started = time.Now()
+	if err := a.start(ctx); err != nil {
+		a.stop()
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("stopping", "grace", a.cfg.ShutdownTimeout.Std())
+	a.notify("STOPPING=1")
+	done := make(chan error, 1)
+	go func() { done <- a.stop() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(a.cfg.ShutdownTimeout.Std()):
+		return fmt.Errorf("shutdown took longer than %s", a.cfg.ShutdownTimeout.Std())
+	}
+}
+
+func (a *Agent) start(ctx context.Context) error {
+	cfg := a.cfg
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sluice_build_info", Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": Version, "tenant": cfg.Tenant.Name},
+	}, func() float64 { return 1 }))
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sluice_up_seconds", Help: "Seconds since the agent started.",
+	}, func() float64 { return time.Since(a.started).Seconds() }))
+
+	// 1. Store.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(ctx, store.Options{
+		Dir:             filepath.Join(cfg.DataDir, "store"),
+		NoSync:          !cfg.Store.SyncWrites,
+		Retention:       cfg.Store.Retention.Std(),
+		CompactInterval: cfg.Store.CompactInterval.Std(),
+		GCInterval:      cfg.Store.GCInterval.Std(),
+		Logger:          a.log.With("component", "store"),
+		Registerer:      a.reg,
+	})
+	if err != nil {
+		return err
+	}
+	a.store = st
+
+	// 2. API.
+	token, err := AdminToken(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.api = api.New(api.Options{
+		Store:        st,
+		AdminToken:   token,
+		Logger:       a.log.With("component", "api"),
+		Registerer:   a.reg,
+		Gatherer:     a.reg,
+		Ready:        a.readyErr,
+		Status:       a.status,
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+		MaxInFlight:  cfg.API.MaxInflight,
+	})
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+	}
+	a.apiAddr = ln.Addr().String()
+	a.http = &http.Server{
+		Handler:           a.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server stopped", "err", err)
+		}
+	}()
+
+	// 3. Sources, last: everything they write to is up.
+	if err := a.sources.apply(cfg.Sources, st); err != nil {
+		return err
+	}
+
+	a.ready.Store(true)
+	a.notify("READY=1\nSTATUS=serving")
+	a.startWatchdog(ctx)
+	a.log.Info("agent ready", "api", a.apiAddr, "data_dir", cfg.DataDir, "tenant", cfg.Tenant.Name,
+		"sources", len(cfg.Sources), "version", Version)
+	if a.opts.OnReady != nil {
+		a.opts.OnReady(a.apiAddr)
+	}
+	return nil
+}
+
+// stop shuts down in reverse order: sources, API, store. It is safe to
+// call on a partly started agent.
+func (a *Agent) stop() error {
+	a.ready.Store(false)
+	var errs []error
+	a.sources.stopAll()
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.http.Shutdown(ctx); err != nil {
+			a.http.Close()
+		}
+		cancel()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// Reload applies a new config's sources without a restart (SIGHUP).
+// Other changes need a restart and are reported as such.
+func (a *Agent) Reload(cfg configs.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if a.store == nil {
+		return errors.New("agent is not running")
+	}
+	var ignored []string
+	if cfg.DataDir != a.cfg.DataDir {
+		ignored = append(ignored, "data_dir")
+	}
+	if cfg.API != a.cfg.API {
+		ignored = append(ignored, "api")
+	}
+	if cfg.Store != a.cfg.Store {
+		ignored = append(ignored, "store")
+	}
+	if len(ignored) > 0 {
+		a.log.Warn("reload: these keys change only after a restart", "keys", strings.Join(ignored, ","))
+	}
+	if err := a.sources.apply(cfg.Sources, a.store); err != nil {
+		return err
+	}
+	a.log.Info("reloaded", "sources", len(cfg.Sources))
+	return nil
+}
+
+// APIAddr is the address the API is bound to.
+func (a *Agent) APIAddr() string { return a.apiAddr }
+
+func (a *Agent) readyErr() error {
+	if !a.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	return nil
+}
+
+func (a *Agent) status() map[string]any {
+	return map[string]any{
+		"version":        Version,
+		"tenant":         a.cfg.Tenant.Name,
+		"uptime_seconds": int64(time.Since(a.started).Seconds()),
+		"sources":        a.sources.status(),
+		"data_dir":       a.cfg.DataDir,
+	}
+}
+
+func (a *Agent) notify(state string) {
+	if a.opts.Notify == nil {
+		return
+	}
+	if err := a.opts.Notify(state); err != nil {
+		a.log.Warn("systemd notify failed", "err", err)
+	}
+}
+
+// startWatchdog pings systemd at half the watchdog interval while the agent
+// is ready.
+func (a *Agent) startWatchdog(ctx context.Context) {
+	iv := WatchdogInterval()
+	if iv <= 0 || a.opts.Notify == nil {
+		return
+	}
+	go func() {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if a.ready.Load() {
+					a.notify("WATCHDOG=1")
+				}
+			}
+		}
+	}()
+}
+
+// AdminToken returns the admin token in dataDir, creating it (mode 0600)
+// on first start.
+func AdminToken(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, TokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create admin token: %w", err)
+	}
+	_, err = f.WriteString(tok + "\n")
+	if err2 := f.Sync(); err == nil {
+		err = err2
+	}
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// supervisor runs the configured sources, restarts one whose Run fails
+// (with backoff), and applies config changes by name.
+type supervisor struct {
+	log     *slog.Logger
+	metrics *connectors.Metrics
+	dataDir string
+
+	mu      sync.Mutex
+	running map[string]*running
+}
+
+type running struct {
+	cfg    configs.SourceConfig
+	key    string // the section as YAML, to see whether it changed
+	cancel context.CancelFunc
+	done   chan struct{}
+	state  atomic.Value // string
+}
+
+func newSupervisor(log *slog.Logger, m *connectors.Metrics, dataDir string) *supervisor {
+	return &supervisor{log: log, metrics: m, dataDir: dataDir, running: map[string]*running{}}
+}
+
+func (s *supervisor) env(name string) connectors.Env {
+	return connectors.Env{Name: name, DataDir: s.dataDir, Logger: s.log.With("source", name), Metrics: s.metrics}
+}
+
+// build creates every source, which validates their sections.
+func (s *supervisor) build(cfgs []configs.SourceConfig) (map[string]connectors.Source, error) {
+	out := map[string]connectors.Source{}
+	var errs []error
+	for _, c := range cfgs {
+		reg, ok := connectors.Lookup(c.Type)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s.type: unknown source type %q (known: %s)", strings.TrimSuffix(c.Path(), "."+c.Section), c.Type, strings.Join(connectors.Types(), ", ")))
+			continue
+		}
+		if reg.Section != c.Section {
+			errs = append(errs, fmt.Errorf("%s: type %s takes its settings under %q, not %q", strings.TrimSuffix(c.Path(), "."+c.Section), c.Type, reg.Section, c.Section))
+			continue
+		}
+		src, err := reg.New(s.env(c.Name), c.Decode)
+		if err != nil {
+			errs = append(errs, prefixErr(c.Path(), err))
+			continue
+		}
+		out[c.Name] = src
+	}
+	return out, errors.Join(errs...)
+}
+
+// prefixErr names the section in a connector's error unless it already
+// does.
+func prefixErr(path string, err error) error {
+	if strings.HasPrefix(err.Error(), path) {
+		return err
+	}
+	return fmt.Errorf("%s.%w", path, err)
+}
+
+// apply starts new and changed sources and stops removed and changed ones.
+func (s *supervisor) apply(cfgs []configs.SourceConfig, sink connectors.Sink) error {
+	built, err := s.build(cfgs)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]configs.SourceConfig{}
+	for _, c := range cfgs {
+		want[c.Name] = c
+	}
+	for name, r := range s.running {
+		c, ok := want[name]
+		if ok && sectionKey(c) == r.key && c.Type == r.cfg.Type {
+			delete(built, name) // unchanged: keep it running
+			continue
+		}
+		r.cancel()
+		<-r.done
+		delete(s.running, name)
+		s.log.Info("source stopped", "source", name, "reason", map[bool]string{true: "changed", false: "removed"}[ok])
+	}
+	for name, src := range built {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &running{cfg: want[name], key: sectionKey(want[name]), cancel: cancel, done: make(chan struct{})}
+		r.state.Store("starting")
+		s.running[name] = r
+		go s.run(ctx, r, src, sink)
+		s.log.Info("source started", "source", name, "type", r.cfg.Type)
+	}
+	return nil
+}
+
+// run keeps one source running until its context ends. A source retries
+// its own server; if Run still fails, it is rebuilt after a backoff, so
+// one broken source never takes the agent down.
+func (s *supervisor) run(ctx context.Context, r *running, src connectors.Source, sink connectors.Sink) {
+	defer close(r.done)
+	backoff := time.Second
+	for {
+		r.state.Store("running")
+		err := src.Run(ctx, sink)
+		if ctx.Err() != nil {
+			r.state.Store("stopped")
+			return
+		}
+		r.state.Store("failed: " + fmt.Sprint(err))
+		s.metrics.Errors.WithLabelValues(r.cfg.Name, "run").Inc()
+		s.log.Error("source failed; restarting", "source", r.cfg.Name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			r.state.Store("stopped")
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+		if built, err := s.build([]configs.SourceConfig{r.cfg}); err == nil {
+			src = built[r.cfg.Name]
+		}
+	}
+}
+
+func (s *supervisor) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.running {
+		r.cancel()
+	}
+	for name, r := range s.running {
+		<-r.done
+		delete(s.running, name)
+	}
+}
+
+func (s *supervisor) status() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]string
+	for name, r := range s.running {
+		out = append(out, map[string]string{"name": name, "type": r.cfg.Type, "state": r.state.Load().(string)})
+	}
+	return out
+}
+
+func sectionKey(c configs.SourceConfig) string {
+	b, err := yaml.Marshal(&c.Node)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

@@ -1,0 +1,296 @@
+// Package api is the agent's HTTP API for local users, the CLI and the web
+// console: streams, writes and reads under /api/v1, plus /healthz, /readyz
+// and /metrics. Its contract is written down in docs/api.md.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// Store is what the API needs of the time-series store.
+type Store interface {
+	CreateStream(ctx context.Context, spec connectors.StreamSpec) (store.Stream, error)
+	EnsureStream(ctx context.Context, spec connectors.StreamSpec) error
+	GetStream(ctx context.Context, name string) (store.Stream, error)
+	ListStreams(ctx context.Context, o store.ListOptions) ([]store.Stream, bool, error)
+	DeleteStream(ctx context.Context, name string) error
+	Write(ctx context.Context, points []connectors.Point) error
+	Window(ctx context.Context, name string, q store.WindowQuery) (*store.Iterator, error)
+	Latest(ctx context.Context, name string) (store.Sample, bool, error)
+	Interpolated(ctx context.Context, name string, start, end, interval int64, count int) ([]store.Sample, error)
+	Summaries(ctx context.Context, name string, start, end, interval int64) ([]store.Summary, error)
+	Size() int64
+	StreamCount() int
+}
+
+// Options configure the API server.
+type Options struct {
+	Store      Store
+	AdminToken string // bearer token that opens every /api/v1 route
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer // served at /metrics; nil serves nothing there
+	// Ready reports whether the agent can serve (store open, listeners
+	// bound); /readyz answers 503 with its error otherwise.
+	Ready func() error
+	// Status adds agent-level fields to GET /api/v1/status.
+	Status func() map[string]any
+
+	MaxBodyBytes int64 // request bodies above this get 413; default 32 MiB
+	MaxInFlight  int   // concurrent writes above this get 429; default 64
+	Now          func() time.Time
+}
+
+// Server serves the API. Build it with New and mount Handler.
+type Server struct {
+	opts     Options
+	mux      *http.ServeMux
+	log      *slog.Logger
+	inflight chan struct{}
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
+}
+
+// New builds a server and registers its metrics.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 32 << 20
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() error { return nil }
+	}
+	s := &Server{
+		opts:     opts,
+		mux:      http.NewServeMux(),
+		log:      opts.Logger,
+		inflight: make(chan struct{}, opts.MaxInFlight),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_requests_total", Help: "HTTP API requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_http_request_duration_seconds", Help: "HTTP API request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"route"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_bad_requests_total", Help: "Requests rejected for bad input, by route and reason.",
+		}, []string{"route", "reason"}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.requests, s.duration, s.rejected)
+	}
+	s.routes()
+	return s
+}
+
+// Handler is the root handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Handle mounts another component's handler (OMF ingress, federation
+// routes) on the same mux. It does not add authentication.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.opts.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	if s.opts.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.route("GET /api/v1/status", "status", s.status)
+	s.route("GET /api/v1/streams", "streams_list", s.listStreams)
+	s.route("POST /api/v1/streams", "streams_create", s.createStream)
+	s.route("GET /api/v1/streams/{name}", "streams_get", s.getStream)
+	s.route("DELETE /api/v1/streams/{name}", "streams_delete", s.deleteStream)
+	s.route("POST /api/v1/streams/{name}/data", "write", s.limited(s.writeStream))
+	s.route("POST /api/v1/data", "write_bulk", s.limited(s.writeBulk))
+	s.route("GET /api/v1/streams/{name}/data", "read_window", s.readWindow)
+	s.route("GET /api/v1/streams/{name}/latest", "read_latest", s.readLatest)
+	s.route("GET /api/v1/streams/{name}/interpolated", "read_interpolated", s.readInterpolated)
+	s.route("GET /api/v1/streams/{name}/summaries", "read_summaries", s.readSummaries)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+
+			" (stream names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", nil)
+	})
+}
+
+// route mounts an authenticated, measured handler.
+func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.Request) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		if !s.authorized(r) {
+			s.rejected.WithLabelValues(name, "unauthorized").Inc()
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			writeError(rec, http.StatusUnauthorized, "missing or wrong token (send Authorization: Bearer <token>)", nil)
+		} else if err := h(rec, r); err != nil {
+			s.fail(rec, name, err)
+		}
+		s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+		s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || s.opts.AdminToken == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.opts.AdminToken)) == 1
+}
+
+// limited bounds concurrent writes; beyond the bound the client is told to
+// come back (429) rather than queueing without limit.
+func (s *Server) limited(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		select {
+		case s.inflight <- struct{}{}:
+			defer func() { <-s.inflight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			return &httpError{code: http.StatusTooManyRequests, reason: "overloaded",
+				msg: fmt.Sprintf("more than %d writes in flight; retry later", s.opts.MaxInFlight)}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		return h(w, r)
+	}
+}
+
+// httpError is an error with a status code and a reason label for metrics.
+type httpError struct {
+	code   int
+	reason string
+	msg    string
+	detail any
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(reason, format string, a ...any) error {
+	return &httpError{code: http.StatusBadRequest, reason: reason, msg: fmt.Sprintf(format, a...)}
+}
+
+// fail maps an error to a status and writes it, unless the handler already
+// started the response (then the stream is cut, which clients detect).
+func (s *Server) fail(w *statusRecorder, route string, err error) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	code, reason := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.As(err, &he):
+		code, reason = he.code, he.reason
+	case errors.As(err, &mbe):
+		code, reason = http.StatusRequestEntityTooLarge, "too_large"
+		err = fmt.Errorf("request body over the limit of %d bytes", mbe.Limit)
+	case errors.Is(err, store.ErrNotFound):
+		code, reason = http.StatusNotFound, "not_found"
+	case errors.Is(err, store.ErrExists):
+		code, reason = http.StatusConflict, "exists"
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrKindMismatch):
+		code, reason = http.StatusBadRequest, "invalid"
+	case errors.Is(err, store.ErrTooLarge):
+		code, reason = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, context.Canceled):
+		code, reason = 499, "canceled"
+	}
+	if code >= 400 && code < 500 {
+		s.rejected.WithLabelValues(route, reason).Inc()
+	} else {
+		s.log.Error("request failed", "route", route, "err", err)
+	}
+	if w.wrote {
+		return
+	}
+	var detail any
+	if he != nil {
+		detail = he.detail
+	}
+	writeError(w, code, err.Error(), detail)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string, detail any) {
+	writeJSON(w, code, struct {
+		Error  string `json:"error"`
+		Detail any    `json:"detail,omitempty"`
+	}{msg, detail})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.code, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	st := map[string]any{
+		"streams":     s.opts.Store.StreamCount(),
+		"store_bytes": s.opts.Store.Size(),
+		"ready":       s.opts.Ready() == nil,
+	}
+	if s.opts.Status != nil {
+		for k, v := range s.opts.Status() {
+			st[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}

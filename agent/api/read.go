@@ -1,0 +1,399 @@
+package api
+
+import (
+	"bufio"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// readParams are the query parameters every read shares.
+type readParams struct {
+	start, end int64
+	csv        bool
+	epochNS    bool // time=ns: times as epoch nanoseconds instead of RFC 3339
+}
+
+func (s *Server) params(r *http.Request, defStart time.Duration) (readParams, error) {
+	q := r.URL.Query()
+	now := s.opts.Now()
+	p := readParams{start: now.Add(defStart).UnixNano(), end: now.UnixNano()}
+	var err error
+	if v := q.Get("start"); v != "" {
+		if p.start, err = ParseTime(v, now); err != nil {
+			return p, badRequest("bad_time", "start: %v", err)
+		}
+	}
+	if v := q.Get("end"); v != "" {
+		if p.end, err = ParseTime(v, now); err != nil {
+			return p, badRequest("bad_time", "end: %v", err)
+		}
+	}
+	switch f := q.Get("format"); f {
+	case "", "json":
+	case "csv":
+		p.csv = true
+	default:
+		return p, badRequest("bad_format", "format: %q (want json or csv)", f)
+	}
+	switch t := q.Get("time"); t {
+	case "", "rfc3339":
+	case "ns":
+		p.epochNS = true
+	default:
+		return p, badRequest("bad_format", "time: %q (want rfc3339 or ns)", t)
+	}
+	return p, nil
+}
+
+func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.params(r, -time.Hour)
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			return badRequest("bad_limit", "limit: %q is not a non-negative number", v)
+		}
+	}
+	name := r.PathValue("name")
+	it, err := s.opts.Store.Window(r.Context(), name, store.WindowQuery{
+		Start: p.start, End: p.end, Limit: limit, PageToken: r.URL.Query().Get("page_token"),
+	})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	return writePoints(w, name, p, it)
+}
+
+// pointSource is what writePoints streams: a store iterator or a slice.
+type pointSource interface {
+	Next() bool
+	At() store.Sample
+	Err() error
+	PageToken() string
+}
+
+// writePoints streams points as JSON or CSV without holding them: a
+// 10M-point window costs the same memory as a 10-point one. The page token
+// comes last (a JSON field after the points; an HTTP trailer for CSV).
+func writePoints(w http.ResponseWriter, name string, p readParams, src pointSource) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	buf := make([]byte, 0, 256)
+	if p.csv {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Trailer", "Sluice-Next-Page-Token")
+		bw.WriteString("timestamp,value,quality\n")
+		for src.Next() {
+			pt := src.At()
+			buf = appendTime(buf[:0], pt.Time, p.epochNS, false)
+			buf = append(buf, ',')
+			buf = appendCSVValue(buf, pt.Value)
+			buf = append(buf, ',')
+			buf = strconv.AppendUint(buf, uint64(pt.Quality), 10)
+			buf = append(buf, '\n')
+			bw.Write(buf)
+		}
+		if err := src.Err(); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return nil // client went away
+		}
+		w.Header().Set("Sluice-Next-Page-Token", src.PageToken())
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	buf = append(buf, `{"stream":`...)
+	buf = appendJSONString(buf, name)
+	buf = append(buf, `,"points":[`...)
+	bw.Write(buf)
+	first := true
+	for src.Next() {
+		buf = buf[:0]
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = appendPointJSON(buf, src.At(), p.epochNS)
+		bw.Write(buf)
+	}
+	if err := src.Err(); err != nil {
+		return err
+	}
+	buf = append(buf[:0], ']')
+	if tok := src.PageToken(); tok != "" {
+		buf = append(buf, `,"next_page_token":`...)
+		buf = appendJSONString(buf, tok)
+	}
+	buf = append(buf, "}\n"...)
+	bw.Write(buf)
+	bw.Flush()
+	return nil
+}
+
+func appendPointJSON(b []byte, pt store.Sample, epochNS bool) []byte {
+	b = append(b, `{"time":`...)
+	b = appendTime(b, pt.Time, epochNS, true)
+	b = append(b, `,"value":`...)
+	b = appendJSONValue(b, pt.Value)
+	b = append(b, `,"quality":`...)
+	b = strconv.AppendUint(b, uint64(pt.Quality), 10)
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t int64, epochNS, quote bool) []byte {
+	if epochNS {
+		return strconv.AppendInt(b, t, 10)
+	}
+	if quote {
+		b = append(b, '"')
+	}
+	b = time.Unix(0, t).UTC().AppendFormat(b, time.RFC3339Nano)
+	if quote {
+		b = append(b, '"')
+	}
+	return b
+}
+
+// appendJSONValue writes a value; floats JSON cannot hold (NaN, ±Inf) are
+// written as the strings "NaN", "Infinity" and "-Infinity".
+func appendJSONValue(b []byte, v connectors.Value) []byte {
+	switch v.Kind {
+	case connectors.KindFloat:
+		switch {
+		case math.IsNaN(v.F):
+			return append(b, `"NaN"`...)
+		case math.IsInf(v.F, 1):
+			return append(b, `"Infinity"`...)
+		case math.IsInf(v.F, -1):
+			return append(b, `"-Infinity"`...)
+		}
+		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
+	case connectors.KindInt:
+		return strconv.AppendInt(b, v.I, 10)
+	case connectors.KindBool:
+		return strconv.AppendBool(b, v.I != 0)
+	case connectors.KindString:
+		return appendJSONString(b, v.S)
+	}
+	return append(b, "null"...)
+}
+
+func appendCSVValue(b []byte, v connectors.Value) []byte {
+	if v.Kind != connectors.KindString {
+		return append(b, v.Text()...)
+	}
+	needQuote := false
+	for i := 0; i < len(v.S); i++ {
+		if c := v.S[i]; c == ',' || c == '"' || c == '\n' || c == '\r' {
+			needQuote = true
+			break
+		}
+	}
+	if !needQuote {
+		return append(b, v.S...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(v.S); i++ {
+		if v.S[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, v.S[i])
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// samples adapts a computed slice to pointSource.
+type samples struct {
+	s []store.Sample
+	i int
+}
+
+func (x *samples) Next() bool        { x.i++; return x.i <= len(x.s) }
+func (x *samples) At() store.Sample  { return x.s[x.i-1] }
+func (x *samples) Err() error        { return nil }
+func (x *samples) PageToken() string { return "" }
+
+func (s *Server) readLatest(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.params(r, 0)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	pt, ok, err := s.opts.Store.Latest(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	var list []store.Sample
+	if ok {
+		list = []store.Sample{pt}
+	}
+	return writePoints(w, name, p, &samples{s: list})
+}
+
+func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.params(r, -time.Hour)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var interval time.Duration
+	count := 0
+	switch {
+	case q.Get("interval") != "":
+		if interval, err = ParseDuration(q.Get("interval")); err != nil || interval <= 0 {
+			return badRequest("bad_interval", "interval: %q is not a positive duration", q.Get("interval"))
+		}
+	case q.Get("count") != "":
+		if count, err = strconv.Atoi(q.Get("count")); err != nil || count < 1 {
+			return badRequest("bad_count", "count: %q is not a positive number", q.Get("count"))
+		}
+	default:
+		return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
+	}
+	name := r.PathValue("name")
+	pts, err := s.opts.Store.Interpolated(r.Context(), name, p.start, p.end, int64(interval), count)
+	if err != nil {
+		return err
+	}
+	return writePoints(w, name, p, &samples{s: pts})
+}
+
+// SummaryJSON is one interval of a summaries answer. Statistics are null
+// when the interval has no good or uncertain point.
+type SummaryJSON struct {
+	Start            string   `json:"start"`
+	End              string   `json:"end"`
+	Count            int      `json:"count"`
+	Bad              int      `json:"bad"`
+	Min              *float64 `json:"min"`
+	Max              *float64 `json:"max"`
+	Mean             *float64 `json:"mean"`
+	StdDev           *float64 `json:"stddev"`
+	TimeWeightedMean *float64 `json:"time_weighted_mean"`
+	First            any      `json:"first"`
+	Last             any      `json:"last"`
+}
+
+func (s *Server) readSummaries(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.params(r, -24*time.Hour)
+	if err != nil {
+		return err
+	}
+	iv := r.URL.Query().Get("interval")
+	interval, err := ParseDuration(iv)
+	if iv == "" || err != nil || interval <= 0 {
+		return badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
+	}
+	name := r.PathValue("name")
+	sums, err := s.opts.Store.Summaries(r.Context(), name, p.start, p.end, int64(interval))
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	if p.csv {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		bw.WriteString("start,end,count,bad,min,max,mean,stddev,time_weighted_mean,first,last\n")
+		var b []byte
+		for _, sm := range sums {
+			b = appendTime(b[:0], sm.Start, p.epochNS, false)
+			b = append(b, ',')
+			b = appendTime(b, sm.End, p.epochNS, false)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(sm.Count), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(sm.Bad), 10)
+			good := sm.Count > sm.Bad
+			for _, f := range []float64{sm.Min, sm.Max, sm.Mean, sm.StdDev} {
+				b = append(b, ',')
+				if good {
+					b = strconv.AppendFloat(b, f, 'g', -1, 64)
+				}
+			}
+			b = append(b, ',')
+			if sm.HasTWA {
+				b = strconv.AppendFloat(b, sm.TimeWeightedMean, 'g', -1, 64)
+			}
+			b = append(b, ',')
+			if sm.Count > 0 {
+				b = appendCSVValue(b, sm.First.Value)
+			}
+			b = append(b, ',')
+			if sm.Count > 0 {
+				b = appendCSVValue(b, sm.Last.Value)
+			}
+			b = append(b, '\n')
+			bw.Write(b)
+		}
+		return nil
+	}
+	out := struct {
+		Stream    string        `json:"stream"`
+		Summaries []SummaryJSON `json:"summaries"`
+	}{Stream: name, Summaries: make([]SummaryJSON, len(sums))}
+	f := func(v float64) *float64 { return &v }
+	point := func(pt store.Sample) any {
+		return jsonRaw(appendPointJSON(nil, pt, p.epochNS))
+	}
+	for i, sm := range sums {
+		o := &out.Summaries[i]
+		o.Start = string(appendTime(nil, sm.Start, p.epochNS, false))
+		o.End = string(appendTime(nil, sm.End, p.epochNS, false))
+		o.Count, o.Bad = sm.Count, sm.Bad
+		if sm.Count > sm.Bad && sm.First.Value.Kind != connectors.KindString {
+			o.Min, o.Max, o.Mean, o.StdDev = f(sm.Min), f(sm.Max), f(sm.Mean), f(sm.StdDev)
+		}
+		if sm.HasTWA {
+			o.TimeWeightedMean = f(sm.TimeWeightedMean)
+		}
+		if sm.Count > 0 {
+			o.First, o.Last = point(sm.First), point(sm.Last)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// jsonRaw embeds pre-encoded JSON.
+type jsonRaw []byte
+
+func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }

@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-edge/sluice/agent"
+	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/configs"
+)
+
+// clientFlags are the flags of every verb that talks to an agent.
+type clientFlags struct {
+	addr, token, dataDir *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		addr:    fs.String("addr", "", "agent API address (default $SLUICE_ADDR or http://127.0.0.1:7080)"),
+		token:   fs.String("token", "", "admin token (default $SLUICE_TOKEN or the agent's data dir)"),
+		dataDir: fs.String("data-dir", "", "the agent's data dir, to read its admin token (default $SLUICE_DATA_DIR or ./sluice-data)"),
+	}
+}
+
+// client resolves the agent's address and token the way the design says:
+// flag, then environment, then the agent's data dir.
+func (f clientFlags) client() (*api.Client, error) {
+	addr := first(*f.addr, os.Getenv("SLUICE_ADDR"), "http://"+configs.DefaultAPIListen)
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	token := first(*f.token, os.Getenv("SLUICE_TOKEN"))
+	if token == "" {
+		dirs := []string{*f.dataDir, os.Getenv(configs.EnvDataDir)}
+		if dirs[0] == "" && dirs[1] == "" {
+			dirs = append(dirs, configs.DefaultDataDir, "/var/lib/sluice")
+		}
+		for _, d := range dirs {
+			if d == "" {
+				continue
+			}
+			if b, err := os.ReadFile(filepath.Join(d, agent.TokenFile)); err == nil {
+				token = strings.TrimSpace(string(b))
+				break
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("read admin token: %w", err)
+			}
+		}
+		if token == "" {
+			return nil, errors.New("no admin token: pass --token, set SLUICE_TOKEN, or point --data-dir at the agent's data dir")
+		}
+	}
+	return &api.Client{Base: addr, Token: token}, nil
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func runStream(ctx context.Context, args []string) error {
+	return subcommand(ctx, "stream", args, map[string]command{
+		"list":         {"list streams", streamList},
+		"show":         {"show one stream's metadata", streamShow},
+		"create":       {"create a stream", streamCreate},
+		"delete":       {"delete a stream and its points", streamDelete},
+		"write":        {"write CSV lines (timestamp,value[,quality]) from stdin", streamWrite},
+		"read":         {"read a time window", streamRead},
+		"latest":       {"read the newest point", streamLatest},
+		"interpolated": {"read values at evenly spaced times", streamInterpolated},
+		"summaries":    {"read count/min/max/mean/... per interval", streamSummaries},
+	})
+}
+
+func streamList(ctx context.Context, args []string) error {
+	fs := newFlags("stream list", "[--prefix P] [--json]")
+	cf := addClientFlags(fs)
+	prefix := fs.String("prefix", "", "only streams whose name starts with this")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	var all []api.StreamJSON
+	after := ""
+	for {
+		var page api.StreamList
+		q := url.Values{"prefix": {*prefix}, "after": {after}, "limit": {"1000"}}
+		if err := c.JSON(ctx, "GET", "/api/v1/streams", q, nil, &page); err != nil {
+			return err
+		}
+		all = append(all, page.Streams...)
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if *asJSON {
+		return printJSON(all)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tUNIT\tSOURCE\tCREATED")
+	for _, s := range all {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Unit, s.Source, s.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func streamShow(ctx context.Context, args []string) error {
+	fs := newFlags("stream show", "NAME")
+	cf := addClientFlags(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	var s api.StreamJSON
+	if err := c.JSON(ctx, "GET", api.StreamPath(pos[0], ""), nil, nil, &s); err != nil {
+		return err
+	}
+	return printJSON(s)
+}
+
+func streamCreate(ctx context.Context, args []string) error {
+	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D]")
+	cf := addClientFlags(fs)
+	kind := fs.String("kind", "float", "value kind: float, int, bool or string")
+	unit := fs.String("unit", "", "unit of measure, e.g. degC")
+	desc := fs.String("description", "", "what the stream measures")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	req := map[string]string{"name": pos[0], "kind": *kind, "unit": *unit, "description": *desc}
+	var s api.StreamJSON
+	if err := c.JSON(ctx, "POST", "/api/v1/streams", nil, req, &s); err != nil {
+		return err
+	}
+	fmt.Printf("created %s (%s)\n", s.Name, s.Kind)
+	return nil
+}
+
+func streamDelete(ctx context.Context, args []string) error {
+	fs := newFlags("stream delete", "NAME")
+	cf := addClientFlags(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	if err := c.JSON(ctx, "DELETE", api.StreamPath(pos[0], ""), nil, nil, nil); err != nil {
+		return err
+	}
+	fmt.Printf("deleted %s\n", pos[0])
+	return nil
+}
+
+// streamWrite sends stdin in batches, so an input of any size streams
+// through in bounded memory; each batch is stored atomically.
+func streamWrite(ctx context.Context, args []string) error {
+	fs := newFlags("stream write", "NAME [--create] < points.csv")
+	cf := addClientFlags(fs)
+	create := fs.Bool("create", false, "create the stream if it does not exist")
+	kind := fs.String("kind", "", "kind of a created stream (default: from the first value)")
+	unit := fs.String("unit", "", "unit of a created stream")
+	batch := fs.Int("batch", 50000, "lines per request")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if *create {
+		q.Set("create", "1")
+		if *kind != "" {
+			q.Set("kind", *kind)
+		}
+		if *unit != "" {
+			q.Set("unit", *unit)
+		}
+	}
+	in := bufio.NewReaderSize(os.Stdin, 1<<20)
+	var buf bytes.Buffer
+	total, lines, lineNo := 0, 0, 0
+	flush := func() error {
+		if lines == 0 {
+			return nil
+		}
+		var res api.WriteResult
+		resp, err := c.Do(ctx, "POST", api.StreamPath(pos[0], "data"), q, "text/csv", bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			return fmt.Errorf("lines %d-%d: %w", lineNo-lines+1, lineNo, err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		total += res.Written
+		buf.Reset()
+		lines = 0
+		return nil
+	}
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 {
+			lineNo++
+			buf.Write(line)
+			if line[len(line)-1] != '\n' {
+				buf.WriteByte('\n')
+			}
+			lines++
+			if lines >= *batch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d points to %s\n", total, pos[0])
+	return nil
+}
+
+// readFlags are the flags every read verb shares.
+type readFlags struct {
+	start, end, format, timeFmt *string
+}
+
+func addReadFlags(fs *flag.FlagSet, defStart string) readFlags {
+	return readFlags{
+		start:   fs.String("start", defStart, "start: RFC 3339, epoch, now, or relative like -1h / now-15m"),
+		end:     fs.String("end", "now", "end (exclusive for windows)"),
+		format:  fs.String("format", "csv", "csv or json"),
+		timeFmt: fs.String("time", "rfc3339", "time format: rfc3339 or ns (epoch nanoseconds)"),
+	}
+}
+
+func (r readFlags) query() url.Values {
+	return url.Values{"start": {*r.start}, "end": {*r.end}, "format": {*r.format}, "time": {*r.timeFmt}}
+}
+
+func streamRead(ctx context.Context, args []string) error {
+	fs := newFlags("stream read", "NAME [--start -1h] [--end now] [--format csv|json] [--limit N]")
+	cf := addClientFlags(fs)
+	rf := addReadFlags(fs, "-1h")
+	limit := fs.Int("limit", 0, "at most this many points (0: the whole window)")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	q := rf.query()
+	if *limit > 0 {
+		q.Set("limit", strconv.Itoa(*limit))
+	}
+	return copyAnswer(ctx, c, api.StreamPath(pos[0], "data"), q)
+}
+
+func streamLatest(ctx context.Context, args []string) error {
+	fs := newFlags("stream latest", "NAME [--format csv|json]")
+	cf := addClientFlags(fs)
+	rf := addReadFlags(fs, "-1h")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	return copyAnswer(ctx, c, api.StreamPath(pos[0], "latest"), url.Values{"format": {*rf.format}, "time": {*rf.timeFmt}})
+}
+
+func streamInterpolated(ctx context.Context, args []string) error {
+	fs := newFlags("stream interpolated", "NAME --start T --end T (--interval D | --count N)")
+	cf := addClientFlags(fs)
+	rf := addReadFlags(fs, "-1h")
+	interval := fs.String("interval", "", "one value every interval, e.g. 1m")
+	count := fs.Int("count", 0, "or this many values from start to end")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	q := rf.query()
+	if *interval != "" {
+		q.Set("interval", *interval)
+	}
+	if *count > 0 {
+		q.Set("count", strconv.Itoa(*count))
+	}
+	return copyAnswer(ctx, c, api.StreamPath(pos[0], "interpolated"), q)
+}
+
+func streamSummaries(ctx context.Context, args []string) error {
+	fs := newFlags("stream summaries", "NAME --start T --end T --interval D")
+	cf := addClientFlags(fs)
+	rf := addReadFlags(fs, "-24h")
+	interval := fs.String("interval", "1h", "summary interval, e.g. 1m")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	q := rf.query()
+	q.Set("interval", *interval)
+	return copyAnswer(ctx, c, api.StreamPath(pos[0], "summaries"), q)
+}
+
+// copyAnswer streams an answer to stdout as it arrives.
+func copyAnswer(ctx context.Context, c *api.Client, path string, q url.Values) error {
+	resp, err := c.Do(ctx, "GET", path, q, "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return fmt.Errorf("read answer: %w", err)
+	}
+	if tok := resp.Trailer.Get("Sluice-Next-Page-Token"); tok != "" {
+		fmt.Fprintf(os.Stderr, "more points follow; continue with the API's page_token=%s\n", tok)
+	}
+	return out.Flush()
+}
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := newFlags("status", "[--json]")
+	cf := addClientFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	var st map[string]any
+	if err := c.JSON(ctx, "GET", "/api/v1/status", nil, nil, &st); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(st)
+	}
+	fmt.Printf("agent       %s at %s (version %v)\n", map[bool]string{true: "up", false: "starting"}[st["ready"] == true], trimScheme(c.Base), st["version"])
+	fmt.Printf("tenant      %v\n", st["tenant"])
+	if up, ok := st["uptime_seconds"].(float64); ok {
+		fmt.Printf("uptime      %s\n", time.Duration(up)*time.Second)
+	}
+	fmt.Printf("streams     %v\n", st["streams"])
+	if b, ok := st["store_bytes"].(float64); ok {
+		fmt.Printf("store       %.1f MiB in %v\n", b/(1<<20), st["data_dir"])
+	}
+	if srcs, ok := st["sources"].([]any); ok {
+		fmt.Printf("sources     %d\n", len(srcs))
+		for _, s := range srcs {
+			if m, ok := s.(map[string]any); ok {
+				fmt.Printf("  %-20v %-10v %v\n", m["name"], m["type"], m["state"])
+			}
+		}
+	}
+	return nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,212 @@
+// Package configs is the agent's configuration: the schema of the YAML file
+// (/etc/sluice/agent.yaml), its embedded defaults, strict loading, and
+// validation, plus the documented example files.
+//
+// Loading is strict, in the order of prometheus' config package:
+//
+//  1. start from Default(), so that every key is optional and the agent
+//     runs with no file at all;
+//  2. decode the file, rejecting unknown keys anywhere, duplicate keys and
+//     more than one YAML document;
+//  3. apply the environment overrides (SLUICE_DATA_DIR, SLUICE_API_LISTEN,
+//     SLUICE_LOG_LEVEL);
+//  4. Validate, which reports every problem at once.
+//
+// Every error names the key path (`sources[1].name`) and, where known, the
+// line; the errors are *FieldError values joined with errors.Join.
+//
+// configs does not know the connectors' schemas. A source entry keeps its
+// connector section as a raw yaml.Node, and the connector decodes it with
+// SourceConfig.Decode, which is just as strict. Secret values are never
+// expanded while loading; connectors resolve them with Secret when they
+// start.
+//
+// configs imports nothing of Sluice, does no I/O except in Load and Secret,
+// and holds no global state besides the embedded example files.
+package configs
+
+import (
+	_ "embed"
+	"os"
+	"strings"
+	"time"
+)
+
+// Example is configs/agent.example.yaml: every key, documented. It is valid
+// (a test parses it), so `sluice agent --print-example-config` can print it
+// as a starting point.
+//
+//go:embed agent.example.yaml
+var Example string
+
+// Minimal is configs/agent.minimal.yaml: the smallest useful production
+// config (tenant, data dir, federation addresses, one source).
+//
+//go:embed agent.minimal.yaml
+var Minimal string
+
+// DefaultPath is where the packaged agent reads its config file.
+const DefaultPath = "/etc/sluice/agent.yaml"
+
+// Environment variables that override keys of the file. An unset or empty
+// variable overrides nothing. They are applied after the file and before
+// validation, so a bad value is reported like a bad key, with the variable
+// named.
+const (
+	EnvDataDir   = "SLUICE_DATA_DIR"   // overrides data_dir
+	EnvAPIListen = "SLUICE_API_LISTEN" // overrides api.listen
+	EnvLogLevel  = "SLUICE_LOG_LEVEL"  // overrides log.level
+)
+
+// Config is the whole agent configuration. The zero value is not useful:
+// start from Default() or use Load / Parse.
+type Config struct {
+	// Tenant describes this agent's tenant. The tenant's identity (its key
+	// pair) lives in the data dir, not here.
+	Tenant TenantConfig `yaml:"tenant"`
+	// DataDir holds the store, the tenant identity and all other state. It
+	// is created by the agent at start (never by Validate). Packaged
+	// installs use /var/lib/sluice (systemd StateDirectory=sluice).
+	// Overridden by SLUICE_DATA_DIR.
+	DataDir string `yaml:"data_dir"`
+	// Log configures the agent's log/slog output (stderr, read by journald).
+	Log LogConfig `yaml:"log"`
+	// API is the local HTTP API: CLI, web console, /metrics, /healthz.
+	API APIConfig `yaml:"api"`
+	// Federation is what partners' agents talk to.
+	Federation FederationConfig `yaml:"federation"`
+	// Store tunes the local time-series store.
+	Store StoreConfig `yaml:"store"`
+	// ShutdownTimeout bounds a graceful stop (leave the gossip clusters,
+	// stop sources, flush, close the store) before the agent gives up.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Sources are the data sources, each handled by one connector.
+	Sources []SourceConfig `yaml:"sources"`
+
+	// lines maps key paths to the line they were read from, so that
+	// Validate can point at the line; nil for a Config built in code.
+	lines map[string]int
+	// env maps key paths to the environment variable that set them.
+	env map[string]string
+}
+
+// TenantConfig describes the tenant.
+type TenantConfig struct {
+	// Name is the display name shown to partners and in the console. It
+	// is not an identity: the tenant ID is the fingerprint of the tenant's
+	// public key. Default: this machine's host name (up to the first dot),
+	// or "sluice".
+	Name string `yaml:"name"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	// Default info. Overridden by SLUICE_LOG_LEVEL.
+	Level string `yaml:"level"`
+	// Format is text (logfmt-like, the default) or json.
+	Format string `yaml:"format"`
+}
+
+// APIConfig configures the local HTTP API.
+type APIConfig struct {
+	// Listen is the host:port the API listens on. Default 127.0.0.1:7080:
+	// the API is for local users and the CLI; put a reverse proxy in front
+	// to reach the console from elsewhere. Port 0 picks a free port.
+	// Overridden by SLUICE_API_LISTEN.
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes bounds a request body; larger requests get 413.
+	// Default 32 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflight bounds concurrent write requests; more get 429.
+	// Default 64.
+	MaxInflight int `yaml:"max_inflight"`
+}
+
+// FederationConfig configures the partner-facing endpoints.
+type FederationConfig struct {
+	// Listen is the host:port of the mTLS endpoint for partner reads and
+	// community handshakes. Default 127.0.0.1:7443 (loopback, for a first
+	// try); 0.0.0.0:7443 to let partners in.
+	Listen string `yaml:"listen"`
+	// Gossip is the host:port of the gossip (memberlist) endpoint, TCP and
+	// UDP, shared by every community. Default 127.0.0.1:7946;
+	// 0.0.0.0:7946 to let partners in.
+	Gossip string `yaml:"gossip"`
+	// Advertise is the host name or IP partners dial, without a port: they
+	// dial Advertise with the port of Listen and of Gossip. Empty lets the
+	// agent choose (the listen host when it is not a wildcard, else this
+	// machine's host name).
+	Advertise string `yaml:"advertise"`
+}
+
+// StoreConfig tunes the store.
+type StoreConfig struct {
+	// SyncWrites makes every acknowledged write durable (fsync before the
+	// acknowledgement). Default true; false trades durability after a
+	// power cut for throughput.
+	SyncWrites bool `yaml:"sync_writes"`
+	// Retention is the default maximum age of points; older points are
+	// deleted in the background. 0 (the default) keeps points forever.
+	// Streams may set their own retention.
+	Retention Duration `yaml:"retention"`
+	// CompactInterval is how often fresh chunks are compacted into larger
+	// compressed ones. Default 1m.
+	CompactInterval Duration `yaml:"compact_interval"`
+	// GCInterval is how often Badger's value log is garbage collected.
+	// Default 10m.
+	GCInterval Duration `yaml:"gc_interval"`
+}
+
+// The defaults of Default().
+const (
+	DefaultDataDir          = "./sluice-data"
+	DefaultAPIListen        = "127.0.0.1:7080"
+	DefaultFederationListen = "127.0.0.1:7443"
+	DefaultGossipListen     = "127.0.0.1:7946"
+	DefaultMaxBodyBytes     = 32 << 20
+	DefaultMaxInflight      = 64
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultCompactInterval  = time.Minute
+	DefaultGCInterval       = 10 * time.Minute
+)
+
+// Default returns the embedded defaults: a valid config with no sources,
+// every listener on loopback and the data under ./sluice-data, so that the
+// agent runs for a first try with no file at all. It reads the host name
+// for the tenant name and nothing else.
+func Default() Config {
+	return Config{
+		Tenant:  TenantConfig{Name: defaultTenantName()},
+		DataDir: DefaultDataDir,
+		Log:     LogConfig{Level: "info", Format: "text"},
+		API: APIConfig{
+			Listen:       DefaultAPIListen,
+			MaxBodyBytes: DefaultMaxBodyBytes,
+			MaxInflight:  DefaultMaxInflight,
+		},
+		Federation: FederationConfig{
+			Listen: DefaultFederationListen,
+			Gossip: DefaultGossipListen,
+		},
+		Store: StoreConfig{
+			SyncWrites:      true,
+			CompactInterval: Duration(DefaultCompactInterval),
+			GCInterval:      Duration(DefaultGCInterval),
+		},
+		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+	}
+}
+
+// defaultTenantName is the host name up to its first dot, or "sluice".
+func defaultTenantName() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "sluice"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if h = strings.TrimSpace(h); h == "" || checkDisplayName(h) != "" {
+		return "sluice"
+	}
+	return h
+}

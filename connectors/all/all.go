@@ -1,0 +1,9 @@
+// Package all registers every connector with the connectors registry. The
+// agent imports it for its side effects:
+//
+//	import _ "github.com/sluice-edge/sluice/connectors/all"
+package all
+
+import (
+	_ "github.com/sluice-edge/sluice/connectors/mqtt" // type: mqtt
+)

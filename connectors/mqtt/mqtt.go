@@ -1,0 +1,411 @@
+// Package mqtt is the MQTT source: it subscribes to a broker with
+// paho.mqtt.golang, decodes payloads (plain values, JSON, InfluxDB line
+// protocol) into points, names their streams from the topic, and writes
+// them to the agent's sink.
+//
+// Delivery is at least once. Messages are acknowledged to the broker only
+// after the batch holding all their points is durably written (Sink.Write
+// returned nil), in the order they arrived. With QoS 1 or 2 and a
+// persistent session (clean_session false and a fixed client_id), what is
+// published while the agent is down, restarting or failing to write stays
+// on the broker and is delivered again; redelivered points carry the same
+// stream and timestamp (when the payload has a timestamp) and collapse in
+// the store.
+//
+// The pipeline:
+//
+//	paho reader -> handler (decode, name) -> bounded queue -> writer (batch,
+//	ensure streams, Sink.Write, retry with backoff) -> Ack in arrival order
+//
+// The queue is bounded in points. When it is full, QoS 1/2 messages wait in
+// the handler, so nothing more is acknowledged and the broker, whose
+// in-flight window is then full, stops sending (back-pressure, no loss);
+// QoS 0 messages push out the oldest QoS 0 ones (counted as dropped).
+// Connection loss is handled by a loop that reconnects with exponential
+// backoff and jitter, with a new paho client each time, and subscribes
+// again.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+func init() {
+	connectors.Register(connectors.Registration{
+		Type:    "mqtt",
+		Section: "mqtt",
+		Sample:  Sample,
+		New: func(env connectors.Env, decode func(any) error) (connectors.Source, error) {
+			cfg := DefaultConfig()
+			if err := decode(&cfg); err != nil {
+				return nil, err
+			}
+			return New(env, cfg)
+		},
+	})
+}
+
+// Source is one configured MQTT source.
+type Source struct {
+	env  connectors.Env
+	cfg  Config
+	subs []*subscription
+	m    *metrics
+
+	// newClient makes the client of each connection attempt; tests replace
+	// it with a fake.
+	newClient func(clientConfig) client
+
+	logMu  sync.Mutex
+	logged map[string]bool // reasons whose first bad payload was logged
+}
+
+// subscription is a compiled Subscription.
+type subscription struct {
+	index             int
+	topic             *filter
+	filter            string
+	qos               byte
+	stream            *template
+	prefix            string
+	dec               decoder
+	kind              connectors.Kind
+	unit, description string
+}
+
+// New validates cfg and builds a source. It does no I/O.
+func New(env connectors.Env, cfg Config) (*Source, error) {
+	subs, err := compile(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if env.Metrics == nil {
+		env.Metrics = connectors.NewMetrics(nil)
+	}
+	return &Source{
+		env:       env,
+		cfg:       cfg,
+		subs:      subs,
+		m:         newMetrics(env.Metrics, env.Name),
+		newClient: newPahoClient,
+		logged:    map[string]bool{},
+	}, nil
+}
+
+// Run ingests until ctx ends, then stops taking messages, writes and
+// acknowledges what is queued (for up to drain_timeout), disconnects and
+// returns nil. Connection problems are retried, never returned.
+func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
+	q := newQueue(s.cfg.QueueSize, s.m)
+	w := &writer{
+		name:       s.env.Name,
+		q:          q,
+		sink:       sink,
+		log:        s.env.Logger,
+		m:          s.m,
+		batchSize:  s.cfg.BatchSize,
+		batchDelay: s.cfg.BatchDelay,
+		backoff:    backoff{min: 50 * time.Millisecond, max: 5 * time.Second},
+		streams:    map[string]streamState{},
+	}
+	// The writer outlives ctx by up to drain_timeout, so that what is
+	// queued at shutdown is still written and acknowledged.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		w.run(wctx)
+	}()
+
+	c := s.connectLoop(ctx, q)
+
+	q.close()
+	drain := time.NewTimer(s.cfg.DrainTimeout)
+	select {
+	case <-written:
+	case <-drain.C:
+		wcancel()
+		<-written
+		s.env.Logger.Warn("shutdown: queued messages left unacknowledged; the broker redelivers QoS 1/2 ones",
+			"drain_timeout", s.cfg.DrainTimeout)
+	}
+	drain.Stop()
+	if c != nil {
+		c.Disconnect(250 * time.Millisecond)
+	}
+	s.m.connected.Set(0)
+	s.m.depth.Set(0)
+	return nil
+}
+
+// connectLoop keeps a connection up until ctx ends and returns the client
+// of the connection open at that moment, if any.
+func (s *Source) connectLoop(ctx context.Context, q *queue) client {
+	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	log := s.env.Logger
+	connectedOnce := false
+	for attempt := 0; ; {
+		if ctx.Err() != nil {
+			return nil
+		}
+		lost := make(chan error, 1)
+		c, err := s.connect(ctx, q, lost)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.m.error("connect")
+			delay := bo.delay(attempt)
+			log.Warn("mqtt connect failed", "brokers", s.cfg.Brokers, "attempt", attempt+1, "retry_in", delay, "err", err)
+			attempt++
+			if !sleep(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		if connectedOnce {
+			s.m.reconnects.Inc()
+		}
+		connectedOnce = true
+		attempt = 0
+		s.m.connected.Set(1)
+		log.Info("mqtt connected", "brokers", s.cfg.Brokers, "client_id", s.cfg.ClientID)
+		select {
+		case <-ctx.Done():
+			return c
+		case err := <-lost:
+			s.m.connected.Set(0)
+			s.m.error("connection_lost")
+			c.Disconnect(0)
+			delay := bo.delay(0)
+			log.Warn("mqtt connection lost; reconnecting", "retry_in", delay, "err", err)
+			if !sleep(ctx, delay) {
+				return nil
+			}
+		}
+	}
+}
+
+// connect makes one connection and subscribes.
+func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (client, error) {
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		s.m.error("tls")
+		return nil, err
+	}
+	password := s.cfg.Password
+	if s.cfg.PasswordFile != "" {
+		b, err := os.ReadFile(s.path(s.cfg.PasswordFile))
+		if err != nil {
+			return nil, fmt.Errorf("reading password_file: %w", err)
+		}
+		password, _, _ = strings.Cut(string(b), "\n")
+		password = strings.TrimRight(password, "\r")
+	}
+	clientID := s.cfg.ClientID
+	c := s.newClient(clientConfig{
+		Brokers:        s.cfg.Brokers,
+		ClientID:       clientID,
+		Username:       s.cfg.Username,
+		Password:       password,
+		TLS:            tlsCfg,
+		KeepAlive:      s.cfg.KeepAlive,
+		ConnectTimeout: s.cfg.ConnectTimeout,
+		CleanSession:   s.cfg.CleanSession,
+		OnMessage:      func(m message) { s.handle(q, m) },
+		OnLost: func(err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		},
+	})
+	cctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ConnectTimeout)
+	defer cancel()
+	if err := c.Connect(cctx); err != nil {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	filters := make(map[string]byte, len(s.subs))
+	for _, sub := range s.subs {
+		filters[sub.filter] = sub.qos
+	}
+	granted, err := c.Subscribe(cctx, filters)
+	if err != nil {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("subscribing: %w", err)
+	}
+	for _, sub := range s.subs {
+		g, ok := granted[sub.filter]
+		switch {
+		case !ok || g == 0x80:
+			s.m.error("subscribe")
+			s.env.Logger.Error("broker refused subscription", "topic", sub.filter)
+		case g < sub.qos:
+			s.env.Logger.Warn("broker granted a lower QoS than asked; at-least-once holds only at QoS 1 and 2",
+				"topic", sub.filter, "qos", sub.qos, "granted", g)
+		}
+	}
+	return c, nil
+}
+
+// tlsConfig loads the TLS files for ssl:// and wss:// brokers. It runs on
+// every connection attempt, so renewed certificates are picked up.
+func (s *Source) tlsConfig() (*tls.Config, error) {
+	secure := false
+	for _, b := range s.cfg.Brokers {
+		secure = secure || isSecure(b)
+	}
+	if !secure {
+		return nil, nil
+	}
+	t := s.cfg.TLS
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // operator's explicit choice
+	}
+	if t.CA != "" {
+		pem, err := os.ReadFile(s.path(t.CA))
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca %s: no PEM certificate", t.CA)
+		}
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(s.path(t.Cert), s.path(t.Key))
+		if err != nil {
+			return nil, fmt.Errorf("loading tls.cert and tls.key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// path resolves a configured file path against the data directory.
+func (s *Source) path(p string) string {
+	if filepath.IsAbs(p) || s.env.DataDir == "" {
+		return p
+	}
+	return filepath.Join(s.env.DataDir, p)
+}
+
+// handle is the message handler: it decodes and names the points and
+// queues the message. It is called in arrival order and may block while
+// the queue is full.
+func (s *Source) handle(q *queue, m message) {
+	recv := time.Now()
+	s.m.messages.Inc()
+	topic := m.Topic()
+	e := entry{msg: m, topic: topic, qos0: m.Qos() == 0, arrived: recv}
+	if sub := s.match(topic); sub != nil {
+		e.sub = sub
+		e.points = s.decode(sub, topic, m.Payload(), recv.UnixNano())
+	} else {
+		s.bad(topic, m.Payload(), reasonUnmatched, errors.New("no subscription matches the topic"))
+	}
+	e.weight = max(1, len(e.points))
+	s.m.points.Add(float64(len(e.points)))
+	q.push(e)
+}
+
+// match returns the first subscription whose filter matches topic.
+func (s *Source) match(topic string) *subscription {
+	for _, sub := range s.subs {
+		if sub.topic.match(topic) {
+			return sub
+		}
+	}
+	return nil
+}
+
+// decode turns one payload into named points; bad parts are counted and
+// skipped.
+func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) []connectors.Point {
+	bad := func(reason string, err error) { s.bad(topic, payload, reason, err) }
+	samples := sub.dec.decode(payload, recv, nil, bad)
+	if len(samples) == 0 {
+		return nil
+	}
+	levels := strings.Split(topic, "/")
+	pts := make([]connectors.Point, 0, len(samples))
+	var buf []byte
+	for i := range samples {
+		sm := &samples[i]
+		var ok bool
+		buf, ok = sub.stream.render(append(buf[:0], sub.prefix...), topic, levels, sm)
+		if !ok || len(buf) == 0 {
+			bad(reasonBadTopic, fmt.Errorf("topic %q has no level for the stream template", topic))
+			continue
+		}
+		pts = append(pts, connectors.Point{Stream: string(buf), Time: sm.time, Value: sm.value, Quality: sm.quality})
+	}
+	return pts
+}
+
+// bad counts a bad payload and logs the first one of each reason.
+func (s *Source) bad(topic string, payload []byte, reason string, err error) {
+	s.m.error(reason)
+	s.logMu.Lock()
+	first := !s.logged[reason]
+	s.logged[reason] = true
+	s.logMu.Unlock()
+	if first {
+		s.env.Logger.Warn("bad mqtt payload (first of its kind; later ones are only counted)",
+			"topic", topic, "reason", reason, "err", err, "payload", quote(string(payload)))
+	}
+}
+
+// metrics are the source's children of the shared connector metrics.
+type metrics struct {
+	all                                   *connectors.Metrics
+	name                                  string
+	messages, points, written, reconnects prometheus.Counter
+	batch                                 prometheus.Observer
+	depth, connected                      prometheus.Gauge
+}
+
+func newMetrics(m *connectors.Metrics, name string) *metrics {
+	return &metrics{
+		all:        m,
+		name:       name,
+		messages:   m.Messages.WithLabelValues(name),
+		points:     m.Points.WithLabelValues(name),
+		written:    m.Written.WithLabelValues(name),
+		reconnects: m.Reconnects.WithLabelValues(name),
+		batch:      m.BatchSeconds.WithLabelValues(name),
+		depth:      m.QueueDepth.WithLabelValues(name),
+		connected:  m.Connected.WithLabelValues(name),
+	}
+}
+
+func (m *metrics) error(reason string) { m.all.Errors.WithLabelValues(m.name, reason).Inc() }
+
+func (m *metrics) drop(reason string, points int) {
+	if points > 0 {
+		m.all.Dropped.WithLabelValues(m.name, reason).Add(float64(points))
+	}
+}
+
+var _ connectors.Source = (*Source)(nil)

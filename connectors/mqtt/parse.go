@@ -1,0 +1,575 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// Reasons label sluice_connector_errors_total for bad payloads.
+const (
+	reasonBadNumber    = "bad_number"      // plain payload is not a value
+	reasonBadJSON      = "bad_json"        // payload is not JSON
+	reasonBadLine      = "bad_line"        // influx line does not parse
+	reasonBadValue     = "bad_value"       // value not convertible to the stream kind
+	reasonMissingValue = "missing_value"   // no value at the configured path
+	reasonBadTime      = "bad_time"        // timestamp does not parse
+	reasonMissingTime  = "missing_time"    // no timestamp at the configured path
+	reasonBadQuality   = "bad_quality"     // quality does not parse
+	reasonMissingID    = "missing_id"      // no id at the configured path
+	reasonBadTopic     = "bad_topic"       // topic lacks a level the stream template needs
+	reasonUnmatched    = "unmatched_topic" // topic matches no configured subscription
+)
+
+// sample is one decoded value, before it is named and becomes a Point.
+type sample struct {
+	field       string // JSON field path or influx field key
+	id          string // JSON id
+	measurement string // influx
+	tags        []tag  // influx, sorted by key
+	value       connectors.Value
+	time        int64
+	quality     uint32
+}
+
+type tag struct{ key, value string }
+
+// decoder turns a payload into samples. recv is the time of receipt (ns),
+// used when the payload carries no timestamp. Bad parts are reported to
+// bad, and the rest of the payload is still decoded where that makes sense
+// (other array elements, other lines). Decoders must not keep payload.
+type decoder interface {
+	decode(payload []byte, recv int64, out []sample, bad func(reason string, err error)) []sample
+}
+
+// plainDecoder: the payload is one value.
+type plainDecoder struct{ kind connectors.Kind }
+
+func (d *plainDecoder) decode(payload []byte, recv int64, out []sample, bad func(string, error)) []sample {
+	text := strings.TrimSpace(string(payload))
+	v, err := textValue(text, d.kind)
+	if err != nil {
+		bad(reasonBadNumber, err)
+		return out
+	}
+	return append(out, sample{value: v, time: recv})
+}
+
+// textValue parses text as a value of kind k.
+func textValue(text string, k connectors.Kind) (connectors.Value, error) {
+	switch k {
+	case connectors.KindString:
+		if !utf8.ValidString(text) {
+			return connectors.Value{}, errors.New("text is not UTF-8")
+		}
+		return connectors.String(text), nil
+	case connectors.KindInt:
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return connectors.Int(i), nil
+		}
+	case connectors.KindBool:
+		if b, err := strconv.ParseBool(text); err == nil {
+			return connectors.Bool(b), nil
+		}
+	}
+	if text == "" {
+		return connectors.Value{}, errors.New("empty")
+	}
+	if b, err := strconv.ParseBool(text); err == nil && (text == "true" || text == "false") {
+		return convert(connectors.Bool(b), k)
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return connectors.Value{}, fmt.Errorf("%s is not a %s", quote(text), k)
+	}
+	return convert(connectors.Float(f), k)
+}
+
+// convert converts v to kind k and rejects non-finite floats, which no
+// sensor means and which would poison summaries.
+func convert(v connectors.Value, k connectors.Kind) (connectors.Value, error) {
+	v, err := v.Convert(k)
+	if err != nil {
+		return v, err
+	}
+	if v.Kind == connectors.KindFloat && (math.IsNaN(v.F) || math.IsInf(v.F, 0)) {
+		return connectors.Value{}, fmt.Errorf("value %v is not finite", v.F)
+	}
+	return v, nil
+}
+
+// quote shortens text for error messages and logs.
+func quote(text string) string {
+	if len(text) > 64 {
+		text = text[:64] + "..."
+	}
+	return strconv.Quote(text)
+}
+
+// timeFormat says how to read a timestamp.
+type timeFormat uint8
+
+const (
+	timeAuto timeFormat = iota
+	timeRFC3339
+	timeS
+	timeMS
+	timeUS
+	timeNS
+)
+
+var timeFormats = map[string]timeFormat{
+	"": timeAuto, "auto": timeAuto, "rfc3339": timeRFC3339,
+	"s": timeS, "ms": timeMS, "us": timeUS, "ns": timeNS,
+}
+
+// unitNS is the length of one unit of an epoch time format, in ns.
+func (f timeFormat) unitNS() int64 {
+	switch f {
+	case timeS:
+		return 1e9
+	case timeMS:
+		return 1e6
+	case timeUS:
+		return 1e3
+	}
+	return 1
+}
+
+// parseEpoch reads a decimal epoch time in unit f (timeAuto: guessed
+// from its size: below 1e11 seconds, 1e14 milliseconds, 1e17 microseconds,
+// else nanoseconds). Fractions are kept exactly down to the nanosecond.
+func parseEpoch(text string, f timeFormat) (int64, error) {
+	if strings.ContainsAny(text, "eE") {
+		x, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, fmt.Errorf("epoch %s is not a number", quote(text))
+		}
+		i, _ := math.Modf(x)
+		if f == timeAuto {
+			f = guessUnit(math.Abs(i))
+		}
+		ns := x * float64(f.unitNS())
+		if ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return 0, fmt.Errorf("epoch %s is out of range", quote(text))
+		}
+		return int64(ns), nil
+	}
+	ip, fp, _ := strings.Cut(text, ".")
+	neg := strings.HasPrefix(ip, "-")
+	i, err := strconv.ParseInt(ip, 10, 64)
+	if err != nil && !((ip == "" || ip == "-") && fp != "") {
+		return 0, fmt.Errorf("epoch %s is not a number", quote(text))
+	}
+	if f == timeAuto {
+		f = guessUnit(math.Abs(float64(i)))
+	}
+	unit := f.unitNS()
+	if i > math.MaxInt64/unit || i < math.MinInt64/unit {
+		return 0, fmt.Errorf("epoch %s is out of range", quote(text))
+	}
+	ns := i * unit
+	if fp != "" {
+		for _, c := range fp {
+			if c < '0' || c > '9' {
+				return 0, fmt.Errorf("epoch %s is not a number", quote(text))
+			}
+		}
+		// Digits beyond the nanosecond are dropped.
+		digits := len(strconv.FormatInt(unit, 10)) - 1
+		if len(fp) > digits {
+			fp = fp[:digits]
+		}
+		if fp != "" {
+			frac, _ := strconv.ParseInt(fp, 10, 64)
+			for range digits - len(fp) {
+				frac *= 10
+			}
+			if neg {
+				frac = -frac
+			}
+			if (frac > 0 && ns > math.MaxInt64-frac) || (frac < 0 && ns < math.MinInt64-frac) {
+				return 0, fmt.Errorf("epoch %s is out of range", quote(text))
+			}
+			ns += frac
+		}
+	}
+	return ns, nil
+}
+
+func guessUnit(abs float64) timeFormat {
+	switch {
+	case abs < 1e11:
+		return timeS
+	case abs < 1e14:
+		return timeMS
+	case abs < 1e17:
+		return timeUS
+	}
+	return timeNS
+}
+
+// parseRFC3339 reads an RFC 3339 time within the range of int64 ns.
+func parseRFC3339(s string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("time %s is not RFC 3339", quote(s))
+	}
+	if y := t.Year(); y < 1678 || y > 2261 {
+		return 0, fmt.Errorf("time %s is out of range", quote(s))
+	}
+	return t.UnixNano(), nil
+}
+
+// parseQuality reads a quality: an OPC UA status code (number or "0x..."
+// text), a bool (true good, false bad), or good/uncertain/bad.
+func parseQuality(v any) (uint32, error) {
+	switch x := v.(type) {
+	case json.Number:
+		return qualityText(string(x))
+	case bool:
+		if x {
+			return connectors.QualityGood, nil
+		}
+		return connectors.QualityBad, nil
+	case string:
+		switch strings.ToLower(x) {
+		case "good", "ok":
+			return connectors.QualityGood, nil
+		case "uncertain":
+			return connectors.QualityUncertain, nil
+		case "bad":
+			return connectors.QualityBad, nil
+		}
+		return qualityText(x)
+	}
+	return 0, fmt.Errorf("quality of type %s", jsonType(v))
+}
+
+func qualityText(s string) (uint32, error) {
+	q, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("quality %s is not a status code", quote(s))
+	}
+	return uint32(q), nil
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case json.Number:
+		return "number"
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// jsonPath is a parsed path; nil means not configured, empty the root.
+type jsonPath []string
+
+func parsePath(s string) (jsonPath, error) {
+	if s == "" {
+		return nil, nil
+	}
+	p := strings.Split(s, ".")
+	for _, k := range p {
+		if k == "" {
+			return nil, fmt.Errorf("%q has an empty key", s)
+		}
+	}
+	return p, nil
+}
+
+// get walks p from v.
+func (p jsonPath) get(v any) (any, bool) {
+	for _, k := range p {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[k]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+type jsonField struct {
+	name string
+	path jsonPath
+}
+
+// jsonDecoder reads JSON payloads: one point, an array of points, or
+// points with several fields each.
+type jsonDecoder struct {
+	kind                  connectors.Kind
+	points, value         jsonPath
+	time, quality, id     jsonPath
+	fields                []jsonField
+	star                  bool            // fields: ["*"]
+	skip                  map[string]bool // top-level keys that are not fields under "*"
+	timeFormat            timeFormat
+	pointsSet, valueIsSet bool
+}
+
+func newJSONDecoder(c JSONConfig, kind connectors.Kind, key string, p *problems) (*jsonDecoder, error) {
+	before := len(*p)
+	d := &jsonDecoder{kind: kind, skip: map[string]bool{}}
+	path := func(sub, s string) jsonPath {
+		jp, err := parsePath(s)
+		if err != nil {
+			p.add(key+"."+sub, "%v", err)
+		}
+		return jp
+	}
+	d.points = path("points", c.Points)
+	d.value = path("value", c.Value)
+	d.time = path("time", c.Time)
+	d.quality = path("quality", c.Quality)
+	d.id = path("id", c.ID)
+	for _, jp := range []jsonPath{d.time, d.quality, d.id} {
+		if len(jp) > 0 {
+			d.skip[jp[0]] = true
+		}
+	}
+	tf, ok := timeFormats[c.TimeFormat]
+	if !ok {
+		p.add(key+".time_format", "unknown %q (want auto, rfc3339, s, ms, us or ns)", c.TimeFormat)
+	}
+	d.timeFormat = tf
+	if c.TimeFormat != "" && c.Time == "" {
+		p.add(key+".time_format", "set, but json.time is empty")
+	}
+	for i, f := range c.Fields {
+		if f == "*" {
+			if len(c.Fields) > 1 {
+				p.add(fmt.Sprintf("%s.fields[%d]", key, i), `"*" must be the only field`)
+			}
+			d.star = true
+			continue
+		}
+		jp, err := parsePath(f)
+		if err != nil || jp == nil {
+			p.add(fmt.Sprintf("%s.fields[%d]", key, i), "empty or bad path %q", f)
+			continue
+		}
+		if slices.ContainsFunc(d.fields, func(x jsonField) bool { return x.name == f }) {
+			p.add(fmt.Sprintf("%s.fields[%d]", key, i), "%q listed twice", f)
+		}
+		d.fields = append(d.fields, jsonField{name: f, path: jp})
+	}
+	if (len(d.fields) > 0 || d.star) && c.Value != "" {
+		p.add(key+".value", "set together with json.fields; use one")
+	}
+	if len(*p) > before {
+		return nil, errors.New("bad json config")
+	}
+	return d, nil
+}
+
+func (d *jsonDecoder) decode(payload []byte, recv int64, out []sample, bad func(string, error)) []sample {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		bad(reasonBadJSON, err)
+		return out
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		bad(reasonBadJSON, errors.New("data after the JSON value"))
+		return out
+	}
+	items := []any{root}
+	if d.points != nil {
+		v, ok := d.points.get(root)
+		arr, isArr := v.([]any)
+		if !ok || !isArr {
+			bad(reasonMissingValue, fmt.Errorf("no array of points at %q", strings.Join(d.points, ".")))
+			return out
+		}
+		items = arr
+	} else if arr, ok := root.([]any); ok {
+		items = arr
+	}
+	for _, it := range items {
+		out = d.point(it, recv, out, bad)
+	}
+	return out
+}
+
+// point decodes one point object (or scalar) into out.
+func (d *jsonDecoder) point(it any, recv int64, out []sample, bad func(string, error)) []sample {
+	s := sample{time: recv}
+	if d.time != nil {
+		v, ok := d.time.get(it)
+		if !ok {
+			bad(reasonMissingTime, fmt.Errorf("no timestamp at %q", strings.Join(d.time, ".")))
+			return out
+		}
+		t, err := d.parseTime(v)
+		if err != nil {
+			bad(reasonBadTime, err)
+			return out
+		}
+		s.time = t
+	}
+	if d.quality != nil {
+		if v, ok := d.quality.get(it); ok {
+			q, err := parseQuality(v)
+			if err != nil {
+				bad(reasonBadQuality, err)
+				return out
+			}
+			s.quality = q
+		}
+	}
+	if d.id != nil {
+		v, ok := d.id.get(it)
+		var id string
+		switch x := v.(type) {
+		case string:
+			id = x
+		case json.Number:
+			id = string(x)
+		}
+		if !ok || id == "" {
+			bad(reasonMissingID, fmt.Errorf("no id at %q", strings.Join(d.id, ".")))
+			return out
+		}
+		s.id = id
+	}
+	switch {
+	case d.star:
+		obj, ok := it.(map[string]any)
+		if !ok {
+			bad(reasonMissingValue, fmt.Errorf("point is a %s, not an object", jsonType(it)))
+			return out
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			if !d.skip[k] {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		n := len(out)
+		for _, k := range keys {
+			if !scalarFor(obj[k], d.kind) {
+				continue
+			}
+			out = d.field(s, k, obj[k], out, bad)
+		}
+		if len(out) == n {
+			bad(reasonMissingValue, errors.New("no scalar field in the point"))
+		}
+	case len(d.fields) > 0:
+		n, found := len(out), false
+		for _, f := range d.fields {
+			v, ok := f.path.get(it)
+			if !ok || v == nil {
+				continue // sparse objects are normal
+			}
+			found = true
+			out = d.field(s, f.name, v, out, bad)
+		}
+		if !found && len(out) == n {
+			bad(reasonMissingValue, errors.New("none of the fields is in the point"))
+		}
+	default:
+		v, ok := d.value.get(it)
+		if !ok {
+			bad(reasonMissingValue, fmt.Errorf("no value at %q", strings.Join(d.value, ".")))
+			return out
+		}
+		out = d.field(s, "", v, out, bad)
+	}
+	return out
+}
+
+func (d *jsonDecoder) field(s sample, name string, v any, out []sample, bad func(string, error)) []sample {
+	val, err := jsonValue(v, d.kind)
+	if err != nil {
+		if name != "" {
+			err = fmt.Errorf("field %q: %w", name, err)
+		}
+		bad(reasonBadValue, err)
+		return out
+	}
+	s.field, s.value = name, val
+	return append(out, s)
+}
+
+// scalarFor reports whether a member counts as a field under "*": numbers
+// and bools, and strings too for string streams.
+func scalarFor(v any, k connectors.Kind) bool {
+	switch v.(type) {
+	case json.Number, bool:
+		return true
+	case string:
+		return k == connectors.KindString
+	}
+	return false
+}
+
+// jsonValue converts a decoded JSON scalar to kind k.
+func jsonValue(v any, k connectors.Kind) (connectors.Value, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if k == connectors.KindString {
+			return connectors.String(string(x)), nil
+		}
+		return textValue(string(x), k)
+	case bool:
+		return convert(connectors.Bool(x), k)
+	case string:
+		return convert(connectors.String(x), k)
+	}
+	return connectors.Value{}, fmt.Errorf("value is a %s", jsonType(v))
+}
+
+func (d *jsonDecoder) parseTime(v any) (int64, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if d.timeFormat == timeRFC3339 {
+			return 0, fmt.Errorf("time %s is a number, not RFC 3339", x)
+		}
+		return parseEpoch(string(x), d.timeFormat)
+	case string:
+		switch d.timeFormat {
+		case timeRFC3339:
+			return parseRFC3339(x)
+		case timeAuto:
+			if _, err := strconv.ParseFloat(x, 64); err != nil {
+				return parseRFC3339(x)
+			}
+		}
+		return parseEpoch(x, d.timeFormat)
+	}
+	return 0, fmt.Errorf("time is a %s", jsonType(v))
+}

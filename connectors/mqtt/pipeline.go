@@ -1,0 +1,388 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// entry is one received message on its way to the store. Every message,
+// even one without points (bad payload, unmatched topic), goes through the
+// queue, so that acknowledgements leave in the order messages arrived.
+type entry struct {
+	msg     message // acknowledged after the batch holding it is stored
+	sub     *subscription
+	topic   string
+	points  []connectors.Point
+	weight  int // what it counts against queue_size: max(1, len(points))
+	qos0    bool
+	arrived time.Time
+}
+
+// queue is the bounded FIFO between the MQTT handler (one producer) and
+// the writer (one consumer), bounded in points. When it is full, QoS 1/2
+// messages wait (back-pressure: they stay unacknowledged and the broker
+// stops sending) and QoS 0 messages push out the oldest QoS 0 entries.
+type queue struct {
+	mu     sync.Mutex
+	items  []entry
+	head   int
+	weight int
+	nqos0  int
+	cap    int
+	closed bool
+	ready  chan struct{} // 1-buffered: an entry was added
+	space  chan struct{} // 1-buffered: entries were taken
+	done   chan struct{} // closed by close
+	m      *metrics
+}
+
+func newQueue(capacity int, m *metrics) *queue {
+	return &queue{
+		cap:   capacity,
+		ready: make(chan struct{}, 1),
+		space: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		m:     m,
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) len() int { return len(q.items) - q.head }
+
+// push adds e. A QoS 1/2 entry waits for room; a QoS 0 entry makes room by
+// dropping the oldest QoS 0 entries, or is dropped itself. After close,
+// entries are not queued (QoS 1/2 messages then stay unacknowledged and
+// are redelivered by the broker).
+func (q *queue) push(e entry) {
+	q.mu.Lock()
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			if e.qos0 {
+				q.m.drop("shutdown", len(e.points))
+			}
+			return
+		}
+		if q.len() == 0 || q.weight+e.weight <= q.cap {
+			q.items = append(q.items, e)
+			q.weight += e.weight
+			if e.qos0 {
+				q.nqos0++
+			}
+			q.m.depth.Set(float64(q.weight))
+			q.mu.Unlock()
+			signal(q.ready)
+			return
+		}
+		if q.nqos0 > 0 {
+			q.dropOldestQoS0()
+			continue
+		}
+		if e.qos0 {
+			q.mu.Unlock()
+			q.m.drop("queue_full", len(e.points))
+			return
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-q.done:
+		}
+		q.mu.Lock()
+	}
+}
+
+func (q *queue) dropOldestQoS0() {
+	for i := q.head; i < len(q.items); i++ {
+		if q.items[i].qos0 {
+			e := q.items[i]
+			copy(q.items[q.head+1:i+1], q.items[q.head:i])
+			q.items[q.head] = entry{}
+			q.head++
+			q.weight -= e.weight
+			q.nqos0--
+			q.m.drop("queue_full", len(e.points))
+			q.m.depth.Set(float64(q.weight))
+			return
+		}
+	}
+}
+
+// take moves entries worth up to max points to dst (always at least one
+// entry when the queue is not empty). When the queue is empty it waits
+// for an entry, for deadline (zero: none), for ctx, or for close. It
+// returns how many entries it took.
+func (q *queue) take(ctx context.Context, dst *[]entry, max int, deadline time.Time) int {
+	var timer <-chan time.Time
+	for {
+		q.mu.Lock()
+		if q.len() > 0 {
+			n, w := 0, 0
+			for q.len() > 0 {
+				e := q.items[q.head]
+				if n > 0 && w+e.weight > max {
+					break
+				}
+				*dst = append(*dst, e)
+				q.items[q.head] = entry{}
+				q.head++
+				w += e.weight
+				n++
+				if e.qos0 {
+					q.nqos0--
+				}
+			}
+			q.weight -= w
+			if q.head > 1024 && q.head*2 > len(q.items) {
+				q.items = append(q.items[:0], q.items[q.head:]...)
+				q.head = 0
+			}
+			q.m.depth.Set(float64(q.weight))
+			q.mu.Unlock()
+			signal(q.space)
+			return n
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return 0
+		}
+		if timer == nil && !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return 0
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-q.ready:
+		case <-q.done:
+		case <-timer:
+			return 0
+		case <-ctx.Done():
+			return 0
+		}
+	}
+}
+
+// close stops intake; take still returns what is queued.
+func (q *queue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
+}
+
+// streamState is what the writer knows of a stream it has ensured.
+type streamState struct {
+	kind    connectors.Kind // the stream's kind, to which points are converted
+	refused bool            // the sink refuses the stream: drop its points
+}
+
+// writer takes batches from the queue, writes them to the sink, and
+// acknowledges their messages once the write has returned nil.
+type writer struct {
+	name       string
+	q          *queue
+	sink       connectors.Sink
+	log        *slog.Logger
+	m          *metrics
+	batchSize  int
+	batchDelay time.Duration
+	backoff    backoff
+	streams    map[string]streamState
+}
+
+// run writes batches until the queue is closed and empty, or ctx ends.
+func (w *writer) run(ctx context.Context) {
+	var batch []entry
+	for {
+		clear(batch)
+		batch = batch[:0]
+		if w.collect(ctx, &batch) == 0 {
+			return
+		}
+		if !w.commit(ctx, batch) {
+			return // ctx ended: nothing of the batch is acknowledged
+		}
+		for i := range batch {
+			if batch[i].msg != nil {
+				batch[i].msg.Ack()
+			}
+		}
+	}
+}
+
+// collect fills a batch. A batch holding a QoS 1/2 message is cut as soon
+// as the queue is empty: the broker sends only a window of unacknowledged
+// messages, so waiting for more would only idle (group commit). A batch of
+// QoS 0 messages waits up to batch_delay to reach batch_size.
+func (w *writer) collect(ctx context.Context, batch *[]entry) int {
+	n := w.q.take(ctx, batch, w.batchSize, time.Time{})
+	if n == 0 || w.batchDelay <= 0 {
+		return n
+	}
+	deadline := (*batch)[0].arrived.Add(w.batchDelay)
+	weight, acked := 0, false
+	for seen := 0; ; {
+		for _, e := range (*batch)[seen:] {
+			weight += e.weight
+			acked = acked || !e.qos0
+		}
+		seen = len(*batch)
+		if acked || weight >= w.batchSize {
+			return seen
+		}
+		if w.q.take(ctx, batch, w.batchSize-weight, deadline) == 0 {
+			return seen
+		}
+	}
+}
+
+// commit writes the batch's points, retrying with backoff until the sink
+// takes them or ctx ends. It reports whether the batch is stored.
+func (w *writer) commit(ctx context.Context, batch []entry) bool {
+	for attempt := 0; ; attempt++ {
+		var pts []connectors.Point
+		err := w.ensure(ctx, batch)
+		reason := "ensure_stream"
+		if err == nil {
+			pts = w.points(batch)
+			if len(pts) > 0 {
+				start := time.Now()
+				err = w.sink.Write(ctx, pts)
+				reason = "write"
+				if err == nil {
+					w.m.batch.Observe(time.Since(start).Seconds())
+				} else {
+					err = fmt.Errorf("writing %d points: %w", len(pts), err)
+				}
+			}
+		}
+		if err == nil {
+			w.m.written.Add(float64(len(pts)))
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		w.m.error(reason)
+		// A stream may have been deleted or changed under us: ensure
+		// every stream again on the next attempt.
+		clear(w.streams)
+		delay := w.backoff.delay(attempt)
+		w.log.Warn("store write failed; messages stay unacknowledged, retrying",
+			"messages", len(batch), "attempt", attempt+1, "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return false
+		}
+	}
+}
+
+// ensure creates the streams of the batch that the writer has not seen.
+func (w *writer) ensure(ctx context.Context, batch []entry) error {
+	for i := range batch {
+		e := &batch[i]
+		for j := range e.points {
+			name := e.points[j].Stream
+			if _, ok := w.streams[name]; ok {
+				continue
+			}
+			spec := connectors.StreamSpec{
+				Name:        name,
+				Description: e.sub.description,
+				Unit:        e.sub.unit,
+				Kind:        e.sub.kind,
+				Source:      w.name + ":" + e.topic,
+			}
+			err := w.sink.EnsureStream(ctx, spec)
+			var se *connectors.StreamError
+			switch {
+			case err == nil:
+				w.streams[name] = streamState{kind: spec.Kind}
+			case errors.As(err, &se) && se.Kind.Valid():
+				w.streams[name] = streamState{kind: se.Kind}
+				w.log.Warn("stream exists with another kind; converting its points",
+					"stream", name, "kind", se.Kind, "configured", spec.Kind)
+			case errors.As(err, &se):
+				w.streams[name] = streamState{refused: true}
+				w.log.Warn("store refuses stream; dropping its points", "stream", name, "err", err)
+			default:
+				return fmt.Errorf("ensuring stream %q: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// points flattens the batch, converting points to their stream's kind
+// and dropping (and counting) those that cannot be stored.
+func (w *writer) points(batch []entry) []connectors.Point {
+	n := 0
+	for i := range batch {
+		n += len(batch[i].points)
+	}
+	out := make([]connectors.Point, 0, n)
+	for i := range batch {
+		for _, p := range batch[i].points {
+			st := w.streams[p.Stream]
+			switch {
+			case st.refused:
+				w.m.drop("stream_refused", 1)
+				continue
+			case p.Value.Kind != st.kind:
+				v, err := convert(p.Value, st.kind)
+				if err != nil {
+					w.m.drop("kind_mismatch", 1)
+					continue
+				}
+				p.Value = v
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// backoff is exponential with jitter: attempt n waits a random time in
+// [d/2, d] where d = min(max, min*2^n).
+type backoff struct{ min, max time.Duration }
+
+func (b backoff) delay(attempt int) time.Duration {
+	d := b.min
+	for i := 0; i < attempt && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleep waits d or until ctx ends, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

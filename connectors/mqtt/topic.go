@@ -1,0 +1,262 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// filter is a subscription's topic filter, with its named levels.
+type filter struct {
+	filter string         // as sent to the broker: named levels are +
+	levels []string       // filter split on /
+	names  map[string]int // named level -> level index
+	hash   bool           // ends with #
+}
+
+// parseFilter parses a configured topic: an MQTT filter in which a level
+// may be written {name}, meaning + with a name.
+func parseFilter(topic string) (*filter, error) {
+	if topic == "" {
+		return nil, errors.New("empty")
+	}
+	if len(topic) > 65535 {
+		return nil, errors.New("longer than 65535 bytes")
+	}
+	if strings.ContainsRune(topic, 0) {
+		return nil, errors.New("contains a NUL character")
+	}
+	f := &filter{levels: strings.Split(topic, "/")}
+	for i, l := range f.levels {
+		switch {
+		case l == "#":
+			if i != len(f.levels)-1 {
+				return nil, fmt.Errorf("%q: # must be the last level", topic)
+			}
+			f.hash = true
+		case l == "+":
+		case strings.HasPrefix(l, "{") && strings.HasSuffix(l, "}"):
+			name := l[1 : len(l)-1]
+			if err := checkName(name); err != nil {
+				return nil, fmt.Errorf("%q: level %d: %w", topic, i, err)
+			}
+			if f.names == nil {
+				f.names = map[string]int{}
+			}
+			if _, dup := f.names[name]; dup {
+				return nil, fmt.Errorf("%q: level name %q used twice", topic, name)
+			}
+			f.names[name] = i
+			f.levels[i] = "+"
+		case strings.ContainsAny(l, "+#{}"):
+			return nil, fmt.Errorf("%q: level %q mixes a wildcard or brace with text", topic, l)
+		}
+	}
+	f.filter = strings.Join(f.levels, "/")
+	return f, nil
+}
+
+// reserved placeholder names, which named levels cannot take.
+var reserved = map[string]bool{"topic": true, "field": true, "id": true, "measurement": true, "tags": true}
+
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("empty level name")
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return fmt.Errorf("level name %q: want letters, digits and _", name)
+		}
+	}
+	if reserved[name] {
+		return fmt.Errorf("level name %q is reserved", name)
+	}
+	return nil
+}
+
+// match reports whether topic matches the filter (MQTT 3.1.1 section
+// 4.7): + is one level, # the rest (including none), and wildcards in the
+// first level do not match topics starting with $.
+func (f *filter) match(topic string) bool {
+	if topic != "" && topic[0] == '$' && (f.levels[0] == "+" || f.levels[0] == "#") {
+		return false
+	}
+	for i, l := range f.levels {
+		if l == "#" {
+			return true
+		}
+		var level string
+		var more bool
+		level, topic, more = strings.Cut(topic, "/")
+		if l != "+" && l != level {
+			return false
+		}
+		if !more {
+			// The topic ends here: a match if the filter does too, or
+			// continues with only "#" (a/# matches a).
+			rest := f.levels[i+1:]
+			return len(rest) == 0 || len(rest) == 1 && rest[0] == "#"
+		}
+	}
+	return false
+}
+
+// templateVars says which format-specific placeholders a template may use.
+type templateVars struct {
+	field, id, influx bool
+}
+
+type partKind uint8
+
+const (
+	partLit partKind = iota
+	partLevel
+	partRest
+	partTopic
+	partField
+	partID
+	partMeasurement
+	partTags
+	partTag
+)
+
+type part struct {
+	kind partKind
+	lit  string // literal text, or the tag key of partTag
+	n    int    // level index of partLevel
+}
+
+// template renders stream names.
+type template struct {
+	parts []part
+}
+
+// parseTemplate compiles a stream template against the filter it serves.
+func parseTemplate(src string, f *filter, v templateVars) (*template, error) {
+	t := &template{}
+	usesField, usesID := false, false
+	for rest := src; rest != ""; {
+		open := strings.IndexAny(rest, "{}")
+		if open < 0 {
+			t.parts = append(t.parts, part{kind: partLit, lit: rest})
+			break
+		}
+		if rest[open] == '}' {
+			return nil, fmt.Errorf("%q: unmatched }", src)
+		}
+		if open > 0 {
+			t.parts = append(t.parts, part{kind: partLit, lit: rest[:open]})
+		}
+		end := strings.IndexAny(rest[open+1:], "{}")
+		if end < 0 || rest[open+1+end] != '}' {
+			return nil, fmt.Errorf("%q: unmatched {", src)
+		}
+		name := rest[open+1 : open+1+end]
+		rest = rest[open+1+end+1:]
+		p, err := placeholder(name, f, v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", src, err)
+		}
+		usesField = usesField || p.kind == partField
+		usesID = usesID || p.kind == partID
+		t.parts = append(t.parts, p)
+	}
+	if v.field && !usesField {
+		return nil, fmt.Errorf("%q: must use {field}: the payload has several fields", src)
+	}
+	if v.id && !usesID {
+		return nil, fmt.Errorf("%q: must use {id}: json.id is set", src)
+	}
+	if len(t.parts) == 0 {
+		return nil, errors.New("empty")
+	}
+	return t, nil
+}
+
+func placeholder(name string, f *filter, v templateVars) (part, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		// Under a #, a level may or may not be there: a topic without it
+		// is counted as bad_topic.
+		if n < 0 || n > 1000 || (n >= len(f.levels) && !f.hash) {
+			return part{}, fmt.Errorf("{%d}: the filter %q has no level %d", n, f.filter, n)
+		}
+		return part{kind: partLevel, n: n}, nil
+	}
+	switch name {
+	case "#":
+		if !f.hash {
+			return part{}, fmt.Errorf("{#}: the filter %q has no #", f.filter)
+		}
+		return part{kind: partRest, n: len(f.levels) - 1}, nil
+	case "topic":
+		return part{kind: partTopic}, nil
+	case "field":
+		if v.field {
+			return part{kind: partField}, nil
+		}
+	case "id":
+		if v.id {
+			return part{kind: partID}, nil
+		}
+	case "measurement":
+		if v.influx {
+			return part{kind: partMeasurement}, nil
+		}
+	case "tags":
+		if v.influx {
+			return part{kind: partTags}, nil
+		}
+	default:
+		if key, ok := strings.CutPrefix(name, "tag."); ok && v.influx && key != "" {
+			return part{kind: partTag, lit: key}, nil
+		}
+		if i, ok := f.names[name]; ok {
+			return part{kind: partLevel, n: i}, nil
+		}
+	}
+	return part{}, fmt.Errorf("unknown placeholder {%s} for this topic and format", name)
+}
+
+// render appends the stream name of one sample to buf. ok is false when
+// the topic lacks a level the template needs.
+func (t *template) render(buf []byte, topic string, levels []string, s *sample) ([]byte, bool) {
+	for _, p := range t.parts {
+		switch p.kind {
+		case partLit:
+			buf = append(buf, p.lit...)
+		case partLevel:
+			if p.n >= len(levels) {
+				return buf, false
+			}
+			buf = append(buf, levels[p.n]...)
+		case partRest:
+			if p.n < len(levels) {
+				buf = append(buf, strings.Join(levels[p.n:], "/")...)
+			}
+		case partTopic:
+			buf = append(buf, topic...)
+		case partField:
+			buf = append(buf, s.field...)
+		case partID:
+			buf = append(buf, s.id...)
+		case partMeasurement:
+			buf = append(buf, s.measurement...)
+		case partTags:
+			for _, tg := range s.tags {
+				buf = append(buf, ',')
+				buf = append(buf, tg.key...)
+				buf = append(buf, '=')
+				buf = append(buf, tg.value...)
+			}
+		case partTag:
+			for _, tg := range s.tags {
+				if tg.key == p.lit {
+					buf = append(buf, tg.value...)
+					break
+				}
+			}
+		}
+	}
+	return buf, true
+}
