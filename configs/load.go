@@ -34,9 +34,6 @@ func Load(path string) (Config, error) {
 		}
 		return Config{}, err
 	}
-	for i := range cfg.Sources {
-		cfg.Sources[i].file = path
-	}
 	return cfg, nil
 }
 

@@ -34,7 +34,6 @@ type SourceConfig struct {
 	Node yaml.Node
 
 	path   string   // "sources[2]", set by Parse; for messages
-	file   string   // the file it was loaded from, set by Load
 	line   int      // line of the entry
 	extra  []string // section keys beyond the first, reported by Validate
 	issues []*FieldError
@@ -151,25 +150,26 @@ func (s SourceConfig) MarshalYAML() (any, error) {
 // does not have is an error, and so is a duplicate key or a value of the
 // wrong type. Keys into does not mention keep the values into already has,
 // so a connector sets its defaults first. Errors are *FieldError values
-// (joined) whose paths start with the section's path, e.g.
-// "sources[2].mqtt.subscriptions[0].qos", with the line in the file. An
+// (joined), each starting with its key path under the section's, e.g.
+// "sources[2].mqtt.subscriptions[0].qos: unknown key (line 14)", with the
+// line in the file (but not the file's name, so that the text starts with
+// Path() and callers can add the name in front). An
 // empty section leaves into as it is. Decode may be called any number of
 // times; it does no I/O.
 //
-// A connector type with its own UnmarshalYAML gets a node of a copy of the
-// section (its lines are not the file's) and must reject unknown keys
-// itself, since yaml's Node.Decode does not; it should return
-// *yaml.TypeError values ("line N: ...") so that yaml collects every
-// problem.
+// A connector type with its own UnmarshalYAML gets a node of a re-encoded
+// copy of the section and must reject unknown keys itself, since yaml's
+// Node.Decode does not. It should return *yaml.TypeError values
+// ("line N: msg" with the node's Line): yaml then collects every problem,
+// and Decode maps the line back to the file's and names the key. Other
+// errors are reported on the section as a whole. Use Duration for
+// durations that may be given in days ("90d"); time.Duration fields take
+// Go durations only.
 func (s SourceConfig) Decode(into any) error {
 	if s.Section == "" {
-		return &FieldError{File: s.file, Line: s.line, Path: s.path, Msg: "no connector section"}
+		return &FieldError{Line: s.line, Path: s.path, Msg: "no connector section"}
 	}
-	err := decodeNode(&s.Node, s.Path(), into)
-	for _, fe := range fieldErrors(err) {
-		fe.File = s.file
-	}
-	return err
+	return decodeNode(&s.Node, s.Path(), into)
 }
 
 // decodeNode decodes n into out strictly (unknown and duplicate keys are

@@ -192,7 +192,7 @@ func TestDecodeSectionErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeFileName(t *testing.T) {
+func TestDecodeErrorStartsWithPath(t *testing.T) {
 	clearEnv(t)
 	c, err := Load("testdata/full.good.yaml")
 	if err != nil {
@@ -200,7 +200,7 @@ func TestDecodeFileName(t *testing.T) {
 	}
 	var into struct{}
 	err = c.Sources[0].Decode(&into)
-	if err == nil || !strings.HasPrefix(err.Error(), "testdata/full.good.yaml: sources[0].mqtt.brokers: unknown key (line 26)") {
+	if err == nil || !strings.HasPrefix(err.Error(), c.Sources[0].Path()+".brokers: unknown key (line 26)\n") {
 		t.Errorf("Decode of a loaded source: %v", err)
 	}
 }

@@ -124,9 +124,14 @@ func (s State) members(c CommunityID) map[TenantID]Member {
 		}
 		return tallies[t]
 	}
+	// later keeps in m the latest of its kind. On equal versions a removal
+	// beats a leave (the owner's word stands) and the lower invitation id
+	// wins, so that the result never depends on map order.
 	later := func(m *Member, status MemberStatus, r Record, inv string) {
-		// On equal versions a removal beats a leave: the owner's word stands.
-		if r.Version > m.Version || r.Version == m.Version && status == MemberRemoved {
+		switch {
+		case r.Version > m.Version,
+			r.Version == m.Version && status == MemberRemoved,
+			r.Version == m.Version && status == m.Status && inv < m.Invitation:
 			*m = Member{Status: status, Invitation: inv, Version: r.Version}
 		}
 	}

@@ -70,11 +70,11 @@ func TestConnectionDetails(t *testing.T) {
 func TestConnectionLists(t *testing.T) {
 	s := build(t,
 		request(beta, acme, 1), acceptConn(beta, acme, AccessCatalogData, 2), // paired, incoming side
-		request(acme, gamma, 1), // outgoing
-		request(delta, acme, 1), // incoming
+		request(acme, gamma, 1),                         // outgoing
+		request(delta, acme, 1),                         // incoming
 		request(eps, acme, 1), rejectConn(eps, acme, 2), // rejected by acme
 		request(acme, eps, 3), rejectConn(acme, eps, 4), // rejected by eps
-		request(gamma, delta, 1), // not acme's business
+		request(gamma, delta, 1),                         // not acme's business
 		request(acme, beta, 5), cancelReq(acme, beta, 6), // cancelled: in no list
 		grant(UserID{Tenant: acme, Name: "root"}, "", RoleTenantAdmin, 1),
 		shareWith(beta, stream(acme, "temp"), 1),

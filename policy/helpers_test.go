@@ -159,6 +159,9 @@ func cat(groups ...[]Record) []Record {
 
 func sameState(t testing.TB, got, want State) {
 	t.Helper()
+	if reflect.DeepEqual(got.buckets, want.buckets) {
+		return // the cheap way, for the property tests
+	}
 	if !reflect.DeepEqual(got.Records(), want.Records()) {
 		t.Fatalf("states differ:\n got %+v\nwant %+v", got.Records(), want.Records())
 	}

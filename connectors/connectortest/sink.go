@@ -48,7 +48,7 @@ type Sink struct {
 	received int   // points in successful writes, duplicates included
 	failErr  error // Write and EnsureStream fail with it while set
 	gate     chan struct{}
-	waiting  int // Write calls waiting at the gate
+	waiting  int           // Write calls waiting at the gate
 	changed  chan struct{} // closed and replaced after every change
 	file     *os.File
 	buf      bytes.Buffer

@@ -37,6 +37,8 @@ type scratch struct {
 	excv []float64
 	idx  []uint32
 	dict map[string]uint32
+	// block plans of planInts
+	raw, delta []blockPlan
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -81,8 +83,9 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	case connectors.KindFloat:
 		dst, mode = appendFloats(dst, b.Floats, sc)
 	case connectors.KindInt, connectors.KindBool:
-		mode, _ = planInts(b.Ints)
-		dst = appendInts(dst, b.Ints, mode)
+		p := planInts(b.Ints, sc)
+		dst = appendInts(dst, b.Ints, p)
+		mode = p.mode
 	case connectors.KindString:
 		dst, mode = appendStrings(dst, b.Strings, sc)
 	}
@@ -91,10 +94,10 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 
 	if !allZero(b.Quality) {
 		s := len(dst)
-		mode, _ := planInts(b.Quality)
-		dst = appendInts(dst, b.Quality, mode)
+		p := planInts(b.Quality, sc)
+		dst = appendInts(dst, b.Quality, p)
 		dst = endSection(dst, s)
-		flags |= (mode + 1) << 4
+		flags |= (p.mode + 1) << 4
 	}
 	dst[flagsAt] = flags
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli)), nil

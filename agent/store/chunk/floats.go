@@ -120,8 +120,8 @@ func appendFloats(dst []byte, vals []float64, sc *scratch) ([]byte, byte) {
 		excv = append(excv, vals[i])
 	}
 	sc.excv = excv
-	mode, isize := planInts(ints)
-	alpBits := 8 * (3 + uvarintLen(uint64(len(exc))) + isize)
+	ip := planInts(ints, sc)
+	alpBits := 8 * (3 + uvarintLen(uint64(len(exc))) + ip.size)
 	prev := int32(-1)
 	for _, i := range exc {
 		alpBits += 8 * uvarintLen(uint64(i-prev-1))
@@ -142,8 +142,8 @@ func appendFloats(dst []byte, vals []float64, sc *scratch) ([]byte, byte) {
 		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
 		prev = i
 	}
-	dst = append(dst, mode)
-	dst = appendInts(dst, ints, mode)
+	dst = append(dst, ip.mode)
+	dst = appendInts(dst, ints, ip)
 	if len(excv) > 0 {
 		dst = appendXOR(dst, excv)
 	}

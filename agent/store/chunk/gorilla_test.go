@@ -41,4 +41,3 @@ func gorillaAppend(dst []byte, times []int64, vals []float64) []byte {
 	}
 	return appendXOR(w.flush(), vals)
 }
-

@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"encoding/binary"
+	"math/bits"
 )
 
 // The integer codec is shared by int and bool values, ALP-encoded floats,
@@ -30,69 +31,70 @@ const blockLen = 128
 
 type integer interface{ ~int64 | ~uint32 }
 
-// forBlockBits is the size of one bit-packed block.
-func forBlockBits(mn, mx int64, cnt int) int {
-	return 14 + int(bitLen(zigzag(mn))) + int(bitLen(uint64(mx)-uint64(mn)))*cnt
+// intPlan is how a column of integers is written: the mode, its size in
+// bytes, and for the bit-packed modes the plan of each block.
+type intPlan struct {
+	mode   byte
+	size   int
+	blocks []blockPlan
 }
 
-// planInts returns the smallest mode for vals (len >= 1) and its size in
-// bytes.
-func planInts[T integer](vals []T) (mode byte, size int) {
+// planInts computes the size of every mode for vals (len >= 1) and returns
+// the smallest. The block plans live in sc until the next planInts.
+func planInts[T integer](vals []T, sc *scratch) intPlan {
 	n := len(vals)
-	// Raw blocks cover vals[k*blockLen:], delta blocks cover the deltas of
-	// vals[1+k*blockLen:]; one pass computes both, plus the runs.
+	nb := (n + blockLen - 1) / blockLen
+	sc.raw = grow(sc.raw, nb)
+	sc.delta = grow(sc.delta, nb)
+	// Raw blocks cover vals[k*blockLen:], delta blocks the deltas of
+	// vals[1+k*blockLen:].
+	var blk [blockLen]uint64
 	rawBits, deltaBits := 0, 0
+	for j := range nb {
+		start := j * blockLen
+		end := min(start+blockLen, n)
+		for i, v := range vals[start:end] {
+			blk[i] = uint64(int64(v))
+		}
+		sc.raw[j] = planBlock(blk[:end-start])
+		rawBits += sc.raw[j].bits
+	}
+	sc.delta = sc.delta[:(n-1+blockLen-1)/blockLen]
+	for j := range sc.delta {
+		start := 1 + j*blockLen
+		end := min(start+blockLen, n)
+		for i := start; i < end; i++ {
+			blk[i-start] = uint64(int64(vals[i])) - uint64(int64(vals[i-1]))
+		}
+		sc.delta[j] = planBlock(blk[:end-start])
+		deltaBits += sc.delta[j].bits
+	}
 	rle := 0
-	runs := 0
 	runStart := 0
-	prevRun := int64(0)
-	for start := 0; start < n; start += blockLen {
-		end := min(start+blockLen, n)
-		mn, mx := int64(vals[start]), int64(vals[start])
-		for _, v := range vals[start+1 : end] {
-			x := int64(v)
-			mn = min(mn, x)
-			mx = max(mx, x)
-		}
-		rawBits += forBlockBits(mn, mx, end-start)
-	}
-	for start := 1; start < n; start += blockLen {
-		end := min(start+blockLen, n)
-		d := int64(uint64(vals[start]) - uint64(vals[start-1]))
-		mn, mx := d, d
-		for i := start + 1; i < end; i++ {
-			d := int64(uint64(vals[i]) - uint64(vals[i-1]))
-			mn = min(mn, d)
-			mx = max(mx, d)
-		}
-		deltaBits += forBlockBits(mn, mx, end-start)
-	}
+	prevRun := uint64(0)
 	for i := 1; i <= n; i++ {
 		if i < n && vals[i] == vals[runStart] {
 			continue
 		}
-		v := int64(vals[runStart])
-		rle += uvarintLen(zigzag(int64(uint64(v)-uint64(prevRun)))) + uvarintLen(uint64(i-runStart-1))
+		v := uint64(int64(vals[runStart]))
+		rle += uvarintLen(zigzag(int64(v-prevRun))) + uvarintLen(uint64(i-runStart-1))
 		prevRun = v
 		runStart = i
-		runs++
 	}
-	deltaSize := uvarintLen(zigzag(int64(vals[0]))) + (deltaBits+7)/8
-	rawSize := (rawBits + 7) / 8
-	mode, size = intDelta, deltaSize
-	if rawSize < size {
-		mode, size = intRaw, rawSize
+	p := intPlan{mode: intDelta, size: uvarintLen(zigzag(int64(vals[0]))) + (deltaBits+7)/8, blocks: sc.delta}
+	if rawSize := (rawBits + 7) / 8; rawSize < p.size {
+		p = intPlan{mode: intRaw, size: rawSize, blocks: sc.raw}
 	}
-	if rle < size {
-		mode, size = intRLE, rle
+	if rle < p.size {
+		p = intPlan{mode: intRLE, size: rle}
 	}
-	return mode, size
+	return p
 }
 
-// appendInts appends vals in the given mode.
-func appendInts[T integer](dst []byte, vals []T, mode byte) []byte {
+// appendInts appends vals as planned.
+func appendInts[T integer](dst []byte, vals []T, p intPlan) []byte {
 	n := len(vals)
-	switch mode {
+	switch p.mode {
 	case intRLE:
 		prev := uint64(0)
 		runStart := 0
@@ -110,45 +112,136 @@ func appendInts[T integer](dst []byte, vals []T, mode byte) []byte {
 	case intRaw:
 		w := bitWriter{buf: dst}
 		var blk [blockLen]uint64
-		for start := 0; start < n; start += blockLen {
+		for j, bp := range p.blocks {
+			start := j * blockLen
 			end := min(start+blockLen, n)
 			for i, v := range vals[start:end] {
 				blk[i] = uint64(int64(v))
 			}
-			writeBlock(&w, blk[:end-start])
+			writeBlock(&w, blk[:end-start], bp)
 		}
 		return w.flush()
 	default: // intDelta
 		dst = binary.AppendVarint(dst, int64(vals[0]))
 		w := bitWriter{buf: dst}
 		var blk [blockLen]uint64
-		for start := 1; start < n; start += blockLen {
+		for j, bp := range p.blocks {
+			start := 1 + j*blockLen
 			end := min(start+blockLen, n)
 			for i := start; i < end; i++ {
 				blk[i-start] = uint64(int64(vals[i])) - uint64(int64(vals[i-1]))
 			}
-			writeBlock(&w, blk[:end-start])
+			writeBlock(&w, blk[:end-start], bp)
 		}
 		return w.flush()
 	}
 }
 
-// writeBlock writes one frame-of-reference block of int64 bit patterns.
-func writeBlock(w *bitWriter, blk []uint64) {
+// A block of up to blockLen numbers x (int64 bit patterns) is written in
+// one of two ways, whichever is smaller:
+//
+//	0 + 7 bits w + 7 bits l + l bits zigzag(base)   frame of reference:
+//	    then x-base in w bits each, base being the minimum
+//	1 + 6 bits k + 7 bits l + l bits zigzag(base)   Rice code: then per x
+//	    u = zigzag(x-base) as q = u>>k zeros, a one, and the low k bits of
+//	    u; when q >= riceEscape, riceEscape zeros, 7 bits length, then u
+//
+// Frame of reference is best for ramps and uniform noise; Rice for the
+// bell-shaped deltas of noisy process values (about 0.6 bits per value
+// less on the benchmark data).
+const riceEscape = 16
+
+type blockPlan struct {
+	rice bool
+	k    uint // Rice parameter, or frame of reference width
+	base uint64
+	bits int
+}
+
+func planBlock(blk []uint64) blockPlan {
 	mn, mx := int64(blk[0]), int64(blk[0])
 	for _, x := range blk[1:] {
 		mn = min(mn, int64(x))
 		mx = max(mx, int64(x))
 	}
 	width := bitLen(uint64(mx) - uint64(mn))
-	zb := zigzag(mn)
+	p := blockPlan{k: width, base: uint64(mn), bits: 15 + int(bitLen(zigzag(mn))) + int(width)*len(blk)}
+	if width <= 2 || width > 48 {
+		return p // Rice needs a bit per value plus k; wide blocks are noise
+	}
+	// Rice around the midpoint, with k from the mean magnitude and its
+	// neighbours: ka, ka+1, ka+2. Here u < 2^48, so the sums cannot wrap.
+	base := uint64(mn) + (uint64(mx)-uint64(mn))/2
+	var sum uint64
+	for _, x := range blk {
+		sum += zigzag(int64(x - base))
+	}
+	ka := uint(max(0, int(bitLen(sum/uint64(len(blk))))-2))
+	var qa, qb, qc uint64 // sums of the quotients; escapes add their cost
+	for _, x := range blk {
+		u := zigzag(int64(x - base))
+		a := u >> ka
+		if a < riceEscape {
+			qa += a
+			qb += a >> 1
+			qc += a >> 2
+			continue
+		}
+		esc := riceEscape + 7 + uint64(bitLen(u)) - 1 // minus 1+k, added below
+		qa += esc - uint64(ka)
+		if b := a >> 1; b < riceEscape {
+			qb += b
+		} else {
+			qb += esc - uint64(ka) - 1
+		}
+		if c := a >> 2; c < riceEscape {
+			qc += c
+		} else {
+			qc += esc - uint64(ka) - 2
+		}
+	}
+	hdr := 14 + int(bitLen(zigzag(int64(base))))
+	for i, q := range [3]uint64{qa, qb, qc} {
+		k := ka + uint(i)
+		if bits := hdr + (1+int(k))*len(blk) + int(q); bits < p.bits {
+			p = blockPlan{rice: true, k: k, base: base, bits: bits}
+		}
+	}
+	return p
+}
+
+// writeBlock writes one block of int64 bit patterns as planned.
+func writeBlock(w *bitWriter, blk []uint64, p blockPlan) {
+	base := p.base
+	zb := zigzag(int64(base))
 	bl := bitLen(zb)
-	w.write(uint64(width)<<7|uint64(bl), 14)
+	if p.rice {
+		k := p.k
+		w.write(1<<13|uint64(k)<<7|uint64(bl), 14)
+		w.write(zb, bl)
+		for _, x := range blk {
+			u := zigzag(int64(x - base))
+			q := u >> k
+			if q >= riceEscape {
+				w.write(uint64(bitLen(u)), riceEscape+7)
+				w.write(u, bitLen(u))
+				continue
+			}
+			if q+1+uint64(k) <= 64 {
+				w.write(1<<k|u&(1<<k-1), uint(q)+1+k)
+				continue
+			}
+			w.write(1, uint(q)+1)
+			w.write(u, k)
+		}
+		return
+	}
+	width := p.k
+	w.write(uint64(width)<<7|uint64(bl), 15)
 	w.write(zb, bl)
 	if width == 0 {
 		return
 	}
-	base := uint64(mn)
 	if width <= 32 {
 		// Two values per write: fewer calls for the common narrow widths.
 		i := 0
@@ -221,24 +314,37 @@ func decodeInts[T integer](src []byte, mode byte, out []T, what string) (int, er
 		r := newBitReader(src[p:])
 		for i := start; i < n; {
 			cnt := min(blockLen, n-i)
-			hdr := r.read(14)
-			width, bl := uint(hdr>>7), uint(hdr&127)
-			if width > 64 || bl > 64 {
-				if r.over {
-					break
-				}
-				return 0, corrupt("%s section: block at point %d has width %d, base length %d (max 64)", what, i, width, bl)
-			}
-			base := uint64(unzigzag(r.read64(bl)))
 			blk := out[i : i+cnt]
 			var bad bool
-			if mode == intDelta {
-				acc, bad = unpackDelta(&r, blk, width, base, acc)
+			if r.read(1) == 0 {
+				hdr := r.read(14)
+				width, bl := uint(hdr>>7), uint(hdr&127)
+				if width > 64 || bl > 64 {
+					if r.over {
+						break
+					}
+					return 0, corrupt("%s section: block at point %d has width %d, base length %d (max 64)", what, i, width, bl)
+				}
+				base := uint64(unzigzag(r.read64(bl)))
+				if mode == intDelta {
+					acc, bad = unpackDelta(&r, blk, width, base, acc)
+				} else {
+					bad = unpackRaw(&r, blk, width, base)
+				}
 			} else {
-				bad = unpackRaw(&r, blk, width, base)
+				hdr := r.read(13)
+				k, bl := uint(hdr>>7), uint(hdr&127)
+				if bl > 64 {
+					if r.over {
+						break
+					}
+					return 0, corrupt("%s section: block at point %d has base length %d (max 64)", what, i, bl)
+				}
+				base := uint64(unzigzag(r.read64(bl)))
+				acc, bad = unpackRice(&r, blk, k, base, acc, mode == intDelta)
 			}
 			if bad && !r.over {
-				return 0, corrupt("%s section: value out of range in block at point %d", what, i)
+				return 0, corrupt("%s section: bad value in block at point %d", what, i)
 			}
 			i += cnt
 		}
@@ -304,4 +410,68 @@ func unpackRaw[T integer](r *bitReader, blk []T, width uint, base uint64) bool {
 		blk[i] = v
 	}
 	return bad
+}
+
+// unpackRice reads len(blk) Rice-coded values (see writeBlock), adding
+// base and, for deltas, accumulating them into acc. It reports values that
+// do not fit T and malformed escapes.
+func unpackRice[T integer](r *bitReader, blk []T, k uint, base, acc uint64, delta bool) (uint64, bool) {
+	bad := false
+	// Local copies of the reader state keep the loop in registers; the
+	// fast path needs q+1+k <= 56 bits, which a refill guarantees.
+	a, n, off, src := r.acc, r.n, r.off, r.src
+	for i := range blk {
+		if n < 56 && off+8 <= len(src) {
+			a |= binary.BigEndian.Uint64(src[off:]) >> n
+			m := (63 - n) >> 3
+			off += int(m)
+			n += m << 3
+		}
+		q := uint(bits.LeadingZeros64(a))
+		var u uint64
+		if q < riceEscape && q+1+k <= n {
+			a <<= q + 1
+			u = uint64(q)<<k | a>>(64-k)&(1<<k-1)
+			a <<= k
+			n -= q + 1 + k
+		} else {
+			r.acc, r.n, r.off = a, n, off
+			u = r.readRiceSlow(q, k, &bad)
+			a, n, off = r.acc, r.n, r.off
+		}
+		x := base + uint64(unzigzag(u))
+		if delta {
+			acc += x
+			x = acc
+		}
+		v := T(x)
+		bad = bad || uint64(int64(v)) != x
+		blk[i] = v
+	}
+	r.acc, r.n, r.off = a, n, off
+	return acc, bad
+}
+
+// readRiceSlow reads one Rice code with q leading zeros the careful way:
+// escapes, wide k, and the end of the input.
+func (r *bitReader) readRiceSlow(q, k uint, bad *bool) uint64 {
+	if r.n < riceEscape+1 {
+		r.refill()
+		q = uint(bits.LeadingZeros64(r.acc))
+	}
+	if q < riceEscape && q < r.n {
+		r.acc <<= q + 1
+		r.n -= q + 1
+		return uint64(q)<<k | r.read64(k)
+	}
+	if r.n < riceEscape {
+		r.fail()
+	}
+	r.acc <<= riceEscape
+	r.n -= riceEscape
+	l := uint(r.read(7))
+	if l > 64 {
+		*bad, l = true, 64
+	}
+	return r.read64(l)
 }

@@ -49,8 +49,8 @@ func appendStrings(dst []byte, vals []string, sc *scratch) ([]byte, byte) {
 		}
 	}
 	clear(dict)
-	mode, _ := planInts(idx)
-	return appendInts(dst, idx, mode), mode
+	p := planInts(idx, sc)
+	return appendInts(dst, idx, p), p.mode
 }
 
 // decodeStrings decodes the section body into out, using idx (same length)

@@ -1,0 +1,298 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/connectortest"
+)
+
+// Tests in this file run against a real Mosquitto (see broker_test.go).
+
+func gauge(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+func sourceYAML(broker, clientID, extra string) string {
+	return fmt.Sprintf("brokers: [%s]\nclient_id: %s\nkeepalive: 5s\nconnect_timeout: 2s\nreconnect_min: 20ms\nreconnect_max: 200ms\n%s",
+		broker, clientID, extra)
+}
+
+func TestMosquittoFormatsAndWildcards(t *testing.T) {
+	b := startMosquitto(t, "")
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	r := runSource(t, "plant", sourceYAML(b.url(), "fmt", `
+stream_prefix: "site1/"
+subscriptions:
+  - {topic: "plant/{area}/+/temp", stream: "{area}/{2}/temp", unit: degC}
+  - {topic: "deep/#", stream: "deep/{#}", kind: int}
+  - {topic: "state/+", kind: string}
+  - topic: "json/+/single"
+    stream: "{1}/single"
+    format: json
+    json: {value: v, time: t, quality: q}
+  - topic: "json/+/array"
+    stream: "{1}/{id}"
+    format: json
+    json: {points: rows, value: v, time: t, time_format: ms, id: tag}
+  - topic: "json/+/multi"
+    format: json
+    json: {fields: ["*"], time: t, time_format: s}
+  - topic: "lp/#"
+    format: influx
+    influx: {precision: ms}
+`), sink, "")
+	connectortest.Eventually(t, waitLong, "connected", r.connected)
+
+	pub := publisher(t, b.url())
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	publish(t, pub, "plant/north/boiler1/temp", 1, "81.5")
+	publish(t, pub, "deep/a/b/c", 1, "7")
+	publish(t, pub, "state/pump", 1, "running")
+	publish(t, pub, "json/boiler/single", 1, `{"v": 1.25, "t": "2024-05-01T12:00:00Z", "q": "uncertain"}`)
+	publish(t, pub, "json/boiler/array", 1, fmt.Sprintf(`{"rows": [{"tag": "flow", "v": 3, "t": %d}, {"tag": "level", "v": 4, "t": %d}]}`, t0.UnixMilli(), t0.UnixMilli()+1))
+	publish(t, pub, "json/boiler/multi", 1, fmt.Sprintf(`{"t": %d, "temp": 20.5, "pressure": 1.01, "note": "x"}`, t0.Unix()))
+	publish(t, pub, "lp/x", 1, fmt.Sprintf("cpu,host=gw1 usage=12.5,procs=3i %d\nmem free=100i %d", t0.UnixMilli(), t0.UnixMilli()))
+
+	want := map[string]connectors.Value{
+		"site1/north/boiler1/temp":         connectors.Float(81.5),
+		"site1/deep/a/b/c":                 connectors.Int(7),
+		"site1/state/pump":                 connectors.String("running"),
+		"site1/boiler/single":              connectors.Float(1.25),
+		"site1/boiler/flow":                connectors.Float(3),
+		"site1/boiler/level":               connectors.Float(4),
+		"site1/json/boiler/multi/temp":     connectors.Float(20.5),
+		"site1/json/boiler/multi/pressure": connectors.Float(1.01),
+		"site1/cpu,host=gw1/usage":         connectors.Float(12.5),
+		"site1/cpu,host=gw1/procs":         connectors.Float(3),
+		"site1/mem/free":                   connectors.Float(100),
+	}
+	sink.WaitFor(t, waitLong, "every stream", func() bool { return sink.Len() == len(want) })
+	for name, v := range want {
+		pts := sink.Points(name)
+		if len(pts) != 1 || pts[0].Value != v {
+			t.Errorf("%s: %+v, want %v (streams: %v)", name, pts, v, sink.StreamNames())
+		}
+	}
+	if p := sink.Points("site1/boiler/single"); len(p) == 1 && (p[0].Time != t0.UnixNano() || p[0].Quality != connectors.QualityUncertain) {
+		t.Errorf("single: time %d quality %#x", p[0].Time, p[0].Quality)
+	}
+	if p := sink.Points("site1/boiler/level"); len(p) == 1 && p[0].Time != t0.UnixNano()+1e6 {
+		t.Errorf("array: time %d", p[0].Time)
+	}
+	if spec, _ := sink.Stream("site1/north/boiler1/temp"); spec.Unit != "degC" || spec.Source != "plant:plant/north/boiler1/temp" {
+		t.Errorf("spec %+v", spec)
+	}
+	if spec, _ := sink.Stream("site1/state/pump"); spec.Kind != connectors.KindString {
+		t.Errorf("spec %+v", spec)
+	}
+}
+
+func TestMosquittoTLS(t *testing.T) {
+	b := newMosquitto(t)
+	pki := filepath.Join(b.dir, "pki")
+	if err := os.Mkdir(pki, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testPKI(t, pki)
+	tlsPort := freePort(t)
+	b.conf = fmt.Sprintf("listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server-key.pem\nrequire_certificate true\n",
+		tlsPort, pki, pki, pki)
+	b.start()
+	ssl := fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort)
+
+	// Relative paths are under the data directory.
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	r := runSource(t, "tls", sourceYAML(ssl, "tls-ok", `
+tls: {ca: pki/ca.pem, cert: pki/client.pem, key: pki/client-key.pem, server_name: broker.test}
+subscriptions: [{topic: "secure/+"}]
+`), sink, b.dir)
+	// Without a client certificate the broker refuses the handshake.
+	refused := runSource(t, "tls-refused", sourceYAML(ssl, "tls-no-cert", `
+tls: {ca: pki/ca.pem}
+subscriptions: [{topic: "secure/+"}]
+`), connectortest.NewSink(t, connectortest.Options{}), b.dir)
+	// A CA that did not sign the broker's certificate fails verification.
+	other := t.TempDir()
+	testPKI(t, other)
+	untrusted := runSource(t, "tls-untrusted", sourceYAML(ssl, "tls-bad-ca", fmt.Sprintf(`
+tls: {ca: %s/ca.pem, cert: pki/client.pem, key: pki/client-key.pem}
+subscriptions: [{topic: "secure/+"}]
+`, other)), connectortest.NewSink(t, connectortest.Options{}), b.dir)
+
+	connectortest.Eventually(t, waitLong, "the TLS source connected", r.connected)
+	publish(t, publisher(t, b.url()), "secure/x", 1, "42")
+	sink.WaitFor(t, waitLong, "the point over TLS", func() bool { return sink.Len() == 1 })
+	for _, s := range []*source{refused, untrusted} {
+		connectortest.Eventually(t, waitLong, s.src.env.Name+" failing to connect", func() bool {
+			return gauge(s.m.Errors.WithLabelValues(s.src.env.Name, "connect")) >= 2
+		})
+		if s.connected() {
+			t.Errorf("%s connected", s.src.env.Name)
+		}
+	}
+}
+
+// The broker is stopped mid-stream and started again on the same port: at
+// QoS 1 with a persistent session, every message arrives.
+func TestMosquittoBrokerRestartNoLoss(t *testing.T) {
+	b := startMosquitto(t, "")
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	r := runSource(t, "restart", sourceYAML(b.url(), "restart-sub", `
+subscriptions: [{topic: "r/+", format: json, json: {value: v, time: t, time_format: ms}}]
+`), sink, "")
+	connectortest.Eventually(t, waitLong, "connected", r.connected)
+
+	const n = 3000
+	pub := publisher(t, b.url())
+	var restarted sync.WaitGroup
+	restarted.Add(1)
+	go func() {
+		defer restarted.Done()
+		sink.WaitFor(t, waitLong, "a third of the points", func() bool { return sink.Len() >= n/3 })
+		// Hold a batch in the store while the broker goes down, so that
+		// its messages are received but not yet acknowledged.
+		release := sink.Block()
+		sink.WaitFor(t, waitLong, "a write in progress", func() bool { return sink.Waiting() == 1 })
+		b.stop(syscall.SIGTERM)
+		release()
+		b.start()
+	}()
+	for i := range n {
+		// At-least-once publishing: retry until the broker acknowledges.
+		payload := fmt.Sprintf(`{"v": %d, "t": %d}`, i, 1_700_000_000_000+int64(i))
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			tok := pub.Publish(fmt.Sprintf("r/%d", i%10), 1, false, payload)
+			if tok.WaitTimeout(2*time.Second) && tok.Error() == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publishing %d: %v", i, tok.Error())
+			}
+			connectortest.Eventually(t, 20*time.Second, "the publisher to reconnect", pub.IsConnectionOpen)
+		}
+	}
+	restarted.Wait()
+	sink.WaitFor(t, 30*time.Second, "every point", func() bool { return sink.Len() == n })
+	if got := gauge(r.m.Reconnects.WithLabelValues("restart")); got < 1 {
+		t.Errorf("reconnects = %v", got)
+	}
+	for i := range 10 {
+		pts := sink.Points(fmt.Sprintf("r/%d", i))
+		if len(pts) != n/10 {
+			t.Fatalf("r/%d has %d points", i, len(pts))
+		}
+		for j, p := range pts {
+			if want := float64(i + 10*j); p.Value.F != want {
+				t.Fatalf("r/%d[%d] = %v, want %v", i, j, p.Value.F, want)
+			}
+		}
+	}
+	if sink.Received() <= n {
+		t.Errorf("the store received %d points: the batch held across the restart was not redelivered", sink.Received())
+	}
+	t.Logf("%d points stored once each; %d received with redeliveries", n, sink.Received())
+}
+
+// While the store fails, nothing is acknowledged; after a restart of the
+// source with the same client id, the broker delivers everything again,
+// including what was published while the source was down.
+func TestMosquittoRedeliveryAfterFailedWrites(t *testing.T) {
+	b := startMosquitto(t, "")
+	cfg := sourceYAML(b.url(), "redeliver", `
+drain_timeout: 100ms
+subscriptions: [{topic: "d/+", format: json, json: {value: v, time: t}}]
+`)
+	failing := connectortest.NewSink(t, connectortest.Options{})
+	failing.Fail(errors.New("store unavailable"))
+	r1 := runSource(t, "d", cfg, failing, "")
+	connectortest.Eventually(t, waitLong, "connected", r1.connected)
+	pub := publisher(t, b.url())
+	for i := range 100 {
+		publish(t, pub, "d/a", 1, fmt.Sprintf(`{"v": %d, "t": %d}`, i, 1000+i))
+	}
+	connectortest.Eventually(t, waitLong, "the messages to arrive", func() bool {
+		return gauge(r1.m.Messages.WithLabelValues("d")) >= 20 && gauge(r1.m.Errors.WithLabelValues("d", "ensure_stream")) >= 1
+	})
+	r1.stop()
+	for i := 100; i < 150; i++ {
+		publish(t, pub, "d/a", 1, fmt.Sprintf(`{"v": %d, "t": %d}`, i, 1000+i))
+	}
+
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	runSource(t, "d", cfg, sink, "")
+	sink.WaitFor(t, waitLong, "all 150 points", func() bool { return sink.Len() == 150 })
+	for i, p := range sink.Points("d/a") {
+		if p.Value.F != float64(i) || p.Time != int64(1000+i)*1e9 {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+	}
+}
+
+// 10,000 malformed payloads mixed with good ones: every good one is
+// stored, every bad one is counted, nothing blocks.
+func TestMosquittoMalformedPayloads(t *testing.T) {
+	b := startMosquitto(t, "max_inflight_messages 200\n")
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	r := runSource(t, "bad", sourceYAML(b.url(), "malformed", `
+subscriptions:
+  - {topic: "m/plain/+", stream: "plain/{2}"}
+  - {topic: "m/json/+", stream: "json/{2}", format: json, json: {value: v, time: t, time_format: ns}}
+  - {topic: "m/lp/+", format: influx}
+`), sink, "")
+	connectortest.Eventually(t, waitLong, "connected", r.connected)
+	pub := publisher(t, b.url())
+
+	bad := []string{"m/plain/x|12abc", "m/json/x|{\"v\":", "m/json/x|{\"v\":\"NaN\",\"t\":1}", "m/lp/x|cpu usage=", "m/json/x|\x00\xff", "m/plain/x|"}
+	const nBad, every = 10000, 5 // one good message after every 5 bad ones
+	var toks []paho.Token
+	good := 0
+	for i := range nBad {
+		topic, payload, _ := strings.Cut(bad[i%len(bad)], "|")
+		toks = append(toks, pub.Publish(topic, 1, false, payload))
+		if i%every == every-1 {
+			ts := int64(1_700_000_000_000_000_000) + int64(good)
+			switch good % 3 {
+			case 0:
+				toks = append(toks, pub.Publish("m/json/g", 1, false, fmt.Sprintf(`{"v":%d,"t":%d}`, good, ts)))
+			case 1:
+				toks = append(toks, pub.Publish("m/lp/g", 1, false, fmt.Sprintf("good v=%d %d", good, ts)))
+			case 2:
+				toks = append(toks, pub.Publish(fmt.Sprintf("m/plain/%d", good), 1, false, itoa(good)))
+			}
+			good++
+		}
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	errs := func() float64 {
+		sum := 0.0
+		for _, reason := range []string{reasonBadNumber, reasonBadJSON, reasonBadValue, reasonBadLine} {
+			sum += gauge(r.m.Errors.WithLabelValues("bad", reason))
+		}
+		return sum
+	}
+	sink.WaitFor(t, 60*time.Second, "every good point", func() bool { return sink.Len() == good && errs() == nBad })
+	if got := gauge(r.m.Messages.WithLabelValues("bad")); got != float64(nBad+good) {
+		t.Errorf("messages = %v, want %d", got, nBad+good)
+	}
+	if got := gauge(r.m.Errors.WithLabelValues("bad", reasonBadValue)); got != math.Ceil(float64(nBad)/float64(len(bad))) {
+		t.Errorf("bad_value = %v", got)
+	}
+	t.Logf("%d good points stored, %v bad payloads counted", good, errs())
+}
