@@ -270,7 +270,7 @@ func TestBadWritesChangeNothing(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		ctype, body, want string
-		code             int
+		code              int
 	}{
 		{"text/csv", "1763892001,2\nyesterday,3\n", "line 2", 400},
 		{"text/csv", "1763892001,2\n1763892002\n", "line 2: want timestamp,value", 400},

@@ -113,9 +113,9 @@ type Store struct {
 	reqs      chan *request
 	compactMu sync.Mutex // one compaction at a time
 	stop      chan struct{}
-	wg     sync.WaitGroup
-	closeM sync.Mutex
-	closed bool
+	wg        sync.WaitGroup
+	closeM    sync.Mutex
+	closed    bool
 }
 
 // Open opens (or creates) the database in opts.Dir and starts the committer
@@ -198,12 +198,12 @@ func (s *Store) Size() int64 {
 // Key layout. Every key starts with a one-byte kind so the kinds never
 // interleave in a scan.
 const (
-	pfxMeta     = 'm' // m + name            -> stream metadata (JSON)
-	pfxChunk    = 'c' // c + id + first + seq -> flags + chunk
-	pfxUnsealed = 'u' // u + id + first + seq -> (empty) index of chunks to compact
-	pfxDeleted  = 'd' // d + id              -> (empty) stream whose chunks are being dropped
-	pfxSpan     = 's' // s + id              -> widest chunk span of the stream (8 bytes)
-	keyCounters = "!counters"                 // next stream id + next chunk sequence
+	pfxMeta     = 'm'         // m + name            -> stream metadata (JSON)
+	pfxChunk    = 'c'         // c + id + first + seq -> flags + chunk
+	pfxUnsealed = 'u'         // u + id + first + seq -> (empty) index of chunks to compact
+	pfxDeleted  = 'd'         // d + id              -> (empty) stream whose chunks are being dropped
+	pfxSpan     = 's'         // s + id              -> widest chunk span of the stream (8 bytes)
+	keyCounters = "!counters" // next stream id + next chunk sequence
 )
 
 const chunkKeyLen = 1 + 8 + 8 + 8
@@ -237,7 +237,13 @@ func (s *Store) now() int64 { return s.opts.Now().UnixNano() }
 // badgerLogger routes Badger's log lines to slog.
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Debugf(f string, a ...any)   {}
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {}

@@ -540,4 +540,3 @@ func (t *txnState) finish(reqs []*request) {
 		}
 	}
 }
-
