@@ -15,6 +15,7 @@ const (
 
 var readNames = []string{"", "catalog", "window", "latest", "interpolated", "summaries"}
 
+// String returns the read kind as audit records name it.
 func (k ReadKind) String() string { return enumName(readNames, uint8(k), "read") }
 
 // Reason is the machine-readable reason of a Decision, for the audit log,
@@ -56,7 +57,7 @@ type Request struct {
 	Interval  time.Duration // ReadSummaries: the summary interval (> 0)
 	Start     int64         // [Start, End) in Unix ns; ignored for ReadCatalog
 	End       int64
-	Now       int64 // evaluation time in Unix ns, for expiry and lookback
+	Now       int64 // evaluation time in Unix ns (> 0), for expiry and lookback
 }
 
 // Decision is the answer to a Request. The zero Decision denies.
@@ -76,7 +77,8 @@ func (r Request) valid() bool {
 		r.Community != "" && !r.Community.valid(), !r.Stream.valid(),
 		r.Read < ReadCatalog || r.Read > ReadSummaries,
 		r.Read == ReadSummaries && r.Interval <= 0,
-		r.Read != ReadCatalog && r.Start >= r.End:
+		r.Read != ReadCatalog && r.Start >= r.End,
+		r.Now <= 0: // a forgotten Now must not skip expiry
 		return false
 	}
 	return true
@@ -117,14 +119,15 @@ type CatalogRequest struct {
 	Roles     RoleSet     // optional, as in Request
 	Community CommunityID // the community; "" for a connection
 	Owner     TenantID    // connection: whose streams (required); community: optional filter
-	Now       int64       // Unix ns
+	Now       int64       // Unix ns (> 0)
 }
 
 func (r CatalogRequest) valid() bool {
 	switch {
 	case !validID(string(r.Requester)), r.User != (UserID{}) && !r.User.valid(), !r.Roles.valid(),
 		r.Community != "" && !r.Community.valid(),
-		(r.Community == "" || r.Owner != "") && !validID(string(r.Owner)):
+		(r.Community == "" || r.Owner != "") && !validID(string(r.Owner)),
+		r.Now <= 0:
 		return false
 	}
 	return true

@@ -52,6 +52,7 @@ const (
 
 var memberNames = []string{"none", "accepted", "confirmed", "removed", "left"}
 
+// String returns the status as the CLI prints it.
 func (m MemberStatus) String() string { return enumName(memberNames, uint8(m), "member") }
 
 // Member is one tenant's standing in a community.
@@ -184,6 +185,7 @@ const (
 
 var invitationNames = []string{"", "pending", "expired", "accepted", "declined", "revoked", "confirmed"}
 
+// String returns the status as the CLI prints it.
 func (i InvitationStatus) String() string { return enumName(invitationNames, uint8(i), "invitation") }
 
 // Invitation describes one invitation as the owner's console shows it.

@@ -18,6 +18,7 @@ const (
 
 var connectionNames = []string{"none", "pending", "accepted", "rejected", "cancelled"}
 
+// String returns the status as the CLI prints it.
 func (c ConnectionStatus) String() string { return enumName(connectionNames, uint8(c), "connection") }
 
 // Connection is a one-way connection: From asked To for access to To's
