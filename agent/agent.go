@@ -64,6 +64,8 @@ type Agent struct {
 	apiAddr string
 	ready   atomic.Bool
 	sources *supervisor
+
+	notifyWarned atomic.Bool
 }
 
 // New checks the config, builds every source's connector to validate its
@@ -96,6 +98,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	a.log.Info("stopping", "grace", a.cfg.ShutdownTimeout.Std())
+	a.ready.Store(false) // no watchdog ping after STOPPING
 	a.notify("STOPPING=1")
 	done := make(chan error, 1)
 	go func() { done <- a.stop() }()
@@ -229,9 +232,14 @@ func (a *Agent) Reload(cfg configs.Config) error {
 	if len(ignored) > 0 {
 		a.log.Warn("reload: these keys change only after a restart", "keys", strings.Join(ignored, ","))
 	}
+	// Tell systemd a reload is under way, so `systemctl reload` waits for
+	// its outcome.
+	a.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
 	if err := a.sources.apply(cfg.Sources, a.store); err != nil {
+		a.notify("READY=1\nSTATUS=reload failed: " + err.Error())
 		return err
 	}
+	a.notify(fmt.Sprintf("READY=1\nSTATUS=serving, reloaded %d sources", len(cfg.Sources)))
 	a.log.Info("reloaded", "sources", len(cfg.Sources))
 	return nil
 }
@@ -260,8 +268,8 @@ func (a *Agent) notify(state string) {
 	if a.opts.Notify == nil {
 		return
 	}
-	if err := a.opts.Notify(state); err != nil {
-		a.log.Warn("systemd notify failed", "err", err)
+	if err := a.opts.Notify(state); err != nil && !a.notifyWarned.Swap(true) {
+		a.log.Warn("systemd notify failed (further failures are not logged)", "err", err)
 	}
 }
 
@@ -280,7 +288,9 @@ func (a *Agent) startWatchdog(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if a.ready.Load() {
+				// Ping only when the agent can actually serve: a wedged
+				// store must let the watchdog restart us.
+				if a.ready.Load() && a.store.Healthy() == nil {
 					a.notify("WATCHDOG=1")
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // SystemdNotifier returns a function that sends sd_notify messages to the
@@ -17,10 +19,8 @@ func SystemdNotifier() func(state string) error {
 	if path == "" {
 		return nil
 	}
+	// A leading '@' names an abstract socket; net does that translation.
 	addr := &net.UnixAddr{Name: path, Net: "unixgram"}
-	if path[0] == '@' {
-		addr.Name = "\x00" + path[1:]
-	}
 	return func(state string) error {
 		conn, err := net.DialUnix("unixgram", nil, addr)
 		if err != nil {
@@ -30,6 +30,16 @@ func SystemdNotifier() func(state string) error {
 		_, err = conn.Write([]byte(state))
 		return err
 	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / 1e3
 }
 
 // WatchdogInterval is $WATCHDOG_USEC as a duration, or 0 when systemd's

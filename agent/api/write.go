@@ -26,9 +26,19 @@ type WriteResult struct {
 // A write is parsed whole before anything is stored, so a malformed body
 // never changes stored data, and then stored as one atomic batch.
 
+// readBody reads a whole request body, sized by Content-Length when given.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > 0 && r.ContentLength < 1<<30 {
+		buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
+		_, err := buf.ReadFrom(r.Body)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(r.Body)
+}
+
 func (s *Server) writeStream(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -45,7 +55,7 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) writeBulk(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -80,9 +90,13 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, pts []connectors.
 	}
 	kinds := map[string]connectors.Kind{}
 	var created []string
+	lastName, lastKind := "", connectors.Kind(0)
 	for i := range pts {
 		p := &pts[i]
-		k, ok := kinds[p.Stream]
+		k, ok := lastKind, lastName == p.Stream && lastKind != 0
+		if !ok {
+			k, ok = kinds[p.Stream]
+		}
 		if !ok {
 			st, err := s.opts.Store.GetStream(r.Context(), p.Stream)
 			switch {
@@ -110,6 +124,7 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, pts []connectors.
 			}
 			kinds[p.Stream] = k
 		}
+		lastName, lastKind = p.Stream, k
 		if p.Value.Kind != k {
 			v, err := p.Value.Convert(k)
 			if err != nil {
@@ -190,7 +205,7 @@ func parseCSV(body []byte, stream string, now time.Time) ([]connectors.Point, er
 		if line == 1 && isHeader(f[0]) {
 			continue
 		}
-		t, err := ParseTime(string(f[0]), now)
+		t, err := csvTime(f[0], now)
 		if err != nil {
 			return nil, badRequest("bad_time", "line %d: %v", line, err)
 		}
@@ -217,10 +232,12 @@ func isHeader(f []byte) bool {
 // to 64 bits), a float if it parses as one, a boolean for true/false,
 // otherwise text. The stream's kind then decides, by Value.Convert.
 func textValue(b []byte) connectors.Value {
-	s := string(b)
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return connectors.Int(i)
+	if isInteger(b) {
+		if i, ok := atoi(b); ok {
+			return connectors.Int(i)
+		}
 	}
+	s := string(b)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return connectors.Float(f)
 	}
@@ -231,6 +248,55 @@ func textValue(b []byte) connectors.Value {
 		return connectors.Bool(false)
 	}
 	return connectors.String(s)
+}
+
+func isInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// atoi parses a decimal integer without allocating; ok is false on
+// overflow (the caller falls back to the float parser).
+func atoi(b []byte) (int64, bool) {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var n uint64
+	for _, c := range b {
+		n = n*10 + uint64(c-'0')
+		if n > 1<<63 {
+			return 0, false
+		}
+	}
+	if neg {
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// csvTime is ParseTime with a fast path for epoch integers, the common
+// case of machine-written CSV.
+func csvTime(b []byte, now time.Time) (int64, error) {
+	if isInteger(b) {
+		if i, ok := atoi(b); ok {
+			return epochInt(i), nil
+		}
+	}
+	return ParseTime(string(b), now)
 }
 
 // jsonPoint is one point of a JSON write body.

@@ -189,6 +189,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Healthy makes a cheap round trip through Badger, for the watchdog.
+func (s *Store) Healthy() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(keyCounters))
+		if err == badger.ErrKeyNotFound {
+			return nil
+		}
+		return err
+	})
+}
+
 // Size returns the bytes Badger holds on disk (LSM plus value log).
 func (s *Store) Size() int64 {
 	lsm, vlog := s.db.Size()

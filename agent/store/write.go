@@ -63,7 +63,7 @@ func (s *Store) Write(ctx context.Context, points []connectors.Point) error {
 // writer is the scratch space of one Write call, pooled so a steady stream
 // of batches does not allocate.
 type writer struct {
-	groups map[*stream]*group
+	groups map[string]*group // by stream name: one lookup per point
 	order  []*group
 	free   []*group
 	arena  []byte
@@ -74,10 +74,9 @@ type writer struct {
 type group struct {
 	st      *stream
 	samples []Sample
-	idx     []int32 // sort permutation
 }
 
-var writerPool = sync.Pool{New: func() any { return &writer{groups: map[*stream]*group{}} }}
+var writerPool = sync.Pool{New: func() any { return &writer{groups: map[string]*group{}} }}
 
 func (w *writer) reset() {
 	for _, g := range w.order {
@@ -94,25 +93,26 @@ func (w *writer) group(s *Store, points []connectors.Point) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var last *group
+	lastName := ""
 	for i := range points {
 		p := &points[i]
-		if last == nil || last.st.meta.Name != p.Stream {
-			st := s.byName[p.Stream]
-			if st == nil {
-				return fmt.Errorf("%w: point %d: stream %q", ErrNotFound, i, p.Stream)
-			}
-			g := w.groups[st]
+		if last == nil || lastName != p.Stream {
+			g := w.groups[p.Stream]
 			if g == nil {
+				st := s.byName[p.Stream]
+				if st == nil {
+					return fmt.Errorf("%w: point %d: stream %q", ErrNotFound, i, p.Stream)
+				}
 				if n := len(w.free); n > 0 {
 					g, w.free = w.free[n-1], w.free[:n-1]
 				} else {
 					g = &group{}
 				}
 				g.st = st
-				w.groups[st] = g
+				w.groups[p.Stream] = g
 				w.order = append(w.order, g)
 			}
-			last = g
+			last, lastName = g, p.Stream
 		}
 		if p.Value.Kind != last.st.meta.Kind {
 			return fmt.Errorf("%w: point %d: stream %q is %s, value is %s", ErrKindMismatch, i, p.Stream, last.st.meta.Kind, p.Value.Kind)

@@ -215,12 +215,29 @@ func TestTimestamps(t *testing.T) {
 		{"min, -1, 1, max", []int64{math.MinInt64, math.MinInt64 + 1, -1, 1, math.MaxInt64 - 1, math.MaxInt64}},
 		{"huge steps", []int64{math.MinInt64, math.MinInt64 + 1<<62, 0, 1 << 62, math.MaxInt64}},
 		{"growing steps", fromOffsets(0, 0, 1, 3, 7, 15, 31, 63, 127, 1<<20, 1<<40, 1<<62)},
+		{"runs 63", runsOf(3000, 63)},
+		{"runs 64", runsOf(3000, 64)},
+		{"runs 65", runsOf(3000, 65)},
+		{"runs 128", runsOf(3000, 128)},
+		{"regular 65", regular(65, now, ms)},
+		{"regular 66", regular(66, now, ms)},
+		{"regular 129", regular(129, now, ms)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			roundTrip(t, floatBlock(tt.ts, zeros(len(tt.ts))))
 		})
 	}
+}
+
+// runsOf is a regular series with a late stamp after every k regular ones,
+// exercising the run-length boundaries.
+func runsOf(n, k int) []int64 {
+	ts := regular(n, 1e18, 1e6)
+	for i := k + 1; i < n; i += k + 1 {
+		ts[i] += 1000
+	}
+	return ts
 }
 
 // TestTimestampOrders checks that each order is chosen for the data it
@@ -242,16 +259,29 @@ func TestTimestampOrders(t *testing.T) {
 	for i := range dod {
 		dod[i] = int64(i*i) * ms // steadily growing period
 	}
+	noisy := irregular(4096, 16, 0, 1e6)
+	bench, _ := processSeries(4096, 17)
 	for _, tt := range []struct {
 		name  string
 		ts    []int64
 		order int
-	}{{"grid", grid, timeGrid}, {"delta", delta, timeDelta}, {"dod", dod, timeDoD}} {
+		runs  bool
+	}{
+		{"grid", grid, timeGrid, true},
+		{"delta", delta, timeDelta, true},
+		{"dod", dod, timeDoD, false},
+		{"regular", regular(4096, 0, 1e9), timeDelta, true},
+		{"noisy", noisy, timeDelta, false},
+		{"process", bench, timeGrid, true},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			enc := roundTrip(t, floatBlock(tt.ts, zeros(len(tt.ts))))
 			h, _ := readHeader(enc)
 			if got := int(h.flags & 3); got != tt.order {
 				t.Errorf("order %d, want %d", got, tt.order)
+			}
+			if got := h.flags&flagRuns != 0; got != tt.runs {
+				t.Errorf("runs %v, want %v", got, tt.runs)
 			}
 		})
 	}
@@ -794,9 +824,13 @@ func TestCorruptCrafted(t *testing.T) {
 		{"span short", cat(hdr(1, 10, 0, 5, 0)), "time span"},
 		{"span for one", cat(hdr(1, 1, 0, 5, 0)), "time span"},
 		{"last overflows", cat(hdr(1, 2, math.MaxInt64, 1, 0)), "overflows"},
-		{"reserved flags", cat(hdr(1, 1, 0, 0, 0x40), sec(0, 0, 0, 0), sec()), "reserved"},
+		{"reserved flags", cat(hdr(1, 1, 0, 0, 0x80), sec(0, 0, 0, 0), sec()), "reserved"},
+		{"runs for one", cat(hdr(1, 1, 0, 0, flagRuns), sec(0, 0, 0, 0), sec()), "single point"},
+		{"run over 64", cat(hdr(1, 100, 0, 99, 1|flagRuns), sec(1, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_1000, 0b0010_0000)), "run of 66 zeros"},
+		{"run over count", cat(hdr(1, 10, 0, 9, 1|flagRuns), sec(1, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_0001, 0b0010_0000)), "9 points left"},
 		{"order 3", cat(hdr(1, 2, 0, 1, 3), sec(), sec()), "order"},
 		{"order for one", cat(hdr(1, 1, 0, 0, 1), sec()), "single point"},
+		{"count vs bytes, runs", cat(hdr(1, 20000, 0, 1<<40, 1|flagRuns), sec(1, 1, 0, 0, 0, 0, 0, 0, 0, 0)), "bytes"},
 		{"missing flags", cat(hdr(1, 1, 0, 0, 0)[:5]), "flags"},
 		{"time section long", cat(hdr(1, 2, 0, 1, 1), []byte{50}, big[:10]), "exceeds"},
 		{"scale 0", cat(hdr(1, 2, 0, 1, 1), sec(0, 1, 0, 0, 0, 0, 0)), "scale is 0"},
@@ -842,3 +876,64 @@ func TestCorruptCrafted(t *testing.T) {
 func appendUvarint(b []byte, u uint64) []byte { return binary.AppendUvarint(b, u) }
 func appendVarint(b []byte, v int64) []byte   { return binary.AppendVarint(b, v) }
 func crc32Checksum(b []byte) uint32           { return crc32.Checksum(b, castagnoli) }
+
+// TestDecodeAllocs checks that decoding chunk after chunk into one Block
+// does not allocate (strings: the dictionary only).
+func TestDecodeAllocs(t *testing.T) {
+	sets := map[string][]*Block{
+		"float":  processChunks(2, 4096, 30),
+		"int":    intChunks(2, 4096, 31),
+		"string": stringChunks(2, 4096, 32),
+	}
+	for name, blocks := range sets {
+		t.Run(name, func(t *testing.T) {
+			var chunks [][]byte
+			for _, b := range blocks {
+				enc, err := Append(nil, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chunks = append(chunks, enc)
+			}
+			var b Block
+			allocs := testing.AllocsPerRun(20, func() {
+				for _, c := range chunks {
+					if err := Decode(c, &b); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			want := 0.0
+			if name == "string" {
+				want = 2 * float64(len(chunks)) // one string, one []string
+			}
+			if allocs > want {
+				t.Errorf("%v allocations per run, want <= %v", allocs, want)
+			}
+		})
+	}
+}
+
+// TestSizeBudget guards the compression of the benchmark data set: the
+// issue's target is 1.2 bytes/point at 4096 points per chunk, and plain
+// Gorilla is the baseline.
+func TestSizeBudget(t *testing.T) {
+	blocks := processChunks(8, 4096, 1)
+	ours, gorilla := 0, 0
+	for _, b := range blocks {
+		enc, err := Append(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours += len(enc)
+		gorilla += len(gorillaAppend(nil, b.Times, b.Floats))
+	}
+	points := float64(8 * 4096)
+	t.Logf("bytes/point: %.3f, plain Gorilla %.3f", float64(ours)/points, float64(gorilla)/points)
+	if got := float64(ours) / points; got > 1.2 {
+		t.Errorf("%.3f bytes/point, want <= 1.2", got)
+	}
+	if ours*5 > gorilla {
+		t.Errorf("%d bytes, not 5x smaller than Gorilla's %d", ours, gorilla)
+	}
+}

@@ -41,8 +41,8 @@ func readHeader(src []byte) (header, error) {
 	if n == 0 || n > MaxPoints {
 		return h, corrupt("header: count %d not in 1..%d", n, MaxPoints)
 	}
-	// Every timestamp after the first takes at least one bit.
-	if n-1 > 8*uint64(len(src)) {
+	// Every maxRun timestamps after the first take at least one bit.
+	if n-1 > 8*maxRun*uint64(len(src)) {
 		return h, corrupt("header: count %d in %d bytes", n, len(src))
 	}
 	h.Count = int(n)
@@ -114,7 +114,7 @@ func decode(src []byte, b *Block) error {
 	if err != nil {
 		return err
 	}
-	if h.flags>>6 != 0 {
+	if h.flags>>7 != 0 {
 		return corrupt("reserved flag bits set: %#02x", h.flags)
 	}
 	order := int(h.flags & 3)
@@ -134,15 +134,15 @@ func decode(src []byte, b *Block) error {
 			return err
 		}
 		p = next
-		if err := decodeTimes(sec, order, h.First, b.Times); err != nil {
+		if err := decodeTimes(sec, order, h.flags&flagRuns != 0, h.First, b.Times); err != nil {
 			return err
 		}
 		if b.Times[n-1] != h.Last {
 			return corrupt("last timestamp %d, header says %d", b.Times[n-1], h.Last)
 		}
 	} else {
-		if order != 0 {
-			return corrupt("timestamp order %d for a single point", order)
+		if order != 0 || h.flags&flagRuns != 0 {
+			return corrupt("timestamp flags %#02x for a single point", h.flags&(3|flagRuns))
 		}
 		b.Times[0] = h.First
 	}

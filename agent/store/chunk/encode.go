@@ -18,7 +18,8 @@ import (
 //	uvarint   last - first (wrapping uint64)
 //	byte      flags: bits 0-1 timestamp order (times.go), bits 2-3 value
 //	          mode (floats.go / ints.go), bits 4-5 quality mode (0: all
-//	          Good, no section; m+1: integer codec mode m), bits 6-7 zero
+//	          Good, no section; m+1: integer codec mode m), bit 6
+//	          timestamp runs (times.go), bit 7 zero
 //	section   timestamps, only when count > 1 (times.go)
 //	section   values: floats.go, ints.go, or strings.go
 //	section   quality, only when not all Good (ints.go)
@@ -39,6 +40,8 @@ type scratch struct {
 	dict map[string]uint32
 	// block plans of planInts
 	raw, delta []blockPlan
+	// timestamp deltas and residuals
+	q, z, bestZ []uint64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -67,16 +70,20 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	dst = append(dst, 0)
 	var flags byte
 
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	if n > 1 {
 		s := len(dst)
 		var order int
-		dst, order = appendTimes(dst, b.Times)
+		var runs bool
+		dst, order, runs = appendTimes(dst, b.Times, sc)
 		dst = endSection(dst, s)
 		flags |= byte(order)
+		if runs {
+			flags |= flagRuns
+		}
 	}
 
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
 	s := len(dst)
 	var mode byte
 	switch b.Kind {

@@ -10,16 +10,15 @@ import (
 // encoder computes the exact size of each and keeps the smallest.
 //
 //	intDelta: varint(v0), then the deltas v[i]-v[i-1] (int64, wrapping) as
-//	          frame-of-reference bit-packed blocks (counters, random walks)
+//	          bit-packed blocks (counters, random walks)
 //	intRaw:   the values themselves as bit-packed blocks (small codes,
 //	          flapping bools)
 //	intRLE:   runs: varint(value - previous run's value), uvarint(length-1)
 //	          (states, setpoints, quality)
 //
-// A bit-packed block holds up to blockLen numbers x as: 7 bits width w,
-// 7 bits length of zigzag(base), zigzag(base), then x-base in w bits each,
-// where base is the block's minimum. All arithmetic wraps in uint64, so any
-// int64 round-trips.
+// The bit-packed modes cut the numbers into blocks of blockLen, each
+// written as frame of reference or Rice code, whichever is smaller (see
+// writeBlock). All arithmetic wraps in uint64, so any int64 round-trips.
 const (
 	intDelta byte = iota
 	intRaw
@@ -43,36 +42,46 @@ type intPlan struct {
 // the smallest. The block plans live in sc until the next planInts.
 func planInts[T integer](vals []T, sc *scratch) intPlan {
 	n := len(vals)
-	nb := (n + blockLen - 1) / blockLen
-	sc.raw = grow(sc.raw, nb)
-	sc.delta = grow(sc.delta, nb)
-	// Raw blocks cover vals[k*blockLen:], delta blocks the deltas of
-	// vals[1+k*blockLen:].
 	var blk [blockLen]uint64
-	rawBits, deltaBits := 0, 0
-	for j := range nb {
-		start := j * blockLen
-		end := min(start+blockLen, n)
-		for i, v := range vals[start:end] {
-			blk[i] = uint64(int64(v))
-		}
-		sc.raw[j] = planBlock(blk[:end-start])
-		rawBits += sc.raw[j].bits
-	}
-	sc.delta = sc.delta[:(n-1+blockLen-1)/blockLen]
+	// Delta blocks cover the deltas of vals[1+k*blockLen:].
+	sc.delta = grow(sc.delta, (n-1+blockLen-1)/blockLen)
+	deltaBits := 0
 	for j := range sc.delta {
 		start := 1 + j*blockLen
 		end := min(start+blockLen, n)
 		for i := start; i < end; i++ {
 			blk[i-start] = uint64(int64(vals[i])) - uint64(int64(vals[i-1]))
 		}
-		sc.delta[j] = planBlock(blk[:end-start])
+		sc.delta[j] = planBlock(blk[:end-start], true)
 		deltaBits += sc.delta[j].bits
 	}
+	p := intPlan{mode: intDelta, size: uvarintLen(zigzag(int64(vals[0]))) + (deltaBits+7)/8, blocks: sc.delta}
+	// Raw blocks cover vals[k*blockLen:]. Rice is tried on them only when
+	// their frame of reference is within twice the deltas' size: a raw
+	// column that wide is a trend or walk, which deltas beat.
+	sc.raw = grow(sc.raw, (n+blockLen-1)/blockLen)
+	for _, rice := range []bool{false, true} {
+		rawBits := 0
+		for j := range sc.raw {
+			start := j * blockLen
+			end := min(start+blockLen, n)
+			for i, v := range vals[start:end] {
+				blk[i] = uint64(int64(v))
+			}
+			sc.raw[j] = planBlock(blk[:end-start], rice)
+			rawBits += sc.raw[j].bits
+		}
+		if rawSize := (rawBits + 7) / 8; rawSize < p.size {
+			p = intPlan{mode: intRaw, size: rawSize, blocks: sc.raw}
+		} else if rice || rawBits > 2*deltaBits {
+			break
+		}
+	}
+	// Runs, stopping as soon as they are not smaller.
 	rle := 0
 	runStart := 0
 	prevRun := uint64(0)
-	for i := 1; i <= n; i++ {
+	for i := 1; i <= n && rle < p.size; i++ {
 		if i < n && vals[i] == vals[runStart] {
 			continue
 		}
@@ -80,10 +89,6 @@ func planInts[T integer](vals []T, sc *scratch) intPlan {
 		rle += uvarintLen(zigzag(int64(v-prevRun))) + uvarintLen(uint64(i-runStart-1))
 		prevRun = v
 		runStart = i
-	}
-	p := intPlan{mode: intDelta, size: uvarintLen(zigzag(int64(vals[0]))) + (deltaBits+7)/8, blocks: sc.delta}
-	if rawSize := (rawBits + 7) / 8; rawSize < p.size {
-		p = intPlan{mode: intRaw, size: rawSize, blocks: sc.raw}
 	}
 	if rle < p.size {
 		p = intPlan{mode: intRLE, size: rle}
@@ -158,7 +163,9 @@ type blockPlan struct {
 	bits int
 }
 
-func planBlock(blk []uint64) blockPlan {
+// planBlock returns the smaller way to write blk; rice false considers
+// frame of reference only.
+func planBlock(blk []uint64, rice bool) blockPlan {
 	mn, mx := int64(blk[0]), int64(blk[0])
 	for _, x := range blk[1:] {
 		mn = min(mn, int64(x))
@@ -166,7 +173,7 @@ func planBlock(blk []uint64) blockPlan {
 	}
 	width := bitLen(uint64(mx) - uint64(mn))
 	p := blockPlan{k: width, base: uint64(mn), bits: 15 + int(bitLen(zigzag(mn))) + int(width)*len(blk)}
-	if width <= 2 || width > 48 {
+	if !rice || width <= 2 || width > 48 {
 		return p // Rice needs a bit per value plus k; wide blocks are noise
 	}
 	// Rice around the midpoint, with k from the mean magnitude and its
@@ -417,11 +424,11 @@ func unpackRaw[T integer](r *bitReader, blk []T, width uint, base uint64) bool {
 // do not fit T and malformed escapes.
 func unpackRice[T integer](r *bitReader, blk []T, k uint, base, acc uint64, delta bool) (uint64, bool) {
 	bad := false
-	// Local copies of the reader state keep the loop in registers; the
-	// fast path needs q+1+k <= 56 bits, which a refill guarantees.
+	// Local copies of the reader state keep the loop in registers.
 	a, n, off, src := r.acc, r.n, r.off, r.src
+	need := riceEscape + 1 + k // enough for any non-escape code
 	for i := range blk {
-		if n < 56 && off+8 <= len(src) {
+		if n < need && off+8 <= len(src) {
 			a |= binary.BigEndian.Uint64(src[off:]) >> n
 			m := (63 - n) >> 3
 			off += int(m)

@@ -11,27 +11,44 @@ import (
 //	uvarint(g)  scale: GCD of all deltas (ns), so s[i] = (t[i]-t[0])/g
 //	uvarint(D)  base step in units of g
 //	varint(c)   order 0 only: grid offset
-//	4 bytes     widths w1..w4 of the residual code
-//	bits        count-1 residuals r[1..count-1], then zero padding
+//	4 bytes     widths of the residual code (runs: of the run-length code)
+//	4 bytes     runs only: widths of the nonzero-residual code
+//	bits        the count-1 residuals r[1..count-1], then zero padding
 //
-// The residuals depend on the order (time flags of the header):
+// The residuals depend on the order (bits 0-1 of the header flags):
 //
 //	order 0 (grid):  r[i] = s[i] - i*D - c        jitter around a fixed grid
 //	order 1 (delta): r[i] = (s[i]-s[i-1]) - D      gaps, drifting phase
 //	order 2 (dod):   r[i] = delta[i] - delta[i-1]  with delta[0] = D (Gorilla)
 //
-// The encoder computes the exact size of all three and keeps the smallest.
 // All arithmetic is modulo 2^64, so any strictly increasing int64 series
-// round-trips, including spans wider than MaxInt64.
+// round-trips, including spans wider than MaxInt64. Each residual is
+// zigzagged to z and written with a prefix code whose widths are chosen per
+// chunk for the smallest size:
 //
-// A residual is zigzagged to z and written with a prefix code whose widths
-// are chosen per chunk for the smallest size:
+//	0               0
+//	10   + w1 bits  v-1
+//	110  + w2 bits  v-1
+//	1110 + w3 bits  v-1
+//	1111 + w4 bits  v-1  (w4 covers the largest v)
 //
-//	0             z == 0
-//	10   + w1 bits  z-1
-//	110  + w2 bits  z-1
-//	1110 + w3 bits  z-1
-//	1111 + w4 bits  z-1  (w4 covers the largest z)
+// With flag bit 6 (runs) the residuals are instead written as pairs: the
+// number of zero residuals before the next nonzero one (v = count < 64),
+// then that residual (v = z-1), each with its own widths. A count of 64
+// stands for 64 zeros with no residual after them, and trailing zeros end
+// with a count alone. Runs win when most residuals are zero, as for
+// jittered stamps on a grid, where a plain code cannot go below 1 bit per
+// point. Capping a run at 64 points keeps a count honest: a chunk cannot
+// describe more than 8*64 points per byte, so a small corrupt chunk cannot
+// make Decode allocate much.
+//
+// The encoder computes the exact size of all six variants and keeps the
+// smallest.
+
+const (
+	flagRuns = 1 << 6
+	maxRun   = 64
+)
 
 const (
 	timeGrid  = 0
@@ -89,19 +106,18 @@ func gcd(a, b uint64) uint64 {
 	return a << shift
 }
 
-// codeStats collects the residual distribution of one order.
+// codeStats collects the distribution of the values of one code.
 type codeStats struct {
 	zeros int
-	hist  [65]int // by bit length of z-1, for z > 0
+	hist  [65]int // by bit length of v-1, for v > 0
 }
 
-func (c *codeStats) add(r uint64) {
-	z := zigzag(int64(r))
-	if z == 0 {
+func (c *codeStats) add(v uint64) {
+	if v == 0 {
 		c.zeros++
 		return
 	}
-	c.hist[bitLen(z-1)]++
+	c.hist[bitLen(v-1)]++
 }
 
 // plan picks the widths with the smallest total and returns them with the
@@ -147,26 +163,61 @@ func (c *codeStats) plan() (w [4]uint8, total int) {
 	return w, c.zeros + best
 }
 
-// timeParams are what the encoder derives from the timestamps.
-type timeParams struct {
-	g  uint64
-	dv divider
-	d  uint64 // base step (units of g); for order 2 the first delta
-	c  uint64 // order 0 grid offset
+// timeCode is a chosen way to write the residuals.
+type timeCode struct {
+	runs bool
+	w    [2][4]uint8 // plain: w[0]; runs: w[0] for counts, w[1] for values
+	bits int
+}
+
+// planTimes returns the smallest way to write the zigzagged residuals z.
+func planTimes(z []uint64) timeCode {
+	var plain, runs, vals codeStats
+	run := uint64(0)
+	for _, v := range z {
+		if v == 0 {
+			plain.zeros++
+			run++
+			if run == maxRun {
+				runs.add(maxRun)
+				run = 0
+			}
+			continue
+		}
+		plain.hist[bitLen(v-1)]++
+		runs.add(run)
+		vals.add(v - 1)
+		run = 0
+	}
+	if run > 0 {
+		runs.add(run) // trailing zeros
+	}
+	c := timeCode{}
+	c.w[0], c.bits = plain.plan()
+	rw, rb := runs.plan()
+	vw, vb := vals.plan()
+	if rb+vb+32 < c.bits {
+		c = timeCode{runs: true, w: [2][4]uint8{rw, vw}, bits: rb + vb + 32}
+	}
+	return c
 }
 
 // appendTimes appends the timestamp section body for ts (len >= 2) and
-// returns the order used.
-func appendTimes(dst []byte, ts []int64) ([]byte, int) {
+// returns the order and whether it used runs.
+func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
 	n := len(ts)
+	q := grow(sc.q, n-1) // deltas, then scaled deltas
+	z := grow(sc.z, n-1) // residuals of the order being planned
+	bestZ := grow(sc.bestZ, n-1)
+	defer func() { sc.q, sc.z, sc.bestZ = q, z, bestZ }()
+
 	// Pass 1: scale (GCD of the deltas) and the majority delta.
 	g := uint64(ts[1]) - uint64(ts[0])
 	dv := newDivider(g)
 	cand, votes := g, 0
-	prev := ts[0]
-	for _, t := range ts[1:] {
-		d := uint64(t) - uint64(prev)
-		prev = t
+	for i := range q {
+		d := uint64(ts[i+1]) - uint64(ts[i])
+		q[i] = d
 		if d == cand {
 			votes++
 		} else if votes == 0 {
@@ -179,78 +230,88 @@ func appendTimes(dst []byte, ts []int64) ([]byte, int) {
 			dv = newDivider(g)
 		}
 	}
-	p := timeParams{g: g, dv: dv, d: dv.div(cand)}
-	// Pass 2: the grid offset, the majority of s[i] - i*D.
+	step := dv.div(cand)
+	// Pass 2: scaled deltas and the grid offset, the majority of s[i] - i*D.
+	var c uint64
 	s, grid := uint64(0), uint64(0)
 	votes = 0
-	for i := 1; i < n; i++ {
-		s += dv.div(uint64(ts[i]) - uint64(ts[i-1]))
-		grid += p.d
+	for i, d := range q {
+		d = dv.div(d)
+		q[i] = d
+		s += d
+		grid += step
 		x := s - grid
-		if x == p.c {
+		if x == c {
 			votes++
 		} else if votes == 0 {
-			p.c, votes = x, 1
+			c, votes = x, 1
 		} else {
 			votes--
 		}
 	}
-	// Pass 3: the size of each order.
-	var st [numOrders]codeStats
-	d1 := dv.div(uint64(ts[1]) - uint64(ts[0]))
-	s, grid = 0, 0
-	prevQ := d1
-	for i := 1; i < n; i++ {
-		q := dv.div(uint64(ts[i]) - uint64(ts[i-1]))
-		s += q
-		grid += p.d
-		st[timeGrid].add(s - grid - p.c)
-		st[timeDelta].add(q - p.d)
-		st[timeDoD].add(q - prevQ)
-		prevQ = q
+	// Pass 3: the size of each order. Delta first, then grid and dod
+	// replace it when smaller.
+	for i, d := range q {
+		z[i] = zigzag(int64(d - step))
 	}
-	order := timeDelta
-	widths, best := st[timeDelta].plan()
-	for _, o := range []int{timeGrid, timeDoD} {
-		w, size := st[o].plan()
-		if o == timeGrid {
-			size += 8 * uvarintLen(zigzag(int64(p.c)))
-		}
-		if size < best {
-			order, widths, best = o, w, size
-		}
+	order, code := timeDelta, planTimes(z)
+	z, bestZ = bestZ, z
+	s, grid = 0, 0
+	for i, d := range q {
+		s += d
+		grid += step
+		z[i] = zigzag(int64(s - grid - c))
+	}
+	if cand := planTimes(z); cand.bits+8*uvarintLen(zigzag(int64(c))) < code.bits {
+		order, code = timeGrid, cand
+		z, bestZ = bestZ, z
+	}
+	prevQ := q[0]
+	for i, d := range q {
+		z[i] = zigzag(int64(d - prevQ))
+		prevQ = d
+	}
+	if cand := planTimes(z); cand.bits < code.bits {
+		order, code = timeDoD, cand
+		z, bestZ = bestZ, z
 	}
 	// Pass 4: write.
 	dst = binary.AppendUvarint(dst, g)
 	if order == timeDoD {
-		dst = binary.AppendUvarint(dst, d1)
+		dst = binary.AppendUvarint(dst, q[0])
 	} else {
-		dst = binary.AppendUvarint(dst, p.d)
+		dst = binary.AppendUvarint(dst, step)
 	}
 	if order == timeGrid {
-		dst = binary.AppendVarint(dst, int64(p.c))
+		dst = binary.AppendVarint(dst, int64(c))
 	}
-	dst = append(dst, widths[0], widths[1], widths[2], widths[3])
+	dst = append(dst, code.w[0][:]...)
 	w := bitWriter{buf: dst}
-	s, grid = 0, 0
-	prevQ = d1
-	for i := 1; i < n; i++ {
-		q := dv.div(uint64(ts[i]) - uint64(ts[i-1]))
-		var r uint64
-		switch order {
-		case timeGrid:
-			s += q
-			grid += p.d
-			r = s - grid - p.c
-		case timeDelta:
-			r = q - p.d
-		default:
-			r = q - prevQ
-			prevQ = q
+	if !code.runs {
+		for _, v := range bestZ {
+			writeCode(&w, v, &code.w[0])
 		}
-		writeCode(&w, zigzag(int64(r)), &widths)
+		return w.flush(), order, false
 	}
-	return w.flush(), order
+	w.buf = append(w.buf, code.w[1][:]...)
+	run := uint64(0)
+	for _, v := range bestZ {
+		if v == 0 {
+			run++
+			if run == maxRun {
+				writeCode(&w, maxRun, &code.w[0])
+				run = 0
+			}
+			continue
+		}
+		writeCode(&w, run, &code.w[0])
+		writeCode(&w, v-1, &code.w[1])
+		run = 0
+	}
+	if run > 0 {
+		writeCode(&w, run, &code.w[0])
+	}
+	return w.flush(), order, true
 }
 
 func writeCode(w *bitWriter, z uint64, widths *[4]uint8) {
@@ -276,7 +337,7 @@ func writeCode(w *bitWriter, z uint64, widths *[4]uint8) {
 
 // decodeTimes decodes the timestamp section body into out (len >= 2),
 // out[0] being the first timestamp from the header.
-func decodeTimes(src []byte, order int, first int64, out []int64) error {
+func decodeTimes(src []byte, order int, runs bool, first int64, out []int64) error {
 	g, k := binary.Uvarint(src)
 	if k <= 0 {
 		return corrupt("timestamp section: bad scale")
@@ -299,40 +360,44 @@ func decodeTimes(src []byte, order int, first int64, out []int64) error {
 		c = uint64(cv)
 		p += k
 	}
-	if len(src)-p < 4 {
+	var widths [2][4]uint
+	nw := 1
+	if runs {
+		nw = 2
+	}
+	if len(src)-p < 4*nw {
 		return corrupt("timestamp section: truncated code widths")
 	}
-	var widths [4]uint
-	for j := range widths {
-		widths[j] = uint(src[p+j])
-		if widths[j] > 64 {
-			return corrupt("timestamp section: code width %d > 64", widths[j])
+	for i := range nw {
+		for j := range 4 {
+			widths[i][j] = uint(src[p])
+			if widths[i][j] > 64 {
+				return corrupt("timestamp section: code width %d > 64", widths[i][j])
+			}
+			p++
 		}
 	}
-	p += 4
+	// Residuals go to out[1:] first, then become timestamps in place.
 	r := newBitReader(src[p:])
-	out[0] = first
-	t0 := uint64(first)
-	switch order {
-	case timeGrid:
-		grid := c
-		for i := 1; i < len(out); i++ {
-			grid += d
-			s := grid + uint64(unzigzag(r.readCode(&widths)))
-			out[i] = int64(t0 + s*g)
-		}
-	case timeDelta:
-		s := uint64(0)
-		for i := 1; i < len(out); i++ {
-			s += d + uint64(unzigzag(r.readCode(&widths)))
-			out[i] = int64(t0 + s*g)
-		}
-	default:
-		s, delta := uint64(0), d
-		for i := 1; i < len(out); i++ {
-			delta += uint64(unzigzag(r.readCode(&widths)))
-			s += delta
-			out[i] = int64(t0 + s*g)
+	res := out[1:]
+	if !runs {
+		r.readCodes(res, &widths[0])
+	} else {
+		for i := 0; i < len(res); {
+			zeros := r.readCode(&widths[0])
+			if zeros > maxRun || zeros > uint64(len(res)-i) {
+				if r.over {
+					break
+				}
+				return corrupt("timestamp section: run of %d zeros at point %d (max %d, %d points left)", zeros, i+1, maxRun, len(res)-i)
+			}
+			clear(res[i : i+int(zeros)])
+			i += int(zeros)
+			if zeros == maxRun || i == len(res) {
+				continue
+			}
+			res[i] = int64(r.readCode(&widths[1]) + 1)
+			i++
 		}
 	}
 	if r.over {
@@ -341,8 +406,31 @@ func decodeTimes(src []byte, order int, first int64, out []int64) error {
 	if used := p + r.bytesUsed(); used != len(src) {
 		return corrupt("timestamp section has %d bytes, used %d", len(src), used)
 	}
+	out[0] = first
+	t0 := uint64(first)
+	switch order {
+	case timeGrid:
+		grid := c
+		for i, z := range res {
+			grid += d
+			res[i] = int64(t0 + (grid+uint64(unzigzag(uint64(z))))*g)
+		}
+	case timeDelta:
+		s := uint64(0)
+		for i, z := range res {
+			s += d + uint64(unzigzag(uint64(z)))
+			res[i] = int64(t0 + s*g)
+		}
+	default:
+		s, delta := uint64(0), d
+		for i, z := range res {
+			delta += uint64(unzigzag(uint64(z)))
+			s += delta
+			res[i] = int64(t0 + s*g)
+		}
+	}
 	prev := out[0]
-	for i, t := range out[1:] {
+	for i, t := range res {
 		if t <= prev {
 			return corrupt("timestamp %d at point %d not after %d", t, i+1, prev)
 		}
@@ -351,12 +439,12 @@ func decodeTimes(src []byte, order int, first int64, out []int64) error {
 	return nil
 }
 
-// readCode reads one residual of the prefix code.
+// readCode reads one value of the prefix code.
 func (r *bitReader) readCode(widths *[4]uint) uint64 {
 	if r.n < 4 {
 		r.refill()
 	}
-	if int64(r.acc) >= 0 { // 0: zero residual
+	if int64(r.acc) >= 0 { // 0: zero
 		if r.n == 0 {
 			r.fail()
 		}
@@ -372,4 +460,41 @@ func (r *bitReader) readCode(widths *[4]uint) uint64 {
 	r.acc <<= pl
 	r.n -= pl
 	return r.read64(widths[j]) + 1
+}
+
+// readCodes fills out with values of the prefix code; the loop keeps the
+// reader state in registers and leaves the rare cases to readCode.
+func (r *bitReader) readCodes(out []int64, widths *[4]uint) {
+	a, n, off, src := r.acc, r.n, r.off, r.src
+	for i := range out {
+		if n < 32 && off+8 <= len(src) {
+			a |= binary.BigEndian.Uint64(src[off:]) >> n
+			m := (63 - n) >> 3
+			off += int(m)
+			n += m << 3
+		}
+		if int64(a) >= 0 {
+			if n >= 1 {
+				a <<= 1
+				n--
+				out[i] = 0
+				continue
+			}
+		} else {
+			j := min(bits.LeadingZeros64(^a), 4) - 1
+			pl, w := codePrefix[j].len, widths[j]
+			if pl+w <= n {
+				a <<= pl
+				v := a >> (64 - w)
+				a <<= w
+				n -= pl + w
+				out[i] = int64(v + 1)
+				continue
+			}
+		}
+		r.acc, r.n, r.off = a, n, off
+		out[i] = int64(r.readCode(widths))
+		a, n, off = r.acc, r.n, r.off
+	}
+	r.acc, r.n, r.off = a, n, off
 }
