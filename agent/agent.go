@@ -26,6 +26,9 @@ import (
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/federation/gossip"
+	"github.com/sluice-edge/sluice/policy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -48,6 +51,9 @@ type Options struct {
 	// OnReady is called once the agent serves (tests use it to learn the
 	// bound address).
 	OnReady func(apiAddr string)
+	// GossipTiming tunes the community clusters; tests pass
+	// gossip.FastTiming(). Zero fields take the defaults.
+	GossipTiming gossip.Timing
 }
 
 // Agent is one running agent.
@@ -64,6 +70,7 @@ type Agent struct {
 	apiAddr string
 	ready   atomic.Bool
 	sources *supervisor
+	fed     *federation.Node
 
 	notifyWarned atomic.Bool
 }
@@ -172,7 +179,32 @@ func (a *Agent) start(ctx context.Context) error {
 		}
 	}()
 
-	// 3. Sources, last: everything they write to is up.
+	// 3. Federation: tenant identity, partner endpoint, gossip.
+	fed, err := federation.New(federation.Options{
+		DataDir:      cfg.DataDir,
+		Name:         cfg.Tenant.Name,
+		Listen:       cfg.Federation.Listen,
+		Gossip:       cfg.Federation.Gossip,
+		Advertise:    cfg.Federation.Advertise,
+		Reader:       reader{api: a.api, store: st},
+		ParseTime:    api.ParseTime,
+		Logger:       a.log.With("component", "federation"),
+		Registerer:   a.reg,
+		GossipTiming: a.opts.GossipTiming,
+	})
+	if err != nil {
+		return err
+	}
+	a.fed = fed
+	if err := fed.Start(ctx); err != nil {
+		return err
+	}
+	local := fed.LocalHandler()
+	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/"} {
+		a.api.HandleAuthenticated(p, "federation", local)
+	}
+
+	// 4. Sources, last: everything they write to is up.
 	if err := a.sources.apply(cfg.Sources, st); err != nil {
 		return err
 	}
@@ -194,6 +226,11 @@ func (a *Agent) stop() error {
 	a.ready.Store(false)
 	var errs []error
 	a.sources.stopAll()
+	if a.fed != nil {
+		if err := a.fed.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := a.http.Shutdown(ctx); err != nil {
@@ -255,13 +292,51 @@ func (a *Agent) readyErr() error {
 }
 
 func (a *Agent) status() map[string]any {
-	return map[string]any{
+	st := map[string]any{
 		"version":        Version,
 		"tenant":         a.cfg.Tenant.Name,
 		"uptime_seconds": int64(time.Since(a.started).Seconds()),
 		"sources":        a.sources.status(),
 		"data_dir":       a.cfg.DataDir,
 	}
+	if a.fed != nil {
+		st["tenant_id"] = a.fed.ID()
+		st["federation_addr"] = a.fed.FedAddr()
+		st["gossip_addr"] = a.fed.GossipAddr()
+	}
+	return st
+}
+
+// reader serves partner reads from the store through the API's encoders,
+// with the range policy allowed.
+type reader struct {
+	api   *api.Server
+	store *store.Store
+}
+
+var readKindNames = map[policy.ReadKind]string{
+	policy.ReadWindow: "data", policy.ReadLatest: "latest",
+	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries",
+}
+
+func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) error {
+	err := rd.api.ServeRead(w, r, api.ReadRequest{
+		Stream: q.Stream, Kind: readKindNames[q.Kind], Start: q.Start, End: q.End,
+		Interval: q.Interval, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
+		CSV: q.Format == "csv", EpochNS: q.TimeFormat == "ns",
+	})
+	if err != nil {
+		return &federation.StatusError{Code: api.StatusOf(err), Err: err}
+	}
+	return nil
+}
+
+func (rd reader) StreamInfo(ctx context.Context, name string) (federation.StreamInfo, error) {
+	st, err := rd.store.GetStream(ctx, name)
+	if err != nil {
+		return federation.StreamInfo{}, err
+	}
+	return federation.StreamInfo{Kind: st.Kind.String(), Unit: st.Unit, Description: st.Description}, nil
 }
 
 func (a *Agent) notify(state string) {

@@ -112,6 +112,15 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // routes) on the same mux. It does not add authentication.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// HandleAuthenticated mounts another component's handler (federation's
+// community routes) behind the API's authentication and metrics.
+func (s *Server) HandleAuthenticated(pattern, route string, h http.Handler) {
+	s.route(pattern, route, func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	})
+}
+
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -200,28 +209,43 @@ func badRequest(reason, format string, a ...any) error {
 	return &httpError{code: http.StatusBadRequest, reason: reason, msg: fmt.Sprintf(format, a...)}
 }
 
+// StatusOf is the HTTP status the API answers an error with.
+func StatusOf(err error) int {
+	code, _ := classify(err)
+	return code
+}
+
+func classify(err error) (int, string) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.code, he.reason
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict, "exists"
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrKindMismatch):
+		return http.StatusBadRequest, "invalid"
+	case errors.Is(err, store.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, context.Canceled):
+		return 499, "canceled"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
 // fail maps an error to a status and writes it, unless the handler already
 // started the response (then the stream is cut, which clients detect).
 func (s *Server) fail(w *statusRecorder, route string, err error) {
 	var he *httpError
 	var mbe *http.MaxBytesError
-	code, reason := http.StatusInternalServerError, "internal"
-	switch {
-	case errors.As(err, &he):
-		code, reason = he.code, he.reason
-	case errors.As(err, &mbe):
-		code, reason = http.StatusRequestEntityTooLarge, "too_large"
+	code, reason := classify(err)
+	errors.As(err, &he)
+	if errors.As(err, &mbe) {
 		err = fmt.Errorf("request body over the limit of %d bytes", mbe.Limit)
-	case errors.Is(err, store.ErrNotFound):
-		code, reason = http.StatusNotFound, "not_found"
-	case errors.Is(err, store.ErrExists):
-		code, reason = http.StatusConflict, "exists"
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrKindMismatch):
-		code, reason = http.StatusBadRequest, "invalid"
-	case errors.Is(err, store.ErrTooLarge):
-		code, reason = http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, context.Canceled):
-		code, reason = 499, "canceled"
 	}
 	if code >= 400 && code < 500 {
 		s.rejected.WithLabelValues(route, reason).Inc()

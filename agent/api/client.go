@@ -22,9 +22,25 @@ type Client struct {
 type Error struct {
 	Status  int
 	Message string
+	// Reason is the machine-readable reason the agent gave beside the
+	// message, if any: a denied partner read says why ("paused",
+	// "not_member", "not_shared", ...).
+	Reason string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
+// Error reads "message: reason (HTTP status)"; the reason is left out
+// when there is none or the message already says it.
+func (e *Error) Error() string {
+	msg := e.Message
+	switch {
+	case e.Reason == "" || strings.Contains(msg, e.Reason):
+	case msg == "":
+		msg = e.Reason
+	default:
+		msg += ": " + e.Reason
+	}
+	return fmt.Sprintf("%s (HTTP %d)", msg, e.Status)
+}
 
 // StreamPath is the escaped API path of a stream: names contain slashes,
 // which travel as %2F inside one path segment.
@@ -65,13 +81,16 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, cont
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var e struct {
-			Error string `json:"error"`
+			Error  string `json:"error"`
+			Reason string `json:"reason"`
 		}
 		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		if json.Unmarshal(b, &e) == nil && (e.Error != "" || e.Reason != "") {
 			msg = e.Error
+		} else {
+			e.Reason = ""
 		}
-		return nil, &Error{Status: resp.StatusCode, Message: msg}
+		return nil, &Error{Status: resp.StatusCode, Message: msg, Reason: e.Reason}
 	}
 	return resp, nil
 }

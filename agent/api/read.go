@@ -51,6 +51,21 @@ func (s *Server) params(r *http.Request, defStart time.Duration) (readParams, er
 	return p, nil
 }
 
+// ReadRequest is a read with every parameter resolved: the local API
+// builds it from a request's query, federation from a partner request
+// after policy clipped its range.
+type ReadRequest struct {
+	Stream     string
+	Kind       string // data, latest, interpolated, summaries
+	Start, End int64
+	Interval   time.Duration // interpolated (or Count), summaries
+	Count      int           // interpolated
+	Limit      int           // data
+	PageToken  string        // data
+	CSV        bool
+	EpochNS    bool
+}
+
 func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.params(r, -time.Hour)
 	if err != nil {
@@ -62,15 +77,52 @@ func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("bad_limit", "limit: %q is not a non-negative number", v)
 		}
 	}
-	name := r.PathValue("name")
-	it, err := s.opts.Store.Window(r.Context(), name, store.WindowQuery{
-		Start: p.start, End: p.end, Limit: limit, PageToken: r.URL.Query().Get("page_token"),
-	})
-	if err != nil {
-		return err
+	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end,
+		Limit: limit, PageToken: r.URL.Query().Get("page_token"), CSV: p.csv, EpochNS: p.epochNS})
+}
+
+// ServeRead answers a read from the store, streamed as JSON or CSV.
+func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest) error {
+	p := readParams{start: q.Start, end: q.End, csv: q.CSV, epochNS: q.EpochNS}
+	ctx := r.Context()
+	switch q.Kind {
+	case "data":
+		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: q.Start, End: q.End, Limit: q.Limit, PageToken: q.PageToken})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		return writePoints(w, q.Stream, p, it)
+	case "latest":
+		pt, ok, err := s.opts.Store.Latest(ctx, q.Stream)
+		if err != nil {
+			return err
+		}
+		var list []store.Sample
+		if ok && pt.Time >= q.Start && (q.End == 0 || pt.Time < q.End) {
+			list = []store.Sample{pt}
+		}
+		return writePoints(w, q.Stream, p, &samples{s: list})
+	case "interpolated":
+		if q.Interval <= 0 && q.Count <= 0 {
+			return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
+		}
+		pts, err := s.opts.Store.Interpolated(ctx, q.Stream, q.Start, q.End, int64(q.Interval), q.Count)
+		if err != nil {
+			return err
+		}
+		return writePoints(w, q.Stream, p, &samples{s: pts})
+	case "summaries":
+		if q.Interval <= 0 {
+			return badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
+		}
+		sums, err := s.opts.Store.Summaries(ctx, q.Stream, q.Start, q.End, int64(q.Interval))
+		if err != nil {
+			return err
+		}
+		return writeSummaries(w, q.Stream, p, sums)
 	}
-	defer it.Close()
-	return writePoints(w, name, p, it)
+	return badRequest("bad_request", "unknown read %q", q.Kind)
 }
 
 // pointSource is what writePoints streams: a store iterator or a slice.
@@ -257,16 +309,7 @@ func (s *Server) readLatest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name := r.PathValue("name")
-	pt, ok, err := s.opts.Store.Latest(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	var list []store.Sample
-	if ok {
-		list = []store.Sample{pt}
-	}
-	return writePoints(w, name, p, &samples{s: list})
+	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, CSV: p.csv, EpochNS: p.epochNS})
 }
 
 func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error {
@@ -275,26 +318,20 @@ func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	q := r.URL.Query()
-	var interval time.Duration
-	count := 0
+	req := ReadRequest{Stream: r.PathValue("name"), Kind: "interpolated", Start: p.start, End: p.end, CSV: p.csv, EpochNS: p.epochNS}
 	switch {
 	case q.Get("interval") != "":
-		if interval, err = ParseDuration(q.Get("interval")); err != nil || interval <= 0 {
+		if req.Interval, err = ParseDuration(q.Get("interval")); err != nil || req.Interval <= 0 {
 			return badRequest("bad_interval", "interval: %q is not a positive duration", q.Get("interval"))
 		}
 	case q.Get("count") != "":
-		if count, err = strconv.Atoi(q.Get("count")); err != nil || count < 1 {
+		if req.Count, err = strconv.Atoi(q.Get("count")); err != nil || req.Count < 1 {
 			return badRequest("bad_count", "count: %q is not a positive number", q.Get("count"))
 		}
 	default:
 		return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 	}
-	name := r.PathValue("name")
-	pts, err := s.opts.Store.Interpolated(r.Context(), name, p.start, p.end, int64(interval), count)
-	if err != nil {
-		return err
-	}
-	return writePoints(w, name, p, &samples{s: pts})
+	return s.ServeRead(w, r, req)
 }
 
 // SummaryJSON is one interval of a summaries answer. Statistics are null
@@ -323,14 +360,14 @@ func (s *Server) readSummaries(w http.ResponseWriter, r *http.Request) error {
 	if iv == "" || err != nil || interval <= 0 {
 		return badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
 	}
-	name := r.PathValue("name")
-	sums, err := s.opts.Store.Summaries(r.Context(), name, p.start, p.end, int64(interval))
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
+	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end,
+		Interval: interval, CSV: p.csv, EpochNS: p.epochNS})
+}
+
+func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []store.Summary) error {
 	if p.csv {
+		bw := bufio.NewWriter(w)
+		defer bw.Flush()
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		bw.WriteString("start,end,count,bad,min,max,mean,stddev,time_weighted_mean,first,last\n")
 		var b []byte

@@ -76,6 +76,27 @@ func stringChunks(chunks, size int, seed uint64) []*Block {
 	return blocks
 }
 
+// sectionSizes returns the sizes of the timestamp and value sections.
+func sectionSizes(tb testing.TB, c []byte) (times, values int) {
+	h, err := readHeader(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := h.size
+	if h.Count > 1 {
+		sec, next, err := section(c, p, "timestamp")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		times, p = len(sec), next
+	}
+	sec, _, err := section(c, p, "value")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return times, len(sec)
+}
+
 func encodeAll(b *testing.B, blocks []*Block) [][]byte {
 	b.Helper()
 	out := make([][]byte, len(blocks))
@@ -97,6 +118,14 @@ func totalLen(chunks [][]byte) int {
 	return n
 }
 
+// reportSpeed replaces ns/op (an op is a whole data set) by per-point
+// figures.
+func reportSpeed(b *testing.B, points int) {
+	b.ReportMetric(float64(points)/b.Elapsed().Seconds(), "points/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(points), "ns/point")
+	b.ReportMetric(0, "ns/op")
+}
+
 func BenchmarkEncode(b *testing.B) {
 	for _, set := range benchSets {
 		b.Run(set.name, func(b *testing.B) {
@@ -114,9 +143,16 @@ func BenchmarkEncode(b *testing.B) {
 					points += blk.Len()
 				}
 			}
-			b.ReportMetric(float64(points)/b.Elapsed().Seconds(), "points/s")
+			reportSpeed(b, points)
 			b.ReportMetric(float64(size)/float64(len(blocks)*benchChunk), "bytes/point")
-			b.ReportMetric(0, "ns/op")
+			var times, values int
+			for _, c := range encodeAll(b, blocks) {
+				t, v := sectionSizes(b, c)
+				times += t
+				values += v
+			}
+			b.ReportMetric(8*float64(times)/float64(len(blocks)*benchChunk), "time-bits/point")
+			b.ReportMetric(8*float64(values)/float64(len(blocks)*benchChunk), "value-bits/point")
 		})
 	}
 }
@@ -135,9 +171,8 @@ func BenchmarkDecode(b *testing.B) {
 					points += blk.Len()
 				}
 			}
-			b.ReportMetric(float64(points)/b.Elapsed().Seconds(), "points/s")
+			reportSpeed(b, points)
 			b.ReportMetric(float64(totalLen(chunks))/float64(len(chunks)*benchChunk), "bytes/point")
-			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
@@ -158,9 +193,14 @@ func BenchmarkGorillaReference(b *testing.B) {
 			points += blk.Len()
 		}
 	}
-	b.ReportMetric(float64(points)/b.Elapsed().Seconds(), "points/s")
+	reportSpeed(b, points)
 	b.ReportMetric(float64(size)/float64(len(blocks)*benchChunk), "bytes/point")
-	b.ReportMetric(0, "ns/op")
+	times := 0
+	for _, blk := range blocks {
+		times += len(gorillaTimes(nil, blk.Times))
+	}
+	b.ReportMetric(8*float64(times)/float64(len(blocks)*benchChunk), "time-bits/point")
+	b.ReportMetric(8*float64(size-times)/float64(len(blocks)*benchChunk), "value-bits/point")
 }
 
 // BenchmarkChunkSize shows how bytes/point on the process data set depends

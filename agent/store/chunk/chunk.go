@@ -10,6 +10,14 @@
 // delta-coded; other floats fall back to Gorilla XOR; ints use zig-zag
 // varint deltas, strings a dictionary, quality a run-length code because
 // nearly every point is Good. A CRC-32C over the chunk catches corruption.
+//
+// In detail, the encoder picks per chunk whichever variant is smallest:
+// timestamps as residuals against a grid, a fixed step or the previous
+// delta (delta-of-delta), with a prefix code or run lengths of zeros;
+// integers (ints, bools, ALP's integers, dictionary indexes, quality) as
+// bit-packed deltas or values (frame of reference or Rice code per block of
+// 128) or as runs. The layout is described in encode.go and the section
+// files times.go, floats.go, ints.go and strings.go.
 package chunk
 
 import (

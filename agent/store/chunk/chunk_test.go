@@ -262,29 +262,50 @@ func TestTimestampOrders(t *testing.T) {
 	noisy := irregular(4096, 16, 0, 1e6)
 	bench, _ := processSeries(4096, 17)
 	for _, tt := range []struct {
-		name  string
-		ts    []int64
-		order int
-		runs  bool
+		name   string
+		ts     []int64
+		order  int
+		coding byte
 	}{
-		{"grid", grid, timeGrid, true},
-		{"delta", delta, timeDelta, true},
-		{"dod", dod, timeDoD, false},
-		{"regular", regular(4096, 0, 1e9), timeDelta, true},
-		{"noisy", noisy, timeDelta, false},
-		{"process", bench, timeGrid, true},
+		{"grid", grid, timeGrid, codeRuns},
+		{"delta", delta, timeDelta, codeRuns},
+		{"dod", dod, timeDoD, codePlain},
+		{"regular", regular(4096, 0, 1e9), timeDelta, codeRuns},
+		{"noisy", noisy, timeDelta, codeInts + intRaw},
+		{"process", bench, timeGrid, codeRuns},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			enc := roundTrip(t, floatBlock(tt.ts, zeros(len(tt.ts))))
-			h, _ := readHeader(enc)
-			if got := int(h.flags & 3); got != tt.order {
-				t.Errorf("order %d, want %d", got, tt.order)
-			}
-			if got := h.flags&flagRuns != 0; got != tt.runs {
-				t.Errorf("runs %v, want %v", got, tt.runs)
+			order, coding := timeCoding(t, enc)
+			if order != tt.order || coding != tt.coding {
+				t.Errorf("order %d, coding %d; want %d, %d", order, coding, tt.order, tt.coding)
 			}
 		})
 	}
+}
+
+// timeCoding returns the order and coding of a chunk's timestamps.
+func timeCoding(t *testing.T, enc []byte) (int, byte) {
+	t.Helper()
+	h, err := readHeader(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, _, err := section(enc, h.size, "timestamp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := 0
+	for range 2 {
+		_, k := binary.Uvarint(sec[p:])
+		p += k
+	}
+	order := int(h.flags & 3)
+	if order == timeGrid {
+		_, k := binary.Varint(sec[p:])
+		p += k
+	}
+	return order, sec[p]
 }
 
 func TestFloats(t *testing.T) {
@@ -824,20 +845,23 @@ func TestCorruptCrafted(t *testing.T) {
 		{"span short", cat(hdr(1, 10, 0, 5, 0)), "time span"},
 		{"span for one", cat(hdr(1, 1, 0, 5, 0)), "time span"},
 		{"last overflows", cat(hdr(1, 2, math.MaxInt64, 1, 0)), "overflows"},
-		{"reserved flags", cat(hdr(1, 1, 0, 0, 0x80), sec(0, 0, 0, 0), sec()), "reserved"},
-		{"runs for one", cat(hdr(1, 1, 0, 0, flagRuns), sec(0, 0, 0, 0), sec()), "single point"},
-		{"run over 64", cat(hdr(1, 100, 0, 99, 1|flagRuns), sec(1, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_1000, 0b0010_0000)), "run of 66 zeros"},
-		{"run over count", cat(hdr(1, 10, 0, 9, 1|flagRuns), sec(1, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_0001, 0b0010_0000)), "9 points left"},
+		{"reserved flags", cat(hdr(1, 1, 0, 0, 0x40), sec(0, 0, 0, 0), sec()), "reserved"},
+		{"coding unknown", cat(hdr(1, 2, 0, 1, 1), sec(1, 1, 9)), "unknown coding 9"},
+		{"coding missing", cat(hdr(1, 2, 0, 1, 1), sec(1, 1)), "missing coding"},
+		{"coding int runs", cat(hdr(1, 2, 0, 1, 1), sec(1, 1, codeInts+intRLE, 0, 0)), "unknown coding 4"},
+		{"coding ints truncated", cat(hdr(1, 2, 0, 1, 1), sec(1, 1, codeInts+intRaw, 0x08)), "timestamp section truncated at bit"},
+		{"run over 64", cat(hdr(1, 100, 0, 99, 1), sec(1, 1, codeRuns, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_1000, 0b0010_0000)), "run of 66 zeros"},
+		{"run over count", cat(hdr(1, 10, 0, 9, 1), sec(1, 1, codeRuns, 0, 0, 0, 7, 0, 0, 0, 0, 0b1111_0001, 0b0010_0000)), "9 points left"},
 		{"order 3", cat(hdr(1, 2, 0, 1, 3), sec(), sec()), "order"},
 		{"order for one", cat(hdr(1, 1, 0, 0, 1), sec()), "single point"},
-		{"count vs bytes, runs", cat(hdr(1, 20000, 0, 1<<40, 1|flagRuns), sec(1, 1, 0, 0, 0, 0, 0, 0, 0, 0)), "bytes"},
+		{"count vs bytes, runs", cat(hdr(1, 20000, 0, 1<<40, 1), sec(1, 1, codeRuns, 0, 0, 0, 0, 0, 0, 0, 0)), "bytes"},
 		{"missing flags", cat(hdr(1, 1, 0, 0, 0)[:5]), "flags"},
 		{"time section long", cat(hdr(1, 2, 0, 1, 1), []byte{50}, big[:10]), "exceeds"},
 		{"scale 0", cat(hdr(1, 2, 0, 1, 1), sec(0, 1, 0, 0, 0, 0, 0)), "scale is 0"},
-		{"width 65", cat(hdr(1, 2, 0, 1, 1), sec(1, 1, 65, 0, 0, 0, 0)), "width 65"},
-		{"times truncated", cat(hdr(1, 20, 0, 100, 1), sec(1, 1, 8, 8, 8, 8, 0xff)), "timestamp section truncated at bit"},
-		{"times not increasing", cat(hdr(1, 3, 0, 2, 1), sec(1, 1, 1, 1, 1, 1, 0b10_1_10_0_00)), "not after"},
-		{"times wrong last", cat(hdr(1, 2, 0, 5, 1), sec(1, 1, 0, 0, 0, 0, 0), sec()), "header says"},
+		{"width 65", cat(hdr(1, 2, 0, 1, 1), sec(1, 1, 0, 0, 65, 0, 0, 0)), "width 65"},
+		{"times truncated", cat(hdr(1, 20, 0, 100, 1), sec(1, 1, 0, 8, 8, 8, 8, 0xff)), "timestamp section truncated at bit"},
+		{"times not increasing", cat(hdr(1, 3, 0, 2, 1), sec(1, 1, 0, 1, 1, 1, 1, 0b10_1_10_0_00)), "not after"},
+		{"times wrong last", cat(hdr(1, 2, 0, 5, 1), sec(1, 1, 0, 0, 0, 0, 0, 0), sec()), "header says"},
 		{"value section missing", cat(hdr(1, 1, 0, 0, 0)), "value section"},
 		{"alp exponent", cat(hdr(1, 1, 0, 0, 0), sec(19)), "exponent"},
 		{"alp exceptions", cat(hdr(1, 1, 0, 0, 0), sec(0, 2)), "exception count"},
@@ -856,8 +880,8 @@ func TestCorruptCrafted(t *testing.T) {
 		{"dict empty", cat(hdr(4, 1, 0, 0, intRLE<<2), sec(0)), "dictionary size"},
 		{"dict too big", cat(hdr(4, 1, 0, 0, intRLE<<2), sec(2, 0, 0)), "dictionary size"},
 		{"dict bytes", cat(hdr(4, 1, 0, 0, intRLE<<2), sec(1, 100, 'a')), "longer than the section"},
-		{"dict index", cat(hdr(4, 2, 0, 1, 1|intRLE<<2), sec(1, 1, 0, 0, 0, 0, 0), sec(1, 1, 'a', 2, 1)), "out of dictionary"},
-		{"xor window", cat(hdr(1, 2, 0, 1, 1|floatXOR<<2), sec(1, 1, 0, 0, 0, 0, 0), sec(0, 0, 0, 0, 0, 0, 0, 0, 0b10_000000)), "window"},
+		{"dict index", cat(hdr(4, 2, 0, 1, 1|intRLE<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(1, 1, 'a', 2, 1)), "out of dictionary"},
+		{"xor window", cat(hdr(1, 2, 0, 1, 1|floatXOR<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(0, 0, 0, 0, 0, 0, 0, 0, 0b10_000000)), "window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -935,5 +959,29 @@ func TestSizeBudget(t *testing.T) {
 	}
 	if ours*5 > gorilla {
 		t.Errorf("%d bytes, not 5x smaller than Gorilla's %d", ours, gorilla)
+	}
+}
+
+// TestReadHeaderPrefix checks that the header alone is enough for
+// ReadHeader, even for a chunk of many points.
+func TestReadHeaderPrefix(t *testing.T) {
+	ts := regular(MaxPoints, 1e18, 1e9)
+	enc, err := Append(nil, floatBlock(ts, zeros(len(ts))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := readHeader(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadHeader(enc[:h.size])
+	if err != nil {
+		t.Fatalf("ReadHeader(first %d bytes): %v", h.size, err)
+	}
+	if want := (Header{Kind: connectors.KindFloat, Count: MaxPoints, First: ts[0], Last: ts[len(ts)-1]}); got != want {
+		t.Fatalf("ReadHeader = %+v, want %+v", got, want)
+	}
+	if _, err := ReadHeader(enc[:h.size-1]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ReadHeader of a truncated header: %v, want ErrCorrupt", err)
 	}
 }

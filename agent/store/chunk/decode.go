@@ -41,10 +41,6 @@ func readHeader(src []byte) (header, error) {
 	if n == 0 || n > MaxPoints {
 		return h, corrupt("header: count %d not in 1..%d", n, MaxPoints)
 	}
-	// Every maxRun timestamps after the first take at least one bit.
-	if n-1 > 8*maxRun*uint64(len(src)) {
-		return h, corrupt("header: count %d in %d bytes", n, len(src))
-	}
 	h.Count = int(n)
 	first, k := binary.Varint(src[p:])
 	if k <= 0 {
@@ -114,8 +110,13 @@ func decode(src []byte, b *Block) error {
 	if err != nil {
 		return err
 	}
-	if h.flags>>7 != 0 {
+	if h.flags>>6 != 0 {
 		return corrupt("reserved flag bits set: %#02x", h.flags)
+	}
+	// Every maxRun timestamps after the first take at least one bit, which
+	// bounds what a small chunk can make us allocate.
+	if n := uint64(h.Count); n-1 > 8*maxRun*uint64(len(body)) {
+		return corrupt("header: count %d in %d bytes", n, len(src))
 	}
 	order := int(h.flags & 3)
 	vmode := h.flags >> 2 & 3
@@ -134,15 +135,15 @@ func decode(src []byte, b *Block) error {
 			return err
 		}
 		p = next
-		if err := decodeTimes(sec, order, h.flags&flagRuns != 0, h.First, b.Times); err != nil {
+		if err := decodeTimes(sec, order, h.First, b.Times); err != nil {
 			return err
 		}
 		if b.Times[n-1] != h.Last {
 			return corrupt("last timestamp %d, header says %d", b.Times[n-1], h.Last)
 		}
 	} else {
-		if order != 0 || h.flags&flagRuns != 0 {
-			return corrupt("timestamp flags %#02x for a single point", h.flags&(3|flagRuns))
+		if order != 0 {
+			return corrupt("timestamp order %d for a single point", order)
 		}
 		b.Times[0] = h.First
 	}

@@ -18,8 +18,7 @@ import (
 //	uvarint   last - first (wrapping uint64)
 //	byte      flags: bits 0-1 timestamp order (times.go), bits 2-3 value
 //	          mode (floats.go / ints.go), bits 4-5 quality mode (0: all
-//	          Good, no section; m+1: integer codec mode m), bit 6
-//	          timestamp runs (times.go), bit 7 zero
+//	          Good, no section; m+1: integer codec mode m), bits 6-7 zero
 //	section   timestamps, only when count > 1 (times.go)
 //	section   values: floats.go, ints.go, or strings.go
 //	section   quality, only when not all Good (ints.go)
@@ -75,13 +74,9 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	if n > 1 {
 		s := len(dst)
 		var order int
-		var runs bool
-		dst, order, runs = appendTimes(dst, b.Times, sc)
+		dst, order = appendTimes(dst, b.Times, sc)
 		dst = endSection(dst, s)
 		flags |= byte(order)
-		if runs {
-			flags |= flagRuns
-		}
 	}
 
 	s := len(dst)
@@ -90,7 +85,7 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	case connectors.KindFloat:
 		dst, mode = appendFloats(dst, b.Floats, sc)
 	case connectors.KindInt, connectors.KindBool:
-		p := planInts(b.Ints, sc)
+		p := planInts(b.Ints, sc, true)
 		dst = appendInts(dst, b.Ints, p)
 		mode = p.mode
 	case connectors.KindString:
@@ -101,7 +96,7 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 
 	if !allZero(b.Quality) {
 		s := len(dst)
-		p := planInts(b.Quality, sc)
+		p := planInts(b.Quality, sc, true)
 		dst = appendInts(dst, b.Quality, p)
 		dst = endSection(dst, s)
 		flags |= (p.mode + 1) << 4

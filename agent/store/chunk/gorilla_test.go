@@ -8,6 +8,11 @@ package chunk
 // do not fit) and the value with the XOR scheme (appendXOR, which is also
 // the fallback mode of this package).
 func gorillaAppend(dst []byte, times []int64, vals []float64) []byte {
+	return appendXOR(gorillaTimes(dst, times), vals)
+}
+
+// gorillaTimes appends the timestamp part of gorillaAppend.
+func gorillaTimes(dst []byte, times []int64) []byte {
 	w := bitWriter{buf: dst}
 	w.write(uint64(times[0]), 64)
 	if len(times) > 1 {
@@ -39,5 +44,5 @@ func gorillaAppend(dst []byte, times []int64, vals []float64) []byte {
 			}
 		}
 	}
-	return appendXOR(w.flush(), vals)
+	return w.flush()
 }

@@ -39,8 +39,9 @@ type intPlan struct {
 }
 
 // planInts computes the size of every mode for vals (len >= 1) and returns
-// the smallest. The block plans live in sc until the next planInts.
-func planInts[T integer](vals []T, sc *scratch) intPlan {
+// the smallest; runs only if rle. The block plans live in sc until the
+// next planInts.
+func planInts[T integer](vals []T, sc *scratch, rle bool) intPlan {
 	n := len(vals)
 	var blk [blockLen]uint64
 	// Delta blocks cover the deltas of vals[1+k*blockLen:].
@@ -77,21 +78,24 @@ func planInts[T integer](vals []T, sc *scratch) intPlan {
 			break
 		}
 	}
+	if !rle {
+		return p
+	}
 	// Runs, stopping as soon as they are not smaller.
-	rle := 0
+	size := 0
 	runStart := 0
 	prevRun := uint64(0)
-	for i := 1; i <= n && rle < p.size; i++ {
+	for i := 1; i <= n && size < p.size; i++ {
 		if i < n && vals[i] == vals[runStart] {
 			continue
 		}
 		v := uint64(int64(vals[runStart]))
-		rle += uvarintLen(zigzag(int64(v-prevRun))) + uvarintLen(uint64(i-runStart-1))
+		size += uvarintLen(zigzag(int64(v-prevRun))) + uvarintLen(uint64(i-runStart-1))
 		prevRun = v
 		runStart = i
 	}
-	if rle < p.size {
-		p = intPlan{mode: intRLE, size: rle}
+	if size < p.size {
+		p = intPlan{mode: intRLE, size: size}
 	}
 	return p
 }

@@ -24,12 +24,17 @@ func appendStrings(dst []byte, vals []string, sc *scratch) ([]byte, byte) {
 	// Distinct strings go in order of first use; count them first so the
 	// lengths can follow the size without a second buffer.
 	distinct := 0
+	prev, j := "", uint32(0)
 	for i, s := range vals {
-		j, ok := dict[s]
-		if !ok {
-			j = uint32(distinct)
-			dict[s] = j
-			distinct++
+		if i == 0 || s != prev {
+			var ok bool
+			j, ok = dict[s]
+			if !ok {
+				j = uint32(distinct)
+				dict[s] = j
+				distinct++
+			}
+			prev = s
 		}
 		idx[i] = j
 	}
@@ -49,7 +54,7 @@ func appendStrings(dst []byte, vals []string, sc *scratch) ([]byte, byte) {
 		}
 	}
 	clear(dict)
-	p := planInts(idx, sc)
+	p := planInts(idx, sc, true)
 	return appendInts(dst, idx, p), p.mode
 }
 

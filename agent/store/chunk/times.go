@@ -11,9 +11,9 @@ import (
 //	uvarint(g)  scale: GCD of all deltas (ns), so s[i] = (t[i]-t[0])/g
 //	uvarint(D)  base step in units of g
 //	varint(c)   order 0 only: grid offset
-//	4 bytes     widths of the residual code (runs: of the run-length code)
-//	4 bytes     runs only: widths of the nonzero-residual code
-//	bits        the count-1 residuals r[1..count-1], then zero padding
+//	byte        coding of the residuals: codePlain, codeRuns, or
+//	            codeInts+m for the integer codec in mode m (not runs)
+//	...         the count-1 residuals r[1..count-1] in that coding
 //
 // The residuals depend on the order (bits 0-1 of the header flags):
 //
@@ -22,9 +22,11 @@ import (
 //	order 2 (dod):   r[i] = delta[i] - delta[i-1]  with delta[0] = D (Gorilla)
 //
 // All arithmetic is modulo 2^64, so any strictly increasing int64 series
-// round-trips, including spans wider than MaxInt64. Each residual is
-// zigzagged to z and written with a prefix code whose widths are chosen per
-// chunk for the smallest size:
+// round-trips, including spans wider than MaxInt64.
+//
+// codePlain: 4 bytes of widths w1..w4, then each residual zigzagged to v
+// in a prefix code whose widths are chosen per chunk for the smallest
+// size, zero padded to a byte:
 //
 //	0               0
 //	10   + w1 bits  v-1
@@ -32,22 +34,32 @@ import (
 //	1110 + w3 bits  v-1
 //	1111 + w4 bits  v-1  (w4 covers the largest v)
 //
-// With flag bit 6 (runs) the residuals are instead written as pairs: the
+// codeRuns: 4 bytes of widths for counts, 4 for residuals, then pairs: the
 // number of zero residuals before the next nonzero one (v = count < 64),
-// then that residual (v = z-1), each with its own widths. A count of 64
-// stands for 64 zeros with no residual after them, and trailing zeros end
-// with a count alone. Runs win when most residuals are zero, as for
-// jittered stamps on a grid, where a plain code cannot go below 1 bit per
-// point. Capping a run at 64 points keeps a count honest: a chunk cannot
-// describe more than 8*64 points per byte, so a small corrupt chunk cannot
-// make Decode allocate much.
+// then that residual (v = zigzag-1). A count of 64 stands for 64 zeros
+// with no residual after them, and trailing zeros end with a count alone.
+// Runs win when most residuals are zero, as for jittered stamps on a
+// grid, where a plain code cannot go below 1 bit per point.
 //
-// The encoder computes the exact size of all six variants and keeps the
-// smallest.
+// codeInts+m: the residuals with the integer codec (ints.go), which wins
+// for noisy stamps (µs or 100 ns clocks with scheduling jitter), where the
+// prefix code's 2-4 bits of prefix are too much.
+//
+// Neither coding describes more than 64 points per bit (run counts are
+// capped, integer blocks take at least 14 bits for 128 points), so a small
+// corrupt chunk cannot claim many points and make Decode allocate much.
+//
+// The encoder computes the exact size of the plain and run codings for all
+// three orders and keeps the smallest; for noisy residuals it also tries
+// the integer codec on the best order.
 
+const maxRun = 64
+
+// Codings of the residuals.
 const (
-	flagRuns = 1 << 6
-	maxRun   = 64
+	codePlain = 0
+	codeRuns  = 1
+	codeInts  = 2 // + integer codec mode
 )
 
 const (
@@ -203,8 +215,8 @@ func planTimes(z []uint64) timeCode {
 }
 
 // appendTimes appends the timestamp section body for ts (len >= 2) and
-// returns the order and whether it used runs.
-func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
+// returns the order.
+func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int) {
 	n := len(ts)
 	q := grow(sc.q, n-1) // deltas, then scaled deltas
 	z := grow(sc.z, n-1) // residuals of the order being planned
@@ -215,6 +227,7 @@ func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
 	g := uint64(ts[1]) - uint64(ts[0])
 	dv := newDivider(g)
 	cand, votes := g, 0
+	prevD := g
 	for i := range q {
 		d := uint64(ts[i+1]) - uint64(ts[i])
 		q[i] = d
@@ -225,10 +238,11 @@ func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
 		} else {
 			votes--
 		}
-		if !dv.divides(d) {
+		if d != prevD && !dv.divides(d) {
 			g = gcd(g, d)
 			dv = newDivider(g)
 		}
+		prevD = d
 	}
 	step := dv.div(cand)
 	// Pass 2: scaled deltas and the grid offset, the majority of s[i] - i*D.
@@ -275,23 +289,31 @@ func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
 		order, code = timeDoD, cand
 		z, bestZ = bestZ, z
 	}
+	// Noisy residuals: try the integer codec on the best order.
+	if code.bits > 4*len(bestZ) {
+		res := grow(sc.ints, len(bestZ))
+		sc.ints = res
+		for i, v := range bestZ {
+			res[i] = unzigzag(v)
+		}
+		if p := planInts(res, sc, false); 8*p.size < code.bits {
+			dst = appendTimesHead(dst, g, step, c, q[0], order, codeInts+p.mode)
+			return appendInts(dst, res, p), order
+		}
+	}
 	// Pass 4: write.
-	dst = binary.AppendUvarint(dst, g)
-	if order == timeDoD {
-		dst = binary.AppendUvarint(dst, q[0])
-	} else {
-		dst = binary.AppendUvarint(dst, step)
+	coding := byte(codePlain)
+	if code.runs {
+		coding = codeRuns
 	}
-	if order == timeGrid {
-		dst = binary.AppendVarint(dst, int64(c))
-	}
+	dst = appendTimesHead(dst, g, step, c, q[0], order, coding)
 	dst = append(dst, code.w[0][:]...)
 	w := bitWriter{buf: dst}
 	if !code.runs {
 		for _, v := range bestZ {
 			writeCode(&w, v, &code.w[0])
 		}
-		return w.flush(), order, false
+		return w.flush(), order
 	}
 	w.buf = append(w.buf, code.w[1][:]...)
 	run := uint64(0)
@@ -311,7 +333,21 @@ func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int, bool) {
 	if run > 0 {
 		writeCode(&w, run, &code.w[0])
 	}
-	return w.flush(), order, true
+	return w.flush(), order
+}
+
+// appendTimesHead appends the section's parameters up to the coding byte.
+func appendTimesHead(dst []byte, g, step, c, d1 uint64, order int, coding byte) []byte {
+	dst = binary.AppendUvarint(dst, g)
+	if order == timeDoD {
+		dst = binary.AppendUvarint(dst, d1)
+	} else {
+		dst = binary.AppendUvarint(dst, step)
+	}
+	if order == timeGrid {
+		dst = binary.AppendVarint(dst, int64(c))
+	}
+	return append(dst, coding)
 }
 
 func writeCode(w *bitWriter, z uint64, widths *[4]uint8) {
@@ -337,7 +373,7 @@ func writeCode(w *bitWriter, z uint64, widths *[4]uint8) {
 
 // decodeTimes decodes the timestamp section body into out (len >= 2),
 // out[0] being the first timestamp from the header.
-func decodeTimes(src []byte, order int, runs bool, first int64, out []int64) error {
+func decodeTimes(src []byte, order int, first int64, out []int64) error {
 	g, k := binary.Uvarint(src)
 	if k <= 0 {
 		return corrupt("timestamp section: bad scale")
@@ -360,71 +396,69 @@ func decodeTimes(src []byte, order int, runs bool, first int64, out []int64) err
 		c = uint64(cv)
 		p += k
 	}
-	var widths [2][4]uint
-	nw := 1
-	if runs {
-		nw = 2
+	if p >= len(src) {
+		return corrupt("timestamp section: missing coding")
 	}
-	if len(src)-p < 4*nw {
-		return corrupt("timestamp section: truncated code widths")
-	}
-	for i := range nw {
-		for j := range 4 {
-			widths[i][j] = uint(src[p])
-			if widths[i][j] > 64 {
-				return corrupt("timestamp section: code width %d > 64", widths[i][j])
-			}
-			p++
+	coding := src[p]
+	p++
+	res := out[1:] // residuals first, then timestamps in place
+	switch {
+	case coding == codePlain || coding == codeRuns:
+		var widths [2][4]uint
+		nw := 1 + int(coding)
+		if len(src)-p < 4*nw {
+			return corrupt("timestamp section: truncated code widths")
 		}
-	}
-	// Residuals go to out[1:] first, then become timestamps in place.
-	r := newBitReader(src[p:])
-	res := out[1:]
-	if !runs {
-		r.readCodes(res, &widths[0])
-	} else {
-		for i := 0; i < len(res); {
-			zeros := r.readCode(&widths[0])
-			if zeros > maxRun || zeros > uint64(len(res)-i) {
-				if r.over {
-					break
+		for i := range nw {
+			for j := range 4 {
+				widths[i][j] = uint(src[p])
+				if widths[i][j] > 64 {
+					return corrupt("timestamp section: code width %d > 64", widths[i][j])
 				}
-				return corrupt("timestamp section: run of %d zeros at point %d (max %d, %d points left)", zeros, i+1, maxRun, len(res)-i)
+				p++
 			}
-			clear(res[i : i+int(zeros)])
-			i += int(zeros)
-			if zeros == maxRun || i == len(res) {
-				continue
-			}
-			res[i] = int64(r.readCode(&widths[1]) + 1)
-			i++
 		}
+		r := newBitReader(src[p:])
+		if coding == codePlain {
+			r.readCodes(res, &widths[0])
+		} else if err := r.readRuns(res, &widths); err != nil {
+			return err
+		}
+		if r.over {
+			return corrupt("timestamp section truncated at bit %d", r.at)
+		}
+		p += r.bytesUsed()
+	case coding >= codeInts && coding < codeInts+intRLE:
+		used, err := decodeInts(src[p:], coding-codeInts, res, "timestamp")
+		if err != nil {
+			return err
+		}
+		p += used
+	default:
+		return corrupt("timestamp section: unknown coding %d", coding)
 	}
-	if r.over {
-		return corrupt("timestamp section truncated at bit %d", r.at)
-	}
-	if used := p + r.bytesUsed(); used != len(src) {
-		return corrupt("timestamp section has %d bytes, used %d", len(src), used)
+	if p != len(src) {
+		return corrupt("timestamp section has %d bytes, used %d", len(src), p)
 	}
 	out[0] = first
 	t0 := uint64(first)
 	switch order {
 	case timeGrid:
 		grid := c
-		for i, z := range res {
+		for i, r := range res {
 			grid += d
-			res[i] = int64(t0 + (grid+uint64(unzigzag(uint64(z))))*g)
+			res[i] = int64(t0 + (grid+uint64(r))*g)
 		}
 	case timeDelta:
 		s := uint64(0)
-		for i, z := range res {
-			s += d + uint64(unzigzag(uint64(z)))
+		for i, r := range res {
+			s += d + uint64(r)
 			res[i] = int64(t0 + s*g)
 		}
 	default:
 		s, delta := uint64(0), d
-		for i, z := range res {
-			delta += uint64(unzigzag(uint64(z)))
+		for i, r := range res {
+			delta += uint64(r)
 			s += delta
 			res[i] = int64(t0 + s*g)
 		}
@@ -462,8 +496,9 @@ func (r *bitReader) readCode(widths *[4]uint) uint64 {
 	return r.read64(widths[j]) + 1
 }
 
-// readCodes fills out with values of the prefix code; the loop keeps the
-// reader state in registers and leaves the rare cases to readCode.
+// readCodes fills out with residuals (unzigzagged values of the prefix
+// code); the loop keeps the reader state in registers and leaves the rare
+// cases to readCode.
 func (r *bitReader) readCodes(out []int64, widths *[4]uint) {
 	a, n, off, src := r.acc, r.n, r.off, r.src
 	for i := range out {
@@ -488,13 +523,34 @@ func (r *bitReader) readCodes(out []int64, widths *[4]uint) {
 				v := a >> (64 - w)
 				a <<= w
 				n -= pl + w
-				out[i] = int64(v + 1)
+				out[i] = unzigzag(v + 1)
 				continue
 			}
 		}
 		r.acc, r.n, r.off = a, n, off
-		out[i] = int64(r.readCode(widths))
+		out[i] = unzigzag(r.readCode(widths))
 		a, n, off = r.acc, r.n, r.off
 	}
 	r.acc, r.n, r.off = a, n, off
+}
+
+// readRuns fills out with residuals written as runs (codeRuns).
+func (r *bitReader) readRuns(out []int64, widths *[2][4]uint) error {
+	for i := 0; i < len(out); {
+		zeros := r.readCode(&widths[0])
+		if zeros > maxRun || zeros > uint64(len(out)-i) {
+			if r.over {
+				return nil
+			}
+			return corrupt("timestamp section: run of %d zeros at point %d (max %d, %d points left)", zeros, i+1, maxRun, len(out)-i)
+		}
+		clear(out[i : i+int(zeros)])
+		i += int(zeros)
+		if zeros == maxRun || i == len(out) {
+			continue
+		}
+		out[i] = unzigzag(r.readCode(&widths[1]) + 1)
+		i++
+	}
+	return nil
 }

@@ -1,0 +1,73 @@
+// Package gossip runs one memberlist cluster per community, all of them on
+// one gossip port per agent.
+//
+// # Model
+//
+// Each community is its own hashicorp/memberlist cluster among the agents of
+// its member tenants, encrypted with that community's 32-byte key (AES-256-GCM,
+// memberlist's Keyring) and tagged with memberlist's packet label, which is
+// the community id. A [Manager] owns the agent's single UDP socket and single
+// TCP listener; [Manager.Join] adds one [Cluster] per community.
+//
+// # One port: the label demultiplexer
+//
+// With Config.Label set, memberlist wraps whatever transport it is given in
+// its own labelWrappedTransport, which prefixes every outgoing packet and
+// every outgoing stream with a label header
+//
+//	[244][len(label)][label bytes]
+//
+// and, on input, strips that header again and discards anything whose label
+// differs from Config.Label (net.go ingestPacket and handleConn). The label is
+// also the GCM additional data, so a packet cannot be re-labelled in flight.
+// The outbound wrapping cannot be switched off; SkipInboundLabelCheck only
+// changes the inbound side (it then expects NO header and assumes the label).
+//
+// The shared transport therefore only PEEKS: it parses the label header to
+// pick the cluster and hands the bytes on unchanged, header included.
+// memberlist then strips and checks the header exactly as it would from its
+// own NetTransport, so its label check and authenticated-data binding stay in
+// force as a second line of defence, and SkipInboundLabelCheck stays false.
+// For UDP the datagram is passed on whole. For TCP the demultiplexer reads
+// exactly the 2+len(label) header bytes (never more, with a deadline) and
+// hands on a connection that replays those bytes before the rest of the
+// stream. Stripping instead would save nothing: the replay is ten lines, and
+// stripping would make correctness depend on SkipInboundLabelCheck's
+// "assume the label" path.
+//
+// Packets and streams with an unknown or missing label are dropped and
+// counted in sluice_gossip_unknown_label_total{proto}; malformed headers,
+// slow streams and full queues in sluice_gossip_messages_dropped_total{reason}.
+// The receive loops never block on a cluster: every hand-off is a
+// select/default onto a bounded channel.
+//
+// # Messages
+//
+// [Cluster.Broadcast] queues a message on a memberlist TransmitLimitedQueue,
+// piggy-backed on gossip packets and retransmitted RetransmitMult*log(N+1)
+// times. A message that does not fit in one packet ([Cluster.MaxPacketMessage],
+// about 1.3 KB) is instead sent over an encrypted TCP stream to every member
+// alive at that moment, once, with no retransmission: a member that misses it
+// gets the information from the next push/pull of [Delegate.LocalState],
+// which is the federation layer's full record set and therefore the
+// anti-entropy of last resort.
+//
+// # Membership
+//
+// Failure detection is memberlist's (SWIM with Lifeguard). Members and
+// events report alive, dead (failed) and left. memberlist v0.7.0 does not
+// expose suspicion through its public API (Node.State is shadowed by its
+// internal nodeState.State and never set, and there is no suspect event), so
+// a suspected member reads as alive until it is declared dead.
+//
+// memberlist itself cannot tell its user whether a node left or failed (the
+// same Node.State problem), so a leaving node first re-advertises itself with
+// a "leaving" flag in its node metadata ([Cluster.Leave]), waits for that to
+// be gossiped, then broadcasts memberlist's leave. Peers classify a departure
+// as left when the last metadata they saw carried the flag.
+//
+// memberlist never re-joins a dead node by itself once it has stopped
+// gossiping to it. Each Cluster runs a rejoin loop that, with exponential
+// backoff, pushes/pulls with the last known address of every member it saw
+// fail, and with the seeds while it is alone.
+package gossip

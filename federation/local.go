@@ -1,0 +1,820 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/federation/gossip"
+	"github.com/sluice-edge/sluice/federation/identity"
+	"github.com/sluice-edge/sluice/policy"
+)
+
+// LocalHandler serves the federation part of the agent's local API
+// (docs/federation-api.md). The agent mounts it behind its own
+// authentication; every action here is this tenant's own.
+func (n *Node) LocalHandler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if err := f(w, r); err != nil {
+				var fe *fedErr
+				var pe *PeerError
+				switch {
+				case errors.As(err, &fe):
+					fedError(w, fe.code, fe.msg, fe.reason)
+				case errors.As(err, &pe):
+					if pe.Retry != "" {
+						w.Header().Set("Retry-After", pe.Retry)
+					}
+					fedError(w, pe.Status, pe.Message, pe.Reason)
+				default:
+					n.log.Error("federation request failed", "path", r.URL.Path, "err", err)
+					fedError(w, http.StatusBadGateway, err.Error(), "")
+				}
+			}
+		})
+	}
+	h("GET /api/v1/tenant", n.getTenant)
+	h("GET /api/v1/communities", n.listCommunities)
+	h("POST /api/v1/communities", n.createCommunity)
+	h("GET /api/v1/communities/{c}", n.showCommunity)
+	h("DELETE /api/v1/communities/{c}", n.deleteCommunity)
+	h("POST /api/v1/communities/{c}/invitations", n.invite)
+	h("GET /api/v1/communities/{c}/invitations", n.listInvitations)
+	h("DELETE /api/v1/communities/{c}/invitations/{id}", n.revokeInvitation)
+	h("GET /api/v1/communities/{c}/members", n.listMembers)
+	h("POST /api/v1/communities/{c}/members/{tenant}/confirm", n.confirm)
+	h("DELETE /api/v1/communities/{c}/members/{tenant}", n.remove)
+	h("POST /api/v1/communities/{c}/leave", n.leave)
+	h("POST /api/v1/communities/{c}/pause", n.pauseResume(policy.KindSharingPaused))
+	h("POST /api/v1/communities/{c}/resume", n.pauseResume(policy.KindSharingResumed))
+	h("POST /api/v1/communities/{c}/shares", n.share)
+	h("DELETE /api/v1/communities/{c}/shares/{stream}", n.unshare)
+	h("GET /api/v1/communities/{c}/catalog", n.catalog)
+	h("GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", n.read)
+	h("POST /api/v1/invitations/accept", n.answerInvitation(policy.KindInvitationAccepted))
+	h("POST /api/v1/invitations/decline", n.answerInvitation(policy.KindInvitationDeclined))
+	return mux
+}
+
+func (n *Node) getTenant(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, 200, map[string]string{"id": string(n.self), "name": n.id.Name(),
+		"federation_addr": n.fedAddr, "gossip_addr": n.GossipAddr()})
+	return nil
+}
+
+// communityJSON is a community as the local API shows it.
+type communityJSON struct {
+	ID        policy.CommunityID `json:"id"`
+	Name      string             `json:"name"`
+	Owner     policy.TenantID    `json:"owner"`
+	OwnerName string             `json:"owner_name,omitempty"`
+	Role      string             `json:"role"`
+	Status    string             `json:"status"`
+}
+
+func (n *Node) tenantName(t policy.TenantID) string {
+	if info, ok := n.local.tenant(t); ok {
+		return info.Name
+	}
+	return ""
+}
+
+func (n *Node) communityJSON(st policy.State, ci policy.CommunityInfo) communityJSON {
+	out := communityJSON{ID: ci.ID, Name: ci.Name, Owner: ci.Owner, OwnerName: n.tenantName(ci.Owner), Role: "member"}
+	switch {
+	case ci.Deleted:
+		out.Status = "deleted"
+	case ci.Owner == n.self:
+		out.Role, out.Status = "owner", "owner"
+	default:
+		out.Status = st.MemberStatus(ci.ID, n.self).String()
+	}
+	return out
+}
+
+func (n *Node) listCommunities(w http.ResponseWriter, r *http.Request) error {
+	st := n.book.snapshot()
+	out := []communityJSON{}
+	for _, ci := range st.Communities() {
+		if ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) != policy.MemberNone {
+			out = append(out, n.communityJSON(st, ci))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (n *Node) createCommunity(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		return deny(400, "bad_request", "name: empty")
+	}
+	st := n.book.snapshot()
+	for _, ci := range st.Communities() {
+		if ci.Owner == n.self && ci.Name == req.Name && !ci.Deleted {
+			return deny(409, "exists", "this tenant already has a community named %q (%s)", req.Name, ci.ID)
+		}
+	}
+	id := policy.NewCommunityID(n.self, randomID(8))
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindCommunityCreated, Community: id, Name: req.Name}); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	st = n.book.snapshot()
+	ci, _ := st.Community(id)
+	n.log.Info("community created", "community", id, "name", req.Name)
+	writeJSON(w, 201, n.communityJSON(st, ci))
+	return nil
+}
+
+// resolve finds a community by id or by name among those this tenant
+// takes part in.
+func (n *Node) resolve(ref string) (policy.CommunityInfo, policy.State, error) {
+	st := n.book.snapshot()
+	if ci, ok := st.Community(policy.CommunityID(ref)); ok {
+		return ci, st, nil
+	}
+	var found []policy.CommunityInfo
+	for _, ci := range st.Communities() {
+		if ci.Name == ref && !ci.Deleted && (ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) != policy.MemberNone) {
+			found = append(found, ci)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return policy.CommunityInfo{}, st, deny(404, "unknown_community", "no community %q", ref)
+	case 1:
+		return found[0], st, nil
+	}
+	ids := make([]string, len(found))
+	for i, ci := range found {
+		ids[i] = string(ci.ID)
+	}
+	return policy.CommunityInfo{}, st, deny(409, "ambiguous", "several communities are named %q; use an id: %s", ref, strings.Join(ids, ", "))
+}
+
+func (n *Node) owned(r *http.Request) (policy.CommunityInfo, policy.State, error) {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return ci, st, err
+	}
+	if ci.Deleted {
+		return ci, st, deny(410, "community_deleted", "community %q was deleted", ci.Name)
+	}
+	if ci.Owner != n.self {
+		return ci, st, deny(403, "not_owner", "only the owner (%s) can do this in %q", n.displayTenant(ci.Owner), ci.Name)
+	}
+	return ci, st, nil
+}
+
+// resolveTenant finds a tenant by id or display name.
+func (n *Node) resolveTenant(ref string) (policy.TenantID, error) {
+	if id, err := identity.ParseID(ref); err == nil {
+		return policy.TenantID(id), nil
+	}
+	ids := n.local.byName(ref)
+	switch len(ids) {
+	case 0:
+		return "", deny(404, "unknown_tenant", "no tenant named %q is known to this agent (use its id)", ref)
+	case 1:
+		return ids[0], nil
+	}
+	return "", deny(409, "ambiguous", "several tenants are named %q; use an id", ref)
+}
+
+func (n *Node) displayTenant(t policy.TenantID) string {
+	if name := n.tenantName(t); name != "" {
+		return name + " (" + identity.ShortID(string(t)) + ")"
+	}
+	return string(t)
+}
+
+type memberJSON struct {
+	Tenant policy.TenantID `json:"tenant"`
+	Name   string          `json:"name,omitempty"`
+	Status string          `json:"status"`
+}
+
+func (n *Node) members(st policy.State, ci policy.CommunityInfo) []memberJSON {
+	out := []memberJSON{{Tenant: ci.Owner, Name: n.tenantName(ci.Owner), Status: "owner"}}
+	seen := map[policy.TenantID]bool{ci.Owner: true}
+	for _, m := range st.Members(ci.ID) {
+		if seen[m.Tenant] {
+			continue
+		}
+		seen[m.Tenant] = true
+		out = append(out, memberJSON{Tenant: m.Tenant, Name: n.tenantName(m.Tenant), Status: m.Status.String()})
+	}
+	// Invitations not answered yet show as "invited".
+	if ci.Owner == n.self {
+		for _, inv := range st.Invitations(ci.ID, n.opts.Now().UnixNano()) {
+			if inv.Status == policy.InvitationPending {
+				out = append(out, memberJSON{Tenant: inv.Pin, Name: inv.Email, Status: "invited"})
+			}
+		}
+	}
+	return out
+}
+
+type invitationJSON struct {
+	ID      string          `json:"id"`
+	Email   string          `json:"email"`
+	Status  string          `json:"status"`
+	Expires time.Time       `json:"expires"`
+	Tenant  policy.TenantID `json:"tenant,omitempty"`
+}
+
+func invitations(st policy.State, c policy.CommunityID, now int64) []invitationJSON {
+	out := []invitationJSON{}
+	for _, inv := range st.Invitations(c, now) {
+		out = append(out, invitationJSON{ID: inv.ID, Email: inv.Email, Status: inv.Status.String(),
+			Expires: time.Unix(0, inv.Expires).UTC(), Tenant: inv.Tenant})
+	}
+	return out
+}
+
+type shareJSON struct {
+	Tenant     policy.TenantID `json:"tenant"`
+	TenantName string          `json:"tenant_name,omitempty"`
+	Stream     string          `json:"stream"`
+	constraintsJSON
+	Paused bool `json:"paused"`
+}
+
+func (n *Node) shares(st policy.State, c policy.CommunityID) []shareJSON {
+	out := []shareJSON{}
+	sc := policy.Scope{Community: c}
+	for _, s := range st.Shares(sc) {
+		out = append(out, shareJSON{Tenant: s.Stream.Owner, TenantName: n.tenantName(s.Stream.Owner), Stream: s.Stream.Name,
+			constraintsJSON: constraintsOf(s.Constraints), Paused: st.Paused(sc, s.Stream.Owner)})
+	}
+	return out
+}
+
+func (n *Node) showCommunity(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	out := struct {
+		communityJSON
+		Members     []memberJSON     `json:"members"`
+		Invitations []invitationJSON `json:"invitations,omitempty"`
+		Shares      []shareJSON      `json:"shares"`
+	}{communityJSON: n.communityJSON(st, ci), Members: n.members(st, ci), Shares: n.shares(st, ci.ID)}
+	if ci.Owner == n.self {
+		out.Invitations = invitations(st, ci.ID, n.opts.Now().UnixNano())
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (n *Node) deleteCommunity(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindCommunityDeleted, Community: ci.ID}, participants(st, ci.ID)...); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	n.log.Info("community deleted", "community", ci.ID)
+	w.WriteHeader(204)
+	return nil
+}
+
+// participants are the owner and the confirmed members of a community,
+// each once: the tenants whose agents hold its state.
+func participants(st policy.State, c policy.CommunityID) []policy.TenantID {
+	out := []policy.TenantID{c.Owner()}
+	for _, m := range st.Members(c) {
+		if m.Status == policy.MemberConfirmed && m.Tenant != c.Owner() {
+			out = append(out, m.Tenant)
+		}
+	}
+	return out
+}
+
+// token is an invitation as it travels out of band: the signed invitation
+// record and where to reach the owner. It is self-certifying: the record's
+// key fingerprint is the owner's tenant id, which the community id embeds.
+type token struct {
+	V         int      `json:"v"`
+	Env       Envelope `json:"env"`
+	Name      string   `json:"name"`
+	OwnerName string   `json:"owner_name"`
+	Fed       string   `json:"fed"`
+	Gossip    string   `json:"gossip"`
+}
+
+func (t token) encode() string {
+	b, _ := json.Marshal(t)
+	return "sluice-invite-" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func parseToken(s string) (token, policy.Record, error) {
+	var t token
+	s = strings.TrimSpace(s)
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, "sluice-invite-"))
+	if err != nil || !strings.HasPrefix(s, "sluice-invite-") || json.Unmarshal(raw, &t) != nil || t.V != 1 {
+		return t, policy.Record{}, deny(400, "malformed", "not an invitation token (it starts with sluice-invite-)")
+	}
+	rec, err := t.Env.open()
+	if err != nil {
+		return t, rec, deny(400, "signature", "invitation token: %v", err)
+	}
+	if rec.Kind != policy.KindInvitationIssued || rec.Issuer != rec.Community.Owner() {
+		return t, rec, deny(400, "authority", "invitation token is not an invitation signed by the community's owner")
+	}
+	return t, rec, nil
+}
+
+func (n *Node) invite(w http.ResponseWriter, r *http.Request) error {
+	ci, _, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Email  string `json:"email"`
+		Tenant string `json:"tenant"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if !strings.Contains(req.Email, "@") {
+		return deny(400, "bad_request", "email: %q is not an e-mail address", req.Email)
+	}
+	rec := policy.Record{Kind: policy.KindInvitationIssued, Community: ci.ID, Invitation: randomID(8), Email: req.Email}
+	if req.Tenant != "" {
+		t, err := n.resolveTenant(req.Tenant)
+		if err != nil {
+			return err
+		}
+		rec.Tenant = t
+	}
+	rec.Time = n.opts.Now().UnixNano()
+	rec.Expires = n.opts.Policy.InvitationExpires(rec.Time)
+	env, err := n.issue(r.Context(), rec)
+	if err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	tok := token{V: 1, Env: env, Name: ci.Name, OwnerName: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()}
+	n.log.Info("invitation issued", "community", ci.ID, "invitation", rec.Invitation, "email", req.Email)
+	writeJSON(w, 201, map[string]any{"id": rec.Invitation, "token": tok.encode(), "expires": time.Unix(0, rec.Expires).UTC()})
+	return nil
+}
+
+func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, invitations(st, ci.ID, n.opts.Now().UnixNano()))
+	return nil
+}
+
+func (n *Node) revokeInvitation(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if _, ok := findInvitation(st, ci.ID, id, n.opts.Now().UnixNano()); !ok {
+		return deny(404, "unknown_invitation", "no invitation %s in %q", id, ci.Name)
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindInvitationRevoked, Community: ci.ID, Invitation: id}); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+func (n *Node) listMembers(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, n.members(st, ci))
+	return nil
+}
+
+// answerInvitation accepts or declines a token on the invitee's side: it
+// checks the token, then hands the signed answer to the owner's agent over
+// mTLS, pinned to the owner's tenant id from the token.
+func (n *Node) answerInvitation(kind policy.Kind) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			Token string `json:"token"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		tok, inv, err := parseToken(req.Token)
+		if err != nil {
+			return err
+		}
+		now := n.opts.Now().UnixNano()
+		switch {
+		case inv.Issuer == n.self:
+			return deny(400, "bad_request", "this is your own invitation; give the token to the partner")
+		case inv.Expires <= now:
+			return deny(410, "expired", "invitation expired at %s", time.Unix(0, inv.Expires).UTC().Format(time.RFC3339))
+		case inv.Tenant != "" && inv.Tenant != n.self:
+			return deny(403, "not_invited", "this invitation is for tenant %s, not this one", identity.ShortID(string(inv.Tenant)))
+		}
+		ans := policy.Record{Kind: kind, Issuer: n.self, Community: inv.Community, Invitation: inv.Invitation,
+			Expires: inv.Expires, Time: now}
+		ans.Version = n.book.snapshot().NextVersion()
+		env := n.seal(ans)
+		owner := inv.Issuer
+		n.local.setTenant(owner, tenantInfo{Name: tok.OwnerName, Fed: tok.Fed, Gossip: tok.Gossip})
+		body, _ := json.Marshal(acceptRequest{Envelope: env, Name: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()})
+		resp, err := n.call(r.Context(), owner, tok.Fed, "POST", "/fed/v1/accept", nil, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var ans2 struct {
+			Records []Envelope `json:"records"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&ans2); err != nil {
+			return fmt.Errorf("owner's answer: %w", err)
+		}
+		n.accept(append(ans2.Records, env), "accept")
+		n.log.Info("invitation answered", "community", inv.Community, "kind", kind, "owner", owner)
+		if kind == policy.KindInvitationDeclined {
+			w.WriteHeader(204)
+			return nil
+		}
+		writeJSON(w, 200, map[string]string{"community": string(inv.Community), "name": tok.Name, "owner": string(owner), "owner_name": tok.OwnerName})
+		return nil
+	}
+}
+
+func (n *Node) confirm(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	t, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	var invitation string
+	for _, m := range st.Members(ci.ID) {
+		if m.Tenant == t {
+			if m.Status == policy.MemberConfirmed {
+				return deny(409, "confirmed", "%s is already a confirmed member", n.displayTenant(t))
+			}
+			if m.Status == policy.MemberAccepted {
+				invitation = m.Invitation
+			}
+		}
+	}
+	if invitation == "" {
+		return deny(409, "not_accepted", "%s has not accepted an invitation to %q", n.displayTenant(t), ci.Name)
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberConfirmed, Community: ci.ID, Invitation: invitation, Tenant: t}); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	n.reconcile() // make sure the key exists
+	// Hand the new member the community's state and gossip key.
+	st = n.book.snapshot()
+	dir := map[policy.TenantID]tenantInfo{}
+	for _, m := range participants(st, ci.ID) {
+		if info, ok := n.local.tenant(m); ok {
+			dir[m] = info
+		}
+	}
+	wl := welcome{Community: ci.ID, Records: n.book.community(ci.ID), Key: n.local.key(ci.ID), Tenants: dir}
+	if err := n.postJSON(r.Context(), t, "/fed/v1/welcome", wl, nil); err != nil {
+		n.log.Warn("confirmed, but could not reach the member yet; it gets the state by gossip", "tenant", t, "err", err)
+	}
+	n.log.Info("member confirmed", "community", ci.ID, "tenant", t)
+	writeJSON(w, 200, memberJSON{Tenant: t, Name: n.tenantName(t), Status: "confirmed"})
+	return nil
+}
+
+func (n *Node) remove(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.owned(r)
+	if err != nil {
+		return err
+	}
+	t, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	if st.MemberStatus(ci.ID, t) == policy.MemberNone {
+		return deny(404, "not_member", "%s is not a member of %q", n.displayTenant(t), ci.Name)
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberRemoved, Community: ci.ID, Tenant: t}, append(participants(st, ci.ID), t)...); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	n.log.Info("member removed", "community", ci.ID, "tenant", t)
+	w.WriteHeader(204)
+	return nil
+}
+
+func (n *Node) leave(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	if ci.Owner == n.self {
+		return deny(400, "owner", "the owner cannot leave %q; delete it instead", ci.Name)
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberLeft, Community: ci.ID}, participants(st, ci.ID)...); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+func (n *Node) pauseResume(kind policy.Kind) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ci, st, err := n.resolve(r.PathValue("c"))
+		if err != nil {
+			return err
+		}
+		if _, err := n.issue(r.Context(), policy.Record{Kind: kind, Community: ci.ID}, participants(st, ci.ID)...); err != nil {
+			return deny(400, rejectReason(err), "%v", err)
+		}
+		n.log.Info("sharing "+map[policy.Kind]string{policy.KindSharingPaused: "paused", policy.KindSharingResumed: "resumed"}[kind], "community", ci.ID)
+		w.WriteHeader(204)
+		return nil
+	}
+}
+
+func (n *Node) share(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Stream      string `json:"stream"`
+		HistoryFrom string `json:"history_from"`
+		Lookback    string `json:"lookback"`
+		Expires     string `json:"expires"`
+		MinInterval string `json:"min_interval"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if _, err := n.opts.Reader.StreamInfo(r.Context(), req.Stream); err != nil {
+		return deny(404, "unknown_stream", "stream %q: %v", req.Stream, err)
+	}
+	now := n.opts.Now()
+	var c policy.Constraints
+	if req.HistoryFrom != "" {
+		if c.NotBefore, err = n.opts.ParseTime(req.HistoryFrom, now); err != nil {
+			return deny(400, "bad_request", "history_from: %v", err)
+		}
+	}
+	if req.Expires != "" {
+		if c.Expires, err = n.opts.ParseTime(req.Expires, now); err != nil {
+			return deny(400, "bad_request", "expires: %v", err)
+		}
+	}
+	if req.Lookback != "" {
+		if c.Lookback, err = configs.ParseDuration(req.Lookback); err != nil {
+			return deny(400, "bad_request", "lookback: %v", err)
+		}
+	}
+	if req.MinInterval != "" {
+		if c.MinInterval, err = configs.ParseDuration(req.MinInterval); err != nil {
+			return deny(400, "bad_request", "min_interval: %v", err)
+		}
+	}
+	rec := policy.Record{Kind: policy.KindStreamShared, Community: ci.ID, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: c}
+	if _, err := n.issue(r.Context(), rec, participants(st, ci.ID)...); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	n.log.Info("stream shared", "community", ci.ID, "stream", req.Stream)
+	writeJSON(w, 201, shareJSON{Tenant: n.self, TenantName: n.id.Name(), Stream: req.Stream, constraintsJSON: constraintsOf(c)})
+	return nil
+}
+
+func (n *Node) unshare(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	ref := policy.StreamRef{Owner: n.self, Name: r.PathValue("stream")}
+	found := false
+	for _, s := range st.Shares(policy.Scope{Community: ci.ID}) {
+		found = found || s.Stream == ref
+	}
+	if !found {
+		return deny(404, "not_shared", "stream %q is not shared into %q", ref.Name, ci.Name)
+	}
+	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindStreamUnshared, Community: ci.ID, Stream: ref}, participants(st, ci.ID)...); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	n.log.Info("stream unshared", "community", ci.ID, "stream", ref.Name)
+	w.WriteHeader(204)
+	return nil
+}
+
+// catalog gathers every member's shared streams: this tenant's from its own
+// state, the others' from their agents (each decides what this tenant may
+// see, with its own state).
+func (n *Node) catalog(w http.ResponseWriter, r *http.Request) error {
+	ci, st, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	now := n.opts.Now().UnixNano()
+	var mu sync.Mutex
+	var out []catalogEntry
+	var unreachable []string
+	if shares, dec := policy.Catalog(st, policy.CatalogRequest{Requester: n.self, Community: ci.ID, Owner: n.self, Now: now}); dec.Allow {
+		out = append(out, n.catalogEntries(r.Context(), shares)...)
+	} else if dec.Reason != policy.ReasonAllowed {
+		return deny(403, string(dec.Reason), "catalog of %q: %s", ci.Name, dec.Reason)
+	}
+	var wg sync.WaitGroup
+	for _, t := range participants(st, ci.ID) {
+		if t == n.self {
+			continue
+		}
+		wg.Add(1)
+		go func(t policy.TenantID) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+			defer cancel()
+			resp, err := n.callMember(ctx, ci.ID, t, "GET", "/fed/v1/catalog/"+url.PathEscape(string(ci.ID)), nil)
+			var entries []catalogEntry
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&entries)
+				resp.Body.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				unreachable = append(unreachable, n.displayTenant(t))
+				n.log.Warn("catalog of a member not available", "tenant", t, "err", err)
+				return
+			}
+			for _, e := range entries {
+				if e.Tenant == t { // a member describes only its own streams
+					out = append(out, e)
+				}
+			}
+		}(t)
+	}
+	wg.Wait()
+	if q := strings.ToLower(r.URL.Query().Get("search")); q != "" {
+		kept := out[:0]
+		for _, e := range out {
+			if strings.Contains(strings.ToLower(e.Stream+" "+e.TenantName+" "+e.Description+" "+e.Unit), q) {
+				kept = append(kept, e)
+			}
+		}
+		out = kept
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].TenantName != out[j].TenantName {
+			return out[i].TenantName < out[j].TenantName
+		}
+		return out[i].Stream < out[j].Stream
+	})
+	if len(unreachable) > 0 {
+		w.Header().Set("Sluice-Unreachable", strings.Join(unreachable, ", "))
+	}
+	if out == nil {
+		out = []catalogEntry{}
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+// callMember calls a member's agent at its known address, or at the
+// address its agent announces in the community's gossip.
+func (n *Node) callMember(ctx context.Context, c policy.CommunityID, t policy.TenantID, method, path string, q url.Values) (*http.Response, error) {
+	addr := ""
+	if info, ok := n.local.tenant(t); ok {
+		addr = info.Fed
+	}
+	if addr == "" {
+		if cl, ok := n.clusters.Load(c); ok {
+			for _, m := range cl.(*gossip.Cluster).Members() {
+				var meta nodeMeta
+				if json.Unmarshal(m.Meta, &meta) == nil && meta.Tenant == t && meta.Fed != "" {
+					addr = meta.Fed
+					n.local.setTenant(t, tenantInfo{Name: meta.Name, Fed: meta.Fed})
+				}
+			}
+		}
+	}
+	return n.call(ctx, t, addr, method, path, q, nil)
+}
+
+// read asks the stream owner's agent for a read and streams its answer
+// back. The owner decides with its own state; this side only resolves
+// names and times. Nothing is stored here.
+func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
+	ci, _, err := n.resolve(r.PathValue("c"))
+	if err != nil {
+		return err
+	}
+	owner, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	kind := r.PathValue("kind")
+	if _, ok := readKinds[kind]; !ok {
+		return deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kind)
+	}
+	in := r.URL.Query()
+	now := n.opts.Now()
+	q := url.Values{}
+	def := map[string]time.Duration{"data": -time.Hour, "interpolated": -time.Hour, "summaries": -24 * time.Hour}[kind]
+	for _, k := range []string{"start", "end"} {
+		v := in.Get(k)
+		if v == "" {
+			if kind == "latest" {
+				continue
+			}
+			if k == "start" {
+				v = now.Add(def).Format(time.RFC3339Nano)
+			} else {
+				v = "now"
+			}
+		}
+		t, err := n.opts.ParseTime(v, now)
+		if err != nil {
+			return deny(400, "bad_time", "%s: %v", k, err)
+		}
+		q.Set(k, strconv.FormatInt(t, 10))
+	}
+	if v := in.Get("interval"); v != "" {
+		d, err := configs.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return deny(400, "bad_interval", "interval: %q is not a positive duration", v)
+		}
+		q.Set("interval", strconv.FormatInt(int64(d), 10))
+	}
+	for _, k := range []string{"count", "limit", "page_token", "format", "time"} {
+		if v := in.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	path := "/fed/v1/read/" + url.PathEscape(string(ci.ID)) + "/" + url.PathEscape(r.PathValue("stream")) + "/" + kind
+	if owner == n.self {
+		return deny(400, "bad_request", "this is your own stream; read it with `sluice stream read`")
+	}
+	resp, err := n.callMember(r.Context(), ci.ID, owner, "GET", path, q)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Trailer"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return nil // the answer is cut; the client sees a short body
+	}
+	for k, v := range resp.Trailer {
+		w.Header()[k] = v
+	}
+	return nil
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return deny(400, "bad_request", "body: %v", err)
+	}
+	return nil
+}
+
+func randomID(nbytes int) string {
+	b := make([]byte, nbytes)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,615 @@
+// Package federation is how tenants' agents work together: tenant identity
+// (package identity), signed policy records, the three-way community
+// handshake, gossip of community state (package gossip) and partner reads
+// served in place over mutual TLS.
+//
+// Every decision is policy's: the node verifies signatures, feeds records
+// to policy.Apply, and asks policy.Authorize before serving a partner read
+// from its own store, with its own state. Nothing a partner sends is
+// trusted beyond what its verified certificate and signatures prove.
+package federation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluice-edge/sluice/federation/gossip"
+	"github.com/sluice-edge/sluice/federation/identity"
+	"github.com/sluice-edge/sluice/policy"
+)
+
+// Reader serves reads of this tenant's own streams. The agent implements
+// it over the store and the API's encoders; federation only decides
+// whether and which range.
+type Reader interface {
+	// ServeRead writes the answer to a read of an own stream to w, as the
+	// local API would (JSON or CSV, streamed).
+	ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery) error
+	// StreamInfo describes an own stream for the catalog.
+	StreamInfo(ctx context.Context, name string) (StreamInfo, error)
+}
+
+// ReadQuery is a partner read after policy clipped it.
+type ReadQuery struct {
+	Stream     string
+	Kind       policy.ReadKind
+	Start, End int64
+	Interval   time.Duration // summaries, interpolated
+	Count      int           // interpolated
+	Limit      int           // window
+	PageToken  string        // window
+	Format     string        // json or csv
+	TimeFormat string        // rfc3339 or ns
+}
+
+// StreamInfo is a stream's metadata as partners see it in the catalog.
+type StreamInfo struct {
+	Kind        string `json:"kind"`
+	Unit        string `json:"unit,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Options configure a Node.
+type Options struct {
+	DataDir   string
+	Name      string // tenant display name, for a new identity
+	Listen    string // mTLS endpoint, host:port
+	Gossip    string // gossip endpoint, host:port (TCP and UDP)
+	Advertise string // host partners dial; empty: the listen host
+	Reader    Reader
+	// ParseTime reads user-facing times ("-1h", RFC 3339, epoch); the
+	// agent passes the API's parser so both speak the same forms.
+	ParseTime  func(s string, now time.Time) (int64, error)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	Policy     policy.Config
+	// GossipTiming tunes the clusters; tests use gossip.FastTiming().
+	GossipTiming gossip.Timing
+	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
+	// it the partner gets 429 with Retry-After. Default 8.
+	MaxPartnerReads int
+}
+
+// Node is one agent's federation component.
+type Node struct {
+	opts  Options
+	log   *slog.Logger
+	id    *identity.Tenant
+	self  policy.TenantID
+	book  *book
+	local *localState
+	m     *metrics
+
+	srv      *http.Server
+	fedAddr  string
+	gossip   *gossip.Manager
+	clusters sync.Map // policy.CommunityID -> *gossip.Cluster
+	joinMu   sync.Mutex
+
+	readsMu sync.Mutex
+	reads   map[policy.TenantID]int
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New loads (or creates) the tenant identity and the record book. It
+// binds nothing; Start does.
+func New(opts Options) (*Node, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Policy.InvitationTTL == 0 {
+		opts.Policy = policy.DefaultConfig()
+	}
+	if opts.MaxPartnerReads <= 0 {
+		opts.MaxPartnerReads = 8
+	}
+	if opts.ParseTime == nil {
+		return nil, errors.New("federation: Options.ParseTime is required")
+	}
+	adv := advertiseHost(opts.Listen, opts.Advertise)
+	id, err := identity.LoadOrInit(opts.DataDir, opts.Name, identity.Options{
+		Advertise: []string{adv}, Now: opts.Now, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tenant identity: %w", err)
+	}
+	dir := filepath.Join(opts.DataDir, "federation")
+	b, bad, err := openBook(dir)
+	if err != nil {
+		return nil, fmt.Errorf("federation records: %w", err)
+	}
+	for _, e := range bad {
+		opts.Logger.Warn("record book", "err", e)
+	}
+	loc, err := loadLocal(dir)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	n := &Node{
+		opts: opts, log: opts.Logger, id: id, self: policy.TenantID(id.ID()), book: b, local: loc,
+		m: newMetrics(opts.Registerer), reads: map[policy.TenantID]int{},
+	}
+	n.local.setTenant(n.self, tenantInfo{Name: id.Name()})
+	return n, nil
+}
+
+// advertiseHost is the host partners dial: the configured one, else the
+// listen host when it is not a wildcard, else this machine's name.
+func advertiseHost(listen, advertise string) string {
+	if advertise != "" {
+		return advertise
+	}
+	host, _, _ := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return host
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// ID is this tenant's id.
+func (n *Node) ID() policy.TenantID { return n.self }
+
+// Name is this tenant's display name.
+func (n *Node) Name() string { return n.id.Name() }
+
+// Start binds the mTLS endpoint and the gossip port and joins the
+// communities this tenant is a member of.
+func (n *Node) Start(ctx context.Context) error {
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	ln, err := net.Listen("tcp", n.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("federation.listen %s: %w", n.opts.Listen, err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	n.fedAddr = net.JoinHostPort(advertiseHost(n.opts.Listen, n.opts.Advertise), port)
+	n.srv = &http.Server{
+		Handler:           n.partnerHandler(),
+		TLSConfig:         n.id.ServerConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("federation server stopped", "err", err)
+		}
+	}()
+	gm, err := gossip.NewManager(gossip.Options{
+		BindAddr:      n.opts.Gossip,
+		AdvertiseAddr: advertiseHost(n.opts.Gossip, n.opts.Advertise),
+		Logger:        n.log.With("component", "gossip"),
+		Registerer:    n.opts.Registerer,
+	})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("federation.gossip %s: %w", n.opts.Gossip, err)
+	}
+	n.gossip = gm
+	n.local.setTenant(n.self, tenantInfo{Name: n.id.Name(), Fed: n.fedAddr, Gossip: gm.Addr()})
+	n.reconcile()
+	n.wg.Add(1)
+	go n.renewLoop()
+	n.log.Info("federation ready", "tenant", n.self, "name", n.id.Name(), "listen", n.fedAddr, "gossip", gm.Addr())
+	return nil
+}
+
+// Close leaves every community cluster (so partners see "left", not
+// "failed"), then stops serving.
+func (n *Node) Close() error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.gossip != nil {
+		n.gossip.Leave(2 * time.Second)
+		n.gossip.Shutdown()
+	}
+	if n.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.srv.Shutdown(ctx)
+		cancel()
+	}
+	n.wg.Wait()
+	return n.book.close()
+}
+
+// renewLoop re-issues the agent's leaf certificate before it expires; an
+// agent may run for months without a restart.
+func (n *Node) renewLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(12 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			if renewed, err := n.id.RenewLeaf(); err != nil {
+				n.log.Error("renew agent certificate", "err", err)
+			} else if renewed {
+				n.log.Info("agent certificate renewed")
+			}
+		}
+	}
+}
+
+// FedAddr is the mTLS address partners dial.
+func (n *Node) FedAddr() string { return n.fedAddr }
+
+// GossipAddr is the gossip address partners dial.
+func (n *Node) GossipAddr() string {
+	if n.gossip == nil {
+		return ""
+	}
+	return n.gossip.Addr()
+}
+
+// issue signs a new record of this tenant, merges it into the book and
+// spreads it: by gossip to the community, and directly to the tenants it
+// concerns (so a removal or a confirmation does not wait for gossip).
+func (n *Node) issue(ctx context.Context, rec policy.Record, notify ...policy.TenantID) (Envelope, error) {
+	rec.Issuer = n.self
+	rec.Version = n.book.snapshot().NextVersion()
+	if rec.Time == 0 {
+		rec.Time = n.opts.Now().UnixNano()
+	}
+	env := n.seal(rec)
+	if _, errs := n.book.merge([]Envelope{env}); len(errs) > 0 {
+		return env, errs[0]
+	}
+	n.m.records.WithLabelValues("issued").Inc()
+	n.reconcile()
+	n.spread(ctx, rec.Community, []Envelope{env}, notify...)
+	return env, nil
+}
+
+func (n *Node) seal(rec policy.Record) Envelope {
+	b := rec.SigningBytes()
+	return Envelope{Record: b, Key: n.id.PublicKey(), Sig: n.id.Sign(b)}
+}
+
+// accept merges envelopes that came from outside and counts the ones
+// refused, by reason. It returns how many were new.
+func (n *Node) accept(envs []Envelope, via string) int {
+	added, errs := n.book.merge(envs)
+	for _, err := range errs {
+		reason := rejectReason(err)
+		n.m.records.WithLabelValues("rejected_" + reason).Inc()
+		n.log.Warn("record refused", "via", via, "reason", reason, "err", err)
+	}
+	if len(added) > 0 {
+		n.m.records.WithLabelValues("accepted").Add(float64(len(added)))
+		n.reconcile()
+	}
+	return len(added)
+}
+
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, identity.ErrBadSignature), errors.Is(err, identity.ErrWrongTenant), errors.Is(err, identity.ErrInvalidID):
+		return "signature"
+	case errors.Is(err, policy.ErrNoAuthority):
+		return "authority"
+	case errors.Is(err, policy.ErrExpired):
+		return "expired"
+	case errors.Is(err, policy.ErrConflict):
+		return "conflict"
+	case errors.Is(err, policy.ErrDeleted):
+		return "deleted"
+	case errors.Is(err, policy.ErrMalformed), errors.Is(err, policy.ErrEncoding):
+		return "malformed"
+	}
+	return "other"
+}
+
+// spread broadcasts envelopes in their community's cluster and posts them
+// to the given tenants' agents directly.
+func (n *Node) spread(ctx context.Context, c policy.CommunityID, envs []Envelope, to ...policy.TenantID) {
+	if c != "" {
+		if cl, ok := n.clusters.Load(c); ok {
+			b, _ := json.Marshal(envs)
+			cl.(*gossip.Cluster).Broadcast(b)
+		}
+	}
+	for _, t := range to {
+		if t == n.self {
+			continue
+		}
+		go func(t policy.TenantID) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := n.postJSON(ctx, t, "/fed/v1/records", envs, nil); err != nil {
+				n.log.Warn("could not deliver records; gossip will", "tenant", t, "err", err)
+			}
+		}(t)
+	}
+}
+
+// reconcile joins the gossip cluster of every community this tenant owns
+// or is a confirmed member of (and has the key for), and leaves the others.
+func (n *Node) reconcile() {
+	if n.gossip == nil {
+		return
+	}
+	n.joinMu.Lock()
+	defer n.joinMu.Unlock()
+	st := n.book.snapshot()
+	want := map[policy.CommunityID]bool{}
+	for _, ci := range st.Communities() {
+		if ci.Deleted {
+			continue
+		}
+		if ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) == policy.MemberConfirmed {
+			if ci.Owner == n.self && n.local.key(ci.ID) == nil {
+				n.local.setKey(ci.ID, newKey())
+			}
+			if n.local.key(ci.ID) != nil {
+				want[ci.ID] = true
+			}
+		}
+	}
+	n.clusters.Range(func(k, v any) bool {
+		if !want[k.(policy.CommunityID)] {
+			cl := v.(*gossip.Cluster)
+			cl.Leave(time.Second)
+			cl.Shutdown()
+			n.clusters.Delete(k)
+			n.log.Info("left community cluster", "community", k)
+		}
+		return true
+	})
+	for c := range want {
+		if _, ok := n.clusters.Load(c); ok {
+			continue
+		}
+		meta, _ := json.Marshal(nodeMeta{Tenant: n.self, Name: n.id.Name(), Fed: n.fedAddr})
+		cl, err := n.gossip.Join(n.ctx, gossip.ClusterConfig{
+			ID:       string(c),
+			Key:      n.local.key(c),
+			NodeName: string(n.self),
+			Meta:     meta,
+			Delegate: &delegate{n: n, c: c},
+			Admit:    n.admit(c),
+			Seeds:    n.seeds(st, c),
+			Timing:   n.opts.GossipTiming,
+		})
+		if err != nil {
+			n.log.Error("join community cluster", "community", c, "err", err)
+			continue
+		}
+		n.clusters.Store(c, cl)
+		n.log.Info("joined community cluster", "community", c)
+	}
+}
+
+// nodeMeta is what an agent tells its community about itself.
+type nodeMeta struct {
+	Tenant policy.TenantID `json:"t"`
+	Name   string          `json:"n"`
+	Fed    string          `json:"f"`
+}
+
+// admit keeps every agent out of a community cluster unless its tenant is
+// the owner or a confirmed member in this agent's own state.
+func (n *Node) admit(c policy.CommunityID) func(gossip.Member) error {
+	return func(m gossip.Member) error {
+		t := policy.TenantID(m.Name)
+		if t == c.Owner() {
+			return nil
+		}
+		if n.book.snapshot().MemberStatus(c, t) != policy.MemberConfirmed {
+			return fmt.Errorf("%s is not a confirmed member", identity.ShortID(string(t)))
+		}
+		return nil
+	}
+}
+
+func (n *Node) seeds(st policy.State, c policy.CommunityID) []string {
+	var out []string
+	add := func(t policy.TenantID) {
+		if t == n.self {
+			return
+		}
+		if info, ok := n.local.tenant(t); ok && info.Gossip != "" {
+			out = append(out, info.Gossip)
+		}
+	}
+	add(c.Owner())
+	for _, m := range st.Members(c) {
+		if m.Status == policy.MemberConfirmed {
+			add(m.Tenant)
+		}
+	}
+	return out
+}
+
+// delegate connects one community's cluster to the book.
+type delegate struct {
+	n *Node
+	c policy.CommunityID
+}
+
+func (d *delegate) LocalState() []byte {
+	b, _ := json.Marshal(d.n.book.community(d.c))
+	return b
+}
+
+func (d *delegate) MergeRemoteState(buf []byte) { d.merge(buf, "pushpull") }
+func (d *delegate) NotifyMsg(msg []byte)        { d.merge(msg, "broadcast") }
+
+func (d *delegate) merge(buf []byte, via string) {
+	var envs []Envelope
+	if err := json.Unmarshal(buf, &envs); err != nil {
+		d.n.m.records.WithLabelValues("rejected_malformed").Inc()
+		d.n.log.Warn("malformed gossip payload", "community", d.c, "via", via, "err", err)
+		return
+	}
+	// Only records of this community travel in its cluster.
+	kept := envs[:0]
+	for _, e := range envs {
+		if rec, err := policy.ParseRecord(e.Record); err == nil && rec.Community == d.c {
+			kept = append(kept, e)
+		} else {
+			d.n.m.records.WithLabelValues("rejected_foreign").Inc()
+		}
+	}
+	d.n.accept(kept, "gossip-"+via)
+}
+
+func newKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// localState is what this agent knows that is not a signed record: the
+// gossip keys of its communities and the addresses and names of tenants.
+// It is kept in a small JSON file, written atomically.
+type localState struct {
+	path string
+	mu   sync.Mutex
+	data struct {
+		Keys    map[policy.CommunityID][]byte  `json:"keys"`
+		Tenants map[policy.TenantID]tenantInfo `json:"tenants"`
+	}
+}
+
+type tenantInfo struct {
+	Name   string `json:"name,omitempty"`
+	Fed    string `json:"fed,omitempty"`
+	Gossip string `json:"gossip,omitempty"`
+}
+
+func loadLocal(dir string) (*localState, error) {
+	l := &localState{path: filepath.Join(dir, "local.json")}
+	b, err := os.ReadFile(l.path)
+	if err == nil {
+		if err := json.Unmarshal(b, &l.data); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if l.data.Keys == nil {
+		l.data.Keys = map[policy.CommunityID][]byte{}
+	}
+	if l.data.Tenants == nil {
+		l.data.Tenants = map[policy.TenantID]tenantInfo{}
+	}
+	return l, nil
+}
+
+func (l *localState) saveLocked() {
+	b, _ := json.MarshalIndent(&l.data, "", "  ")
+	tmp := l.path + ".tmp." + strconv.Itoa(os.Getpid())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err == nil {
+		os.Rename(tmp, l.path)
+	}
+}
+
+func (l *localState) key(c policy.CommunityID) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.data.Keys[c]
+}
+
+func (l *localState) setKey(c policy.CommunityID, k []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.data.Keys[c] = k
+	l.saveLocked()
+}
+
+func (l *localState) tenant(t policy.TenantID) (tenantInfo, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, ok := l.data.Tenants[t]
+	return i, ok
+}
+
+// setTenant records what we learned of a tenant; empty fields keep what
+// was known.
+func (l *localState) setTenant(t policy.TenantID, info tenantInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.data.Tenants[t]
+	if info.Name == "" {
+		info.Name = old.Name
+	}
+	if info.Fed == "" {
+		info.Fed = old.Fed
+	}
+	if info.Gossip == "" {
+		info.Gossip = old.Gossip
+	}
+	if info == old {
+		return
+	}
+	l.data.Tenants[t] = info
+	l.saveLocked()
+}
+
+// byName finds tenants by display name.
+func (l *localState) byName(name string) []policy.TenantID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []policy.TenantID
+	for id, i := range l.data.Tenants {
+		if i.Name == name {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+type metrics struct {
+	records *prometheus.CounterVec
+	reads   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_federation_records_total", Help: "Signed records issued, accepted, or rejected by reason.",
+		}, []string{"outcome"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_partner_reads_total", Help: "Partner reads served or denied by this agent as owner, by outcome (allowed or the policy reason).",
+		}, []string{"community", "tenant", "outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.reads)
+	}
+	return m
+}

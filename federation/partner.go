@@ -1,0 +1,440 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluice-edge/sluice/federation/identity"
+	"github.com/sluice-edge/sluice/policy"
+)
+
+// The partner protocol: HTTPS with mutual TLS between agents. The peer's
+// tenant is the fingerprint of the CA in its verified chain; no header or
+// body field ever says who the caller is.
+
+// acceptRequest is what an invitee's agent hands the owner's agent.
+type acceptRequest struct {
+	Envelope Envelope `json:"envelope"` // invitation.accepted or .declined
+	Name     string   `json:"name"`
+	Fed      string   `json:"fed"`
+	Gossip   string   `json:"gossip"`
+}
+
+// welcome is what the owner's agent hands a member at confirmation.
+type welcome struct {
+	Community policy.CommunityID             `json:"community"`
+	Records   []Envelope                     `json:"records"`
+	Key       []byte                         `json:"key"`
+	Tenants   map[policy.TenantID]tenantInfo `json:"tenants"`
+}
+
+// catalogEntry is one shared stream as its owner describes it.
+type catalogEntry struct {
+	Tenant     policy.TenantID `json:"tenant"`
+	TenantName string          `json:"tenant_name"`
+	Stream     string          `json:"stream"`
+	StreamInfo
+	Constraints constraintsJSON `json:"constraints"`
+}
+
+type constraintsJSON struct {
+	HistoryFrom string `json:"history_from,omitempty"`
+	Lookback    string `json:"lookback,omitempty"`
+	Expires     string `json:"expires,omitempty"`
+	MinInterval string `json:"min_interval,omitempty"`
+}
+
+func constraintsOf(c policy.Constraints) constraintsJSON {
+	var out constraintsJSON
+	if c.NotBefore != 0 {
+		out.HistoryFrom = time.Unix(0, c.NotBefore).UTC().Format(time.RFC3339)
+	}
+	if c.Lookback != 0 {
+		out.Lookback = c.Lookback.String()
+	}
+	if c.Expires != 0 {
+		out.Expires = time.Unix(0, c.Expires).UTC().Format(time.RFC3339)
+	}
+	if c.MinInterval != 0 {
+		out.MinInterval = c.MinInterval.String()
+	}
+	return out
+}
+
+func (n *Node) partnerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /fed/v1/accept", n.peer(n.handleAccept))
+	mux.HandleFunc("POST /fed/v1/records", n.peer(n.handleRecords))
+	mux.HandleFunc("POST /fed/v1/welcome", n.peer(n.handleWelcome))
+	mux.HandleFunc("GET /fed/v1/catalog/{c}", n.peer(n.handleCatalog))
+	mux.HandleFunc("GET /fed/v1/read/{c}/{stream}/{kind}", n.peer(n.handleRead))
+	return mux
+}
+
+// peer resolves the caller's tenant from its verified certificate chain.
+func (n *Node) peer(h func(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := n.id.PeerTenant(r.TLS)
+		if err != nil {
+			fedError(w, http.StatusForbidden, "no verified tenant certificate: "+err.Error(), "")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		if err := h(w, r, policy.TenantID(id)); err != nil {
+			var fe *fedErr
+			var se *StatusError
+			if errors.As(err, &fe) {
+				fedError(w, fe.code, fe.msg, fe.reason)
+				return
+			}
+			if errors.As(err, &se) && se.Code < 500 {
+				fedError(w, se.Code, se.Err.Error(), "")
+				return
+			}
+			n.log.Error("partner request failed", "path", r.URL.Path, "peer", id, "err", err)
+			fedError(w, http.StatusInternalServerError, err.Error(), "")
+		}
+	}
+}
+
+// StatusError lets a Reader say which HTTP status an error deserves
+// (a stream that does not exist is a 404, not a failure).
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+type fedErr struct {
+	code   int
+	msg    string
+	reason string
+}
+
+func (e *fedErr) Error() string { return e.msg }
+
+func deny(code int, reason, format string, a ...any) error {
+	return &fedErr{code: code, reason: reason, msg: fmt.Sprintf(format, a...)}
+}
+
+func fedError(w http.ResponseWriter, code int, msg, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg, "reason": reason})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// handleAccept: an invitee hands over its signed acceptance (or decline).
+func (n *Node) handleAccept(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	var req acceptRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return deny(400, "malformed", "body: %v", err)
+	}
+	rec, err := req.Envelope.open()
+	if err != nil {
+		n.m.records.WithLabelValues("rejected_signature").Inc()
+		return deny(400, "signature", "acceptance: %v", err)
+	}
+	if rec.Issuer != peer {
+		n.m.records.WithLabelValues("rejected_authority").Inc()
+		return deny(403, "issuer_mismatch", "the acceptance is signed by %s but your certificate is %s", identity.ShortID(string(rec.Issuer)), identity.ShortID(string(peer)))
+	}
+	if rec.Kind != policy.KindInvitationAccepted && rec.Kind != policy.KindInvitationDeclined {
+		return deny(400, "malformed", "expected an acceptance or a decline, got %s", rec.Kind)
+	}
+	if rec.Community.Owner() != n.self {
+		return deny(404, "not_owner", "community %s is not this tenant's", rec.Community)
+	}
+	st := n.book.snapshot()
+	inv, ok := findInvitation(st, rec.Community, rec.Invitation, n.opts.Now().UnixNano())
+	switch {
+	case !ok:
+		return deny(404, "unknown_invitation", "no invitation %s in community %s", rec.Invitation, rec.Community)
+	case inv.Status == policy.InvitationRevoked:
+		return deny(410, "revoked", "invitation %s was revoked", inv.ID)
+	case inv.Status == policy.InvitationExpired:
+		return deny(410, "expired", "invitation %s expired at %s", inv.ID, time.Unix(0, inv.Expires).UTC().Format(time.RFC3339))
+	case inv.Status != policy.InvitationPending:
+		return deny(409, "used", "invitation %s was already used (%s)", inv.ID, inv.Status)
+	}
+	if _, errs := n.book.merge([]Envelope{req.Envelope}); len(errs) > 0 {
+		reason := rejectReason(errs[0])
+		n.m.records.WithLabelValues("rejected_" + reason).Inc()
+		code := 400
+		if reason == "expired" {
+			code = 410
+		} else if reason == "conflict" {
+			code = 409
+		}
+		return deny(code, reason, "%v", errs[0])
+	}
+	n.m.records.WithLabelValues("accepted").Inc()
+	n.local.setTenant(peer, tenantInfo{Name: req.Name, Fed: req.Fed, Gossip: req.Gossip})
+	n.log.Info("invitation answered", "community", rec.Community, "invitation", rec.Invitation, "tenant", peer, "name", req.Name, "kind", rec.Kind)
+	n.spread(r.Context(), rec.Community, []Envelope{req.Envelope})
+	writeJSON(w, 200, map[string]any{"records": n.book.community(rec.Community), "owner_name": n.id.Name()})
+	return nil
+}
+
+func findInvitation(st policy.State, c policy.CommunityID, id string, now int64) (policy.Invitation, bool) {
+	for _, inv := range st.Invitations(c, now) {
+		if inv.ID == id {
+			return inv, true
+		}
+	}
+	return policy.Invitation{}, false
+}
+
+// handleRecords merges records a partner pushes. Each is checked on its
+// own (signature, authority) so the sender needs no special standing.
+func (n *Node) handleRecords(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	var envs []Envelope
+	if err := json.NewDecoder(r.Body).Decode(&envs); err != nil {
+		n.m.records.WithLabelValues("rejected_malformed").Inc()
+		return deny(400, "malformed", "body: %v", err)
+	}
+	added := n.accept(envs, "push from "+identity.ShortID(string(peer)))
+	writeJSON(w, 200, map[string]int{"accepted": added})
+	return nil
+}
+
+// handleWelcome: the owner delivers the community's records and gossip key
+// to a member it has just confirmed.
+func (n *Node) handleWelcome(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	var wl welcome
+	if err := json.NewDecoder(r.Body).Decode(&wl); err != nil {
+		return deny(400, "malformed", "body: %v", err)
+	}
+	if wl.Community.Owner() != peer {
+		n.m.records.WithLabelValues("rejected_authority").Inc()
+		return deny(403, "not_owner", "only the owner of %s can welcome members", wl.Community)
+	}
+	n.accept(wl.Records, "welcome")
+	for t, info := range wl.Tenants {
+		if t != n.self {
+			n.local.setTenant(t, info)
+		}
+	}
+	if n.book.snapshot().MemberStatus(wl.Community, n.self) != policy.MemberConfirmed {
+		return deny(409, "not_confirmed", "this tenant is not confirmed in %s", wl.Community)
+	}
+	if len(wl.Key) != 32 {
+		return deny(400, "malformed", "gossip key has %d bytes, want 32", len(wl.Key))
+	}
+	n.local.setKey(wl.Community, wl.Key)
+	n.reconcile()
+	n.log.Info("welcomed into community", "community", wl.Community)
+	w.WriteHeader(204)
+	return nil
+}
+
+func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	c := policy.CommunityID(r.PathValue("c"))
+	shares, dec := policy.Catalog(n.book.snapshot(), policy.CatalogRequest{
+		Requester: peer, Community: c, Owner: n.self, Now: n.opts.Now().UnixNano(),
+	})
+	if !dec.Allow {
+		n.m.reads.WithLabelValues(string(c), string(peer), "catalog_"+string(dec.Reason)).Inc()
+		return deny(403, string(dec.Reason), "catalog of %s denied: %s", c, dec.Reason)
+	}
+	out := n.catalogEntries(r.Context(), shares)
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (n *Node) catalogEntries(ctx context.Context, shares []policy.Share) []catalogEntry {
+	out := []catalogEntry{}
+	for _, s := range shares {
+		if s.Stream.Owner != n.self {
+			continue
+		}
+		info, err := n.opts.Reader.StreamInfo(ctx, s.Stream.Name)
+		if err != nil {
+			continue // shared but since deleted locally
+		}
+		out = append(out, catalogEntry{Tenant: n.self, TenantName: n.id.Name(), Stream: s.Stream.Name,
+			StreamInfo: info, Constraints: constraintsOf(s.Constraints)})
+	}
+	return out
+}
+
+var readKinds = map[string]policy.ReadKind{
+	"data": policy.ReadWindow, "latest": policy.ReadLatest,
+	"interpolated": policy.ReadInterpolated, "summaries": policy.ReadSummaries,
+}
+
+// handleRead serves a partner read from this agent's own store, if and as
+// far as policy.Authorize allows it on this agent's own state.
+func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	c := policy.CommunityID(r.PathValue("c"))
+	stream := r.PathValue("stream")
+	kind, ok := readKinds[r.PathValue("kind")]
+	if !ok {
+		return deny(404, "bad_request", "unknown read %q", r.PathValue("kind"))
+	}
+	q := r.URL.Query()
+	num := func(k string) int64 {
+		v, _ := strconv.ParseInt(q.Get(k), 10, 64)
+		return v
+	}
+	now := n.opts.Now().UnixNano()
+	rq := ReadQuery{Stream: stream, Kind: kind, Start: num("start"), End: num("end"),
+		Interval: time.Duration(num("interval")), Count: int(num("count")), Limit: int(num("limit")),
+		PageToken: q.Get("page_token"), Format: q.Get("format"), TimeFormat: q.Get("time")}
+	if kind == policy.ReadLatest {
+		rq.Start, rq.End = 0, now+1
+		if q.Get("start") != "" {
+			rq.Start = num("start")
+		}
+	}
+	dec := policy.Authorize(n.book.snapshot(), policy.Request{
+		Requester: peer, Community: c, Stream: policy.StreamRef{Owner: n.self, Name: stream},
+		Read: kind, Interval: rq.Interval, Start: rq.Start, End: rq.End, Now: now,
+	})
+	if !dec.Allow {
+		n.m.reads.WithLabelValues(string(c), string(peer), string(dec.Reason)).Inc()
+		n.log.Info("partner read denied", "community", c, "tenant", peer, "stream", stream, "read", kind, "reason", dec.Reason)
+		return deny(403, string(dec.Reason), "denied: %s", dec.Reason)
+	}
+	if !n.acquireRead(peer) {
+		n.m.reads.WithLabelValues(string(c), string(peer), "throttled").Inc()
+		w.Header().Set("Retry-After", "1")
+		return deny(429, "throttled", "more than %d concurrent reads from your tenant; retry later", n.opts.MaxPartnerReads)
+	}
+	defer n.releaseRead(peer)
+	rq.Start, rq.End = dec.Start, dec.End
+	n.m.reads.WithLabelValues(string(c), string(peer), "allowed").Inc()
+	n.log.Info("partner read", "community", c, "tenant", peer, "stream", stream, "read", kind,
+		"start", time.Unix(0, rq.Start).UTC(), "end", time.Unix(0, rq.End).UTC())
+	return n.opts.Reader.ServeRead(w, r, rq)
+}
+
+func (n *Node) acquireRead(t policy.TenantID) bool {
+	n.readsMu.Lock()
+	defer n.readsMu.Unlock()
+	if n.reads[t] >= n.opts.MaxPartnerReads {
+		return false
+	}
+	n.reads[t]++
+	return true
+}
+
+func (n *Node) releaseRead(t policy.TenantID) {
+	n.readsMu.Lock()
+	defer n.readsMu.Unlock()
+	n.reads[t]--
+}
+
+// --- client side ---
+
+var clients sync.Map // "<self>|<peer>" -> *http.Client
+
+// client returns an HTTPS client that only talks to the given tenant.
+func (n *Node) client(peer policy.TenantID) (*http.Client, error) {
+	key := string(n.self) + "|" + string(peer)
+	if c, ok := clients.Load(key); ok {
+		return c.(*http.Client), nil
+	}
+	cfg, err := n.id.ClientConfig(string(peer))
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     cfg,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     time.Minute,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}}
+	clients.Store(key, c)
+	return c, nil
+}
+
+// call sends a request to a tenant's agent at its known address (or the
+// given one) and returns the response for the caller to close.
+func (n *Node) call(ctx context.Context, peer policy.TenantID, addr, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
+	if addr == "" {
+		info, _ := n.local.tenant(peer)
+		addr = info.Fed
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("no known address for tenant %s", identity.ShortID(string(peer)))
+	}
+	c, err := n.client(peer)
+	if err != nil {
+		return nil, err
+	}
+	u := "https://" + addr + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s at %s: %w", identity.ShortID(string(peer)), addr, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e struct {
+			Error  string `json:"error"`
+			Reason string `json:"reason"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = string(bytes.TrimSpace(b))
+		}
+		return nil, &PeerError{Status: resp.StatusCode, Message: e.Error, Reason: e.Reason, Retry: resp.Header.Get("Retry-After")}
+	}
+	return resp, nil
+}
+
+// PeerError is an error answer of a partner's agent.
+type PeerError struct {
+	Status  int
+	Message string
+	Reason  string
+	Retry   string
+}
+
+func (e *PeerError) Error() string { return e.Message }
+
+func (n *Node) postJSON(ctx context.Context, peer policy.TenantID, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, err := n.call(ctx, peer, "", "POST", path, nil, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
