@@ -228,14 +228,14 @@ func TestWatchdogInterval(t *testing.T) {
 // the API answers, WATCHDOG=1 at half of $WATCHDOG_USEC while serving, and
 // STOPPING=1 when asked to stop, after which Run returns cleanly.
 func TestAgentNotifiesSystemd(t *testing.T) {
-	for _, k := range []string{configs.EnvDataDir, configs.EnvAPIListen, configs.EnvLogLevel} {
+	for _, k := range []string{configs.EnvDataDir, configs.EnvAPIListen, configs.EnvLogLevel, configs.EnvFederationListen, configs.EnvGossipListen} {
 		unsetenv(t, k)
 	}
 	sock := listenNotify(t, filepath.Join(t.TempDir(), "notify"))
 	t.Setenv("WATCHDOG_USEC", "200000")
 	unsetenv(t, "WATCHDOG_PID")
 
-	cfg, err := configs.Parse(fmt.Appendf(nil, "data_dir: %q\napi:\n  listen: 127.0.0.1:0\nshutdown_timeout: 20s\n", t.TempDir()))
+	cfg, err := configs.Parse(fmt.Appendf(nil, "data_dir: %q\napi:\n  listen: 127.0.0.1:0\nfederation: {listen: \"127.0.0.1:0\", gossip: \"127.0.0.1:0\"}\nshutdown_timeout: 20s\n", t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,11 @@ const (
 	EnvDataDir   = "SLUICE_DATA_DIR"   // overrides data_dir
 	EnvAPIListen = "SLUICE_API_LISTEN" // overrides api.listen
 	EnvLogLevel  = "SLUICE_LOG_LEVEL"  // overrides log.level
+	// EnvFederationListen and EnvGossipListen override federation.listen
+	// and federation.gossip, so several agents can share one machine
+	// (tests, the demo) without a file each.
+	EnvFederationListen = "SLUICE_FEDERATION_LISTEN"
+	EnvGossipListen     = "SLUICE_GOSSIP_LISTEN"
 )
 
 // Config is the whole agent configuration. The zero value is not useful:

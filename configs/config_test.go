@@ -19,7 +19,7 @@ import (
 // overrides nothing.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, v := range []string{EnvDataDir, EnvAPIListen, EnvLogLevel} {
+	for _, v := range []string{EnvDataDir, EnvAPIListen, EnvLogLevel, EnvFederationListen, EnvGossipListen} {
 		t.Setenv(v, "")
 	}
 }

@@ -139,6 +139,8 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) {
 		{EnvDataDir, "data_dir", &c.DataDir},
 		{EnvAPIListen, "api.listen", &c.API.Listen},
 		{EnvLogLevel, "log.level", &c.Log.Level},
+		{EnvFederationListen, "federation.listen", &c.Federation.Listen},
+		{EnvGossipListen, "federation.gossip", &c.Federation.Gossip},
 	} {
 		if v, ok := lookupEnv(o.name); ok && v != "" {
 			*o.field = v

@@ -71,7 +71,8 @@ func startAgentArgs(t *testing.T, dataDir string, args []string, extraEnv ...str
 	a := &agentProc{t: t, dataDir: dataDir, exited: make(chan error, 1)}
 	a.cmd = exec.Command(sluiceBin, append([]string{"agent"}, args...)...)
 	a.cmd.Dir = filepath.Dir(dataDir)
-	a.cmd.Env = append(os.Environ(), "SLUICE_API_LISTEN=127.0.0.1:0", "SLUICE_DATA_DIR="+dataDir)
+	a.cmd.Env = append(os.Environ(), "SLUICE_API_LISTEN=127.0.0.1:0", "SLUICE_DATA_DIR="+dataDir,
+		"SLUICE_FEDERATION_LISTEN=127.0.0.1:0", "SLUICE_GOSSIP_LISTEN=127.0.0.1:0")
 	a.cmd.Env = append(a.cmd.Env, extraEnv...)
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
