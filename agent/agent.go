@@ -457,9 +457,16 @@ func (s *supervisor) build(cfgs []configs.SourceConfig) (map[string]connectors.S
 	return out, errors.Join(errs...)
 }
 
-// prefixErr names the section in a connector's error unless it already
-// does.
+// prefixErr names the section in each of a connector's errors (New may
+// join several, one per bad key) unless it already does.
 func prefixErr(path string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixErr(path, e))
+		}
+		return errors.Join(out...)
+	}
 	if strings.HasPrefix(err.Error(), path) {
 		return err
 	}

@@ -106,8 +106,13 @@ func TestStreamCRUD(t *testing.T) {
 	}
 	spec2 := spec
 	spec2.Kind = connectors.KindString
-	if err := s.EnsureStream(ctx, spec2); !errors.Is(err, ErrKindMismatch) {
-		t.Fatalf("EnsureStream with another kind: %v", err)
+	err = s.EnsureStream(ctx, spec2)
+	var se *connectors.StreamError
+	if !errors.Is(err, ErrKindMismatch) || !errors.As(err, &se) || se.Kind != connectors.KindFloat {
+		t.Fatalf("EnsureStream with another kind: %v, want ErrKindMismatch and a StreamError naming float", err)
+	}
+	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "a//b"}); !errors.As(err, &se) || se.Kind != 0 || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("EnsureStream with a bad name: %v, want ErrInvalid and a refusing StreamError", err)
 	}
 	for _, n := range []string{"site1/boiler/press", "site2/x", "site1/aaa"} {
 		mustCreate(t, s, n, connectors.KindInt)

@@ -144,7 +144,8 @@ func (s *Store) EnsureStream(ctx context.Context, spec connectors.StreamSpec) er
 
 func (s *Store) createStream(ctx context.Context, spec connectors.StreamSpec, existingOK, wait bool) (Stream, error) {
 	if err := ValidateName(spec.Name); err != nil {
-		return Stream{}, err
+		// Permanent for the caller: sources drop such points (and count).
+		return Stream{}, fmt.Errorf("%w%.0w", err, &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
 	}
 	if spec.Kind == 0 {
 		spec.Kind = connectors.KindFloat
@@ -182,7 +183,8 @@ func (s *Store) existing(st *stream, spec connectors.StreamSpec, existingOK bool
 		return st.meta, fmt.Errorf("%w: %q", ErrExists, spec.Name)
 	}
 	if st.meta.Kind != spec.Kind {
-		return st.meta, fmt.Errorf("%w: stream %q is %s, not %s", ErrKindMismatch, spec.Name, st.meta.Kind, spec.Kind)
+		return st.meta, fmt.Errorf("%w: stream %q is %s, not %s%.0w", ErrKindMismatch, spec.Name, st.meta.Kind, spec.Kind,
+			&connectors.StreamError{Stream: spec.Name, Kind: st.meta.Kind, Reason: "exists with another kind"})
 	}
 	return st.meta, nil
 }

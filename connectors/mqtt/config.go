@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
 )
 
@@ -26,10 +27,11 @@ type Config struct {
 	Brokers []string `yaml:"brokers"`
 	// ClientID names the broker session; required unless CleanSession.
 	ClientID string `yaml:"client_id"`
-	// Username, Password or PasswordFile log in to the broker.
-	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
+	// Username and Password log in to the broker. Password is a secret
+	// reference (configs.Secret: env:NAME, file:/path, credential:NAME, or
+	// the password itself), resolved at every connection attempt.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 	// TLS applies to ssl:// and wss:// brokers.
 	TLS TLSConfig `yaml:"tls"`
 	// KeepAlive is the MQTT keepalive; ConnectTimeout bounds the dial and
@@ -171,8 +173,8 @@ func compile(cfg *Config) ([]*subscription, error) {
 	if len(cfg.ClientID) > 65535 {
 		p.add("client_id", "longer than 65535 bytes")
 	}
-	if cfg.Password != "" && cfg.PasswordFile != "" {
-		p.add("password_file", "set together with password; use one")
+	if err := configs.CheckSecret(cfg.Password); err != nil {
+		p.add("password", "%v", err)
 	}
 	if cfg.KeepAlive < time.Second {
 		p.add("keepalive", "%v is less than 1s", cfg.KeepAlive)

@@ -84,7 +84,8 @@ func TestConfigErrors(t *testing.T) {
 		{"precision", base + "subscriptions: [{topic: a, format: influx, influx: {precision: m}}]\n", `subscriptions[0].influx.precision: unknown "m"`},
 		{"tls without ssl", base + "tls: {ca: ca.pem}\nsubscriptions: [{topic: a}]\n", "tls: set, but no broker uses ssl://"},
 		{"cert without key", "brokers: [ssl://h:8883]\nclient_id: c\ntls: {cert: c.pem}\nsubscriptions: [{topic: a}]\n", "tls.key: empty while tls.cert is set"},
-		{"password twice", base + "password: x\npassword_file: y\nsubscriptions: [{topic: a}]\n", "password_file: set together with password"},
+		{"password reference", base + "password: 'env:'\nsubscriptions: [{topic: a}]\n", `password: malformed secret reference "env:"`},
+		{"password unexpanded", base + "password: '${MQTT_PW}'\nsubscriptions: [{topic: a}]\n", "password: malformed secret reference"},
 		{"queue", base + "queue_size: 10\nbatch_size: 100\nsubscriptions: [{topic: a}]\n", "queue_size: 10 is less than batch_size 100"},
 		{"keepalive", base + "keepalive: 10ms\nsubscriptions: [{topic: a}]\n", "keepalive: 10ms is less than 1s"},
 		{"backoff", base + "reconnect_min: 2s\nreconnect_max: 1s\nsubscriptions: [{topic: a}]\n", "reconnect_max: 1s is less than reconnect_min 2s"},
@@ -126,7 +127,7 @@ func TestConfigDefaults(t *testing.T) {
 	for i, want := range []string{"a/b/c", "m,h=x/f", "c/f"} {
 		smp := sample{field: "f", measurement: "m", tags: []tag{{"h", "x"}}}
 		topic := []string{"a/b/c", "b", "c"}[i]
-		got, ok := s.subs[i].stream.render(nil, topic, strings.Split(topic, "/"), &smp)
+		got, ok := s.subs[i].stream.render(nil, topic, &smp)
 		if !ok || string(got) != want {
 			t.Errorf("default stream of subscription %d = %q, want %q", i, got, want)
 		}

@@ -25,7 +25,7 @@ type influxDecoder struct {
 	precision int64
 }
 
-func (d *influxDecoder) decode(payload []byte, recv int64, out []sample, bad func(string, error)) []sample {
+func (d *influxDecoder) decode(payload []byte, recv int64, out []sample, r *report) []sample {
 	for len(payload) > 0 {
 		line := payload
 		if i := bytes.IndexByte(payload, '\n'); i >= 0 {
@@ -44,9 +44,9 @@ func (d *influxDecoder) decode(payload []byte, recv int64, out []sample, bad fun
 			out = out[:n]
 			var ve *valueError
 			if errors.As(err, &ve) {
-				bad(reasonBadValue, err)
+				r.bad(reasonBadValue, err)
 			} else {
-				bad(reasonBadLine, fmt.Errorf("line %s: %w", quote(string(line)), err))
+				r.bad(reasonBadLine, fmt.Errorf("line %s: %w", quote(string(line)), err))
 			}
 		}
 	}

@@ -35,12 +35,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
 )
 
@@ -72,6 +72,9 @@ type Source struct {
 
 	logMu  sync.Mutex
 	logged map[string]bool // reasons whose first bad payload was logged
+
+	namesMu sync.Mutex
+	names   map[string]string // stream names, interned
 }
 
 // subscription is a compiled Subscription.
@@ -106,6 +109,7 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 		m:         newMetrics(env.Metrics, env.Name),
 		newClient: newPahoClient,
 		logged:    map[string]bool{},
+		names:     map[string]string{},
 	}, nil
 }
 
@@ -211,14 +215,11 @@ func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (clie
 		s.m.error("tls")
 		return nil, err
 	}
-	password := s.cfg.Password
-	if s.cfg.PasswordFile != "" {
-		b, err := os.ReadFile(s.path(s.cfg.PasswordFile))
-		if err != nil {
-			return nil, fmt.Errorf("reading password_file: %w", err)
+	var password string
+	if s.cfg.Password != "" {
+		if password, err = configs.Secret(s.cfg.Password); err != nil {
+			return nil, fmt.Errorf("resolving password: %w", err)
 		}
-		password, _, _ = strings.Cut(string(b), "\n")
-		password = strings.TrimRight(password, "\r")
 	}
 	clientID := s.cfg.ClientID
 	c := s.newClient(clientConfig{
@@ -340,28 +341,61 @@ func (s *Source) match(topic string) *subscription {
 	return nil
 }
 
+// scratch is per-message working memory, pooled.
+type scratch struct {
+	samples []sample
+	report  report
+	buf     []byte
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
 // decode turns one payload into named points; bad parts are counted and
 // skipped.
 func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) []connectors.Point {
-	bad := func(reason string, err error) { s.bad(topic, payload, reason, err) }
-	samples := sub.dec.decode(payload, recv, nil, bad)
-	if len(samples) == 0 {
+	sc := scratches.Get().(*scratch)
+	defer func() {
+		clear(sc.samples)
+		clear(sc.report.probs)
+		sc.samples, sc.report.probs = sc.samples[:0], sc.report.probs[:0]
+		scratches.Put(sc)
+	}()
+	sc.samples = sub.dec.decode(payload, recv, sc.samples[:0], &sc.report)
+	for _, p := range sc.report.probs {
+		s.bad(topic, payload, p.reason, p.err)
+	}
+	if len(sc.samples) == 0 {
 		return nil
 	}
-	levels := strings.Split(topic, "/")
-	pts := make([]connectors.Point, 0, len(samples))
-	var buf []byte
-	for i := range samples {
-		sm := &samples[i]
+	pts := make([]connectors.Point, 0, len(sc.samples))
+	for i := range sc.samples {
+		sm := &sc.samples[i]
 		var ok bool
-		buf, ok = sub.stream.render(append(buf[:0], sub.prefix...), topic, levels, sm)
-		if !ok || len(buf) == 0 {
-			bad(reasonBadTopic, fmt.Errorf("topic %q has no level for the stream template", topic))
+		sc.buf, ok = sub.stream.render(append(sc.buf[:0], sub.prefix...), topic, sm)
+		if !ok || len(sc.buf) == 0 {
+			s.bad(topic, payload, reasonBadTopic, fmt.Errorf("topic %q has no level for the stream template", topic))
 			continue
 		}
-		pts = append(pts, connectors.Point{Stream: string(buf), Time: sm.time, Value: sm.value, Quality: sm.quality})
+		pts = append(pts, connectors.Point{Stream: s.intern(sc.buf), Time: sm.time, Value: sm.value, Quality: sm.quality})
 	}
 	return pts
+}
+
+// maxInterned bounds the stream name cache.
+const maxInterned = 100000
+
+// intern returns name as a string, shared between the points of a stream.
+func (s *Source) intern(name []byte) string {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	if n, ok := s.names[string(name)]; ok {
+		return n
+	}
+	n := string(name)
+	if len(s.names) < maxInterned {
+		s.names[n] = n
+	}
+	return n
 }
 
 // bad counts a bad payload and logs the first one of each reason.

@@ -1,11 +1,8 @@
 package mqtt
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -44,22 +41,32 @@ type sample struct {
 
 type tag struct{ key, value string }
 
+// report collects the bad parts of a payload.
+type report struct{ probs []problem }
+
+type problem struct {
+	reason string
+	err    error
+}
+
+func (r *report) bad(reason string, err error) { r.probs = append(r.probs, problem{reason, err}) }
+
 // decoder turns a payload into samples. recv is the time of receipt (ns),
 // used when the payload carries no timestamp. Bad parts are reported to
-// bad, and the rest of the payload is still decoded where that makes sense
+// r, and the rest of the payload is still decoded where that makes sense
 // (other array elements, other lines). Decoders must not keep payload.
 type decoder interface {
-	decode(payload []byte, recv int64, out []sample, bad func(reason string, err error)) []sample
+	decode(payload []byte, recv int64, out []sample, r *report) []sample
 }
 
 // plainDecoder: the payload is one value.
 type plainDecoder struct{ kind connectors.Kind }
 
-func (d *plainDecoder) decode(payload []byte, recv int64, out []sample, bad func(string, error)) []sample {
+func (d *plainDecoder) decode(payload []byte, recv int64, out []sample, r *report) []sample {
 	text := strings.TrimSpace(string(payload))
 	v, err := textValue(text, d.kind)
 	if err != nil {
-		bad(reasonBadNumber, err)
+		r.bad(reasonBadNumber, err)
 		return out
 	}
 	return append(out, sample{value: v, time: recv})
@@ -85,8 +92,8 @@ func textValue(text string, k connectors.Kind) (connectors.Value, error) {
 	if text == "" {
 		return connectors.Value{}, errors.New("empty")
 	}
-	if b, err := strconv.ParseBool(text); err == nil && (text == "true" || text == "false") {
-		return convert(connectors.Bool(b), k)
+	if text == "true" || text == "false" {
+		return convert(connectors.Bool(text == "true"), k)
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil {
@@ -233,17 +240,16 @@ func parseRFC3339(s string) (int64, error) {
 
 // parseQuality reads a quality: an OPC UA status code (number or "0x..."
 // text), a bool (true good, false bad), or good/uncertain/bad.
-func parseQuality(v any) (uint32, error) {
-	switch x := v.(type) {
-	case json.Number:
-		return qualityText(string(x))
-	case bool:
-		if x {
-			return connectors.QualityGood, nil
-		}
+func parseQuality(n jnode) (uint32, error) {
+	switch n.kind {
+	case jNum:
+		return qualityText(n.text)
+	case jTrue:
+		return connectors.QualityGood, nil
+	case jFalse:
 		return connectors.QualityBad, nil
-	case string:
-		switch strings.ToLower(x) {
+	case jStr:
+		switch strings.ToLower(n.text) {
 		case "good", "ok":
 			return connectors.QualityGood, nil
 		case "uncertain":
@@ -251,9 +257,9 @@ func parseQuality(v any) (uint32, error) {
 		case "bad":
 			return connectors.QualityBad, nil
 		}
-		return qualityText(x)
+		return qualityText(n.text)
 	}
-	return 0, fmt.Errorf("quality of type %s", jsonType(v))
+	return 0, fmt.Errorf("quality is a %s", n.kind)
 }
 
 func qualityText(s string) (uint32, error) {
@@ -262,24 +268,6 @@ func qualityText(s string) (uint32, error) {
 		return 0, fmt.Errorf("quality %s is not a status code", quote(s))
 	}
 	return uint32(q), nil
-}
-
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case json.Number:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "bool"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // jsonPath is a parsed path; nil means not configured, empty the root.
@@ -296,28 +284,6 @@ func parsePath(s string) (jsonPath, error) {
 		}
 	}
 	return p, nil
-}
-
-// get walks p from v.
-func (p jsonPath) get(v any) (any, bool) {
-	for _, k := range p {
-		switch x := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = x[k]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			v = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
 }
 
 type jsonField struct {
@@ -393,132 +359,115 @@ func newJSONDecoder(c JSONConfig, kind connectors.Kind, key string, p *problems)
 	return d, nil
 }
 
-func (d *jsonDecoder) decode(payload []byte, recv int64, out []sample, bad func(string, error)) []sample {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
-		bad(reasonBadJSON, err)
+func (d *jsonDecoder) decode(payload []byte, recv int64, out []sample, r *report) []sample {
+	p := parsers.Get().(*jparser)
+	defer parsers.Put(p)
+	root, err := p.parse(string(payload))
+	if err != nil {
+		r.bad(reasonBadJSON, err)
 		return out
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		bad(reasonBadJSON, errors.New("data after the JSON value"))
-		return out
-	}
-	items := []any{root}
+	items := []jnode{root}
 	if d.points != nil {
-		v, ok := d.points.get(root)
-		arr, isArr := v.([]any)
-		if !ok || !isArr {
-			bad(reasonMissingValue, fmt.Errorf("no array of points at %q", strings.Join(d.points, ".")))
+		v, ok := p.get(root, d.points)
+		if !ok || v.kind != jArr {
+			r.bad(reasonMissingValue, fmt.Errorf("no array of points at %q", strings.Join(d.points, ".")))
 			return out
 		}
-		items = arr
-	} else if arr, ok := root.([]any); ok {
-		items = arr
+		items = p.children(v)
+	} else if root.kind == jArr {
+		items = p.children(root)
 	}
 	for _, it := range items {
-		out = d.point(it, recv, out, bad)
+		out = d.point(p, it, recv, out, r)
 	}
 	return out
 }
 
 // point decodes one point object (or scalar) into out.
-func (d *jsonDecoder) point(it any, recv int64, out []sample, bad func(string, error)) []sample {
+func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *report) []sample {
 	s := sample{time: recv}
 	if d.time != nil {
-		v, ok := d.time.get(it)
+		v, ok := p.get(it, d.time)
 		if !ok {
-			bad(reasonMissingTime, fmt.Errorf("no timestamp at %q", strings.Join(d.time, ".")))
+			r.bad(reasonMissingTime, fmt.Errorf("no timestamp at %q", strings.Join(d.time, ".")))
 			return out
 		}
 		t, err := d.parseTime(v)
 		if err != nil {
-			bad(reasonBadTime, err)
+			r.bad(reasonBadTime, err)
 			return out
 		}
 		s.time = t
 	}
 	if d.quality != nil {
-		if v, ok := d.quality.get(it); ok {
+		if v, ok := p.get(it, d.quality); ok {
 			q, err := parseQuality(v)
 			if err != nil {
-				bad(reasonBadQuality, err)
+				r.bad(reasonBadQuality, err)
 				return out
 			}
 			s.quality = q
 		}
 	}
 	if d.id != nil {
-		v, ok := d.id.get(it)
-		var id string
-		switch x := v.(type) {
-		case string:
-			id = x
-		case json.Number:
-			id = string(x)
-		}
-		if !ok || id == "" {
-			bad(reasonMissingID, fmt.Errorf("no id at %q", strings.Join(d.id, ".")))
+		v, ok := p.get(it, d.id)
+		if !ok || (v.kind != jStr && v.kind != jNum) || v.text == "" {
+			r.bad(reasonMissingID, fmt.Errorf("no id at %q", strings.Join(d.id, ".")))
 			return out
 		}
-		s.id = id
+		s.id = v.text
 	}
 	switch {
 	case d.star:
-		obj, ok := it.(map[string]any)
-		if !ok {
-			bad(reasonMissingValue, fmt.Errorf("point is a %s, not an object", jsonType(it)))
+		if it.kind != jObj {
+			r.bad(reasonMissingValue, fmt.Errorf("point is a %s, not an object", it.kind))
 			return out
 		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			if !d.skip[k] {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
+		members := slices.Clone(p.children(it))
+		// Sorted by name; of duplicate names the last counts.
+		slices.SortStableFunc(members, func(a, b jnode) int { return strings.Compare(a.key, b.key) })
 		n := len(out)
-		for _, k := range keys {
-			if !scalarFor(obj[k], d.kind) {
+		for i, m := range members {
+			if d.skip[m.key] || (i+1 < len(members) && members[i+1].key == m.key) || !scalarFor(m, d.kind) {
 				continue
 			}
-			out = d.field(s, k, obj[k], out, bad)
+			out = d.field(s, m.key, m, out, r)
 		}
 		if len(out) == n {
-			bad(reasonMissingValue, errors.New("no scalar field in the point"))
+			r.bad(reasonMissingValue, errors.New("no scalar field in the point"))
 		}
 	case len(d.fields) > 0:
 		n, found := len(out), false
 		for _, f := range d.fields {
-			v, ok := f.path.get(it)
-			if !ok || v == nil {
+			v, ok := p.get(it, f.path)
+			if !ok || v.kind == jNull {
 				continue // sparse objects are normal
 			}
 			found = true
-			out = d.field(s, f.name, v, out, bad)
+			out = d.field(s, f.name, v, out, r)
 		}
 		if !found && len(out) == n {
-			bad(reasonMissingValue, errors.New("none of the fields is in the point"))
+			r.bad(reasonMissingValue, errors.New("none of the fields is in the point"))
 		}
 	default:
-		v, ok := d.value.get(it)
+		v, ok := p.get(it, d.value)
 		if !ok {
-			bad(reasonMissingValue, fmt.Errorf("no value at %q", strings.Join(d.value, ".")))
+			r.bad(reasonMissingValue, fmt.Errorf("no value at %q", strings.Join(d.value, ".")))
 			return out
 		}
-		out = d.field(s, "", v, out, bad)
+		out = d.field(s, "", v, out, r)
 	}
 	return out
 }
 
-func (d *jsonDecoder) field(s sample, name string, v any, out []sample, bad func(string, error)) []sample {
+func (d *jsonDecoder) field(s sample, name string, v jnode, out []sample, r *report) []sample {
 	val, err := jsonValue(v, d.kind)
 	if err != nil {
 		if name != "" {
 			err = fmt.Errorf("field %q: %w", name, err)
 		}
-		bad(reasonBadValue, err)
+		r.bad(reasonBadValue, err)
 		return out
 	}
 	s.field, s.value = name, val
@@ -527,49 +476,49 @@ func (d *jsonDecoder) field(s sample, name string, v any, out []sample, bad func
 
 // scalarFor reports whether a member counts as a field under "*": numbers
 // and bools, and strings too for string streams.
-func scalarFor(v any, k connectors.Kind) bool {
-	switch v.(type) {
-	case json.Number, bool:
+func scalarFor(n jnode, k connectors.Kind) bool {
+	switch n.kind {
+	case jNum, jTrue, jFalse:
 		return true
-	case string:
+	case jStr:
 		return k == connectors.KindString
 	}
 	return false
 }
 
-// jsonValue converts a decoded JSON scalar to kind k.
-func jsonValue(v any, k connectors.Kind) (connectors.Value, error) {
-	switch x := v.(type) {
-	case json.Number:
+// jsonValue converts a JSON scalar to kind k.
+func jsonValue(n jnode, k connectors.Kind) (connectors.Value, error) {
+	switch n.kind {
+	case jNum:
 		if k == connectors.KindString {
-			return connectors.String(string(x)), nil
+			return connectors.String(n.text), nil
 		}
-		return textValue(string(x), k)
-	case bool:
-		return convert(connectors.Bool(x), k)
-	case string:
-		return convert(connectors.String(x), k)
+		return textValue(n.text, k)
+	case jTrue, jFalse:
+		return convert(connectors.Bool(n.kind == jTrue), k)
+	case jStr:
+		return convert(connectors.String(n.text), k)
 	}
-	return connectors.Value{}, fmt.Errorf("value is a %s", jsonType(v))
+	return connectors.Value{}, fmt.Errorf("value is a %s", n.kind)
 }
 
-func (d *jsonDecoder) parseTime(v any) (int64, error) {
-	switch x := v.(type) {
-	case json.Number:
+func (d *jsonDecoder) parseTime(n jnode) (int64, error) {
+	switch n.kind {
+	case jNum:
 		if d.timeFormat == timeRFC3339 {
-			return 0, fmt.Errorf("time %s is a number, not RFC 3339", x)
+			return 0, fmt.Errorf("time %s is a number, not RFC 3339", n.text)
 		}
-		return parseEpoch(string(x), d.timeFormat)
-	case string:
+		return parseEpoch(n.text, d.timeFormat)
+	case jStr:
 		switch d.timeFormat {
 		case timeRFC3339:
-			return parseRFC3339(x)
+			return parseRFC3339(n.text)
 		case timeAuto:
-			if _, err := strconv.ParseFloat(x, 64); err != nil {
-				return parseRFC3339(x)
+			if _, err := strconv.ParseFloat(n.text, 64); err != nil {
+				return parseRFC3339(n.text)
 			}
 		}
-		return parseEpoch(x, d.timeFormat)
+		return parseEpoch(n.text, d.timeFormat)
 	}
-	return 0, fmt.Errorf("time is a %s", jsonType(v))
+	return 0, fmt.Errorf("time is a %s", n.kind)
 }

@@ -18,9 +18,11 @@ type decoded struct {
 
 func run(d decoder, payload string) decoded {
 	var out decoded
-	out.samples = d.decode([]byte(payload), recv, nil, func(reason string, err error) {
-		out.reasons = append(out.reasons, reason)
-	})
+	var r report
+	out.samples = d.decode([]byte(payload), recv, nil, &r)
+	for _, p := range r.probs {
+		out.reasons = append(out.reasons, p.reason)
+	}
 	return out
 }
 
@@ -273,7 +275,7 @@ func TestTemplate(t *testing.T) {
 		if tc.vars.influx {
 			s.field = "usage"
 		}
-		got, ok := tm.render(nil, tc.topic, strings.Split(tc.topic, "/"), &s)
+		got, ok := tm.render(nil, tc.topic, &s)
 		if ok != tc.ok || (ok && string(got) != tc.want) {
 			t.Errorf("%s on %s = %q, %v; want %q, %v", tc.tmpl, tc.topic, got, ok, tc.want, tc.ok)
 		}

@@ -37,7 +37,8 @@ type queue struct {
 	nqos0  int
 	cap    int
 	closed bool
-	ready  chan struct{} // 1-buffered: an entry was added
+	wantAt int           // the weight at which the waiting taker wants waking; 0: none waits
+	ready  chan struct{} // 1-buffered: the taker's wish came true
 	space  chan struct{} // 1-buffered: entries were taken
 	done   chan struct{} // closed by close
 	m      *metrics
@@ -83,8 +84,17 @@ func (q *queue) push(e entry) {
 				q.nqos0++
 			}
 			q.m.depth.Set(float64(q.weight))
+			// Wake the taker only when it wants this: waking it for every
+			// message while a QoS 0 batch fills would cost more than the
+			// message itself.
+			wake := q.wantAt > 0 && (q.weight >= q.wantAt || !e.qos0)
+			if wake {
+				q.wantAt = 0
+			}
 			q.mu.Unlock()
-			signal(q.ready)
+			if wake {
+				signal(q.ready)
+			}
 			return
 		}
 		if q.nqos0 > 0 {
@@ -122,25 +132,31 @@ func (q *queue) dropOldestQoS0() {
 }
 
 // take moves entries worth up to max points to dst (always at least one
-// entry when the queue is not empty). When the queue is empty it waits
-// for an entry, for deadline (zero: none), for ctx, or for close. It
-// returns how many entries it took.
+// entry when it takes any). Without a deadline it waits for an entry. With
+// one it waits until entries worth max points are queued, a QoS 1/2 entry
+// is queued, or the deadline passes, and then takes what there is. Either
+// way it stops waiting when ctx ends or the queue is closed. It returns
+// how many entries it took.
 func (q *queue) take(ctx context.Context, dst *[]entry, max int, deadline time.Time) int {
 	var timer <-chan time.Time
+	expired := false
 	for {
 		q.mu.Lock()
-		if q.len() > 0 {
-			n, w := 0, 0
+		n := q.len()
+		stop := q.closed || ctx.Err() != nil || expired
+		if n > 0 && (stop || deadline.IsZero() || q.weight >= max || q.nqos0 < n) {
+			q.wantAt = 0
+			taken, w := 0, 0
 			for q.len() > 0 {
 				e := q.items[q.head]
-				if n > 0 && w+e.weight > max {
+				if taken > 0 && w+e.weight > max {
 					break
 				}
 				*dst = append(*dst, e)
 				q.items[q.head] = entry{}
 				q.head++
 				w += e.weight
-				n++
+				taken++
 				if e.qos0 {
 					q.nqos0--
 				}
@@ -153,29 +169,29 @@ func (q *queue) take(ctx context.Context, dst *[]entry, max int, deadline time.T
 			q.m.depth.Set(float64(q.weight))
 			q.mu.Unlock()
 			signal(q.space)
-			return n
+			return taken
 		}
-		closed := q.closed
-		q.mu.Unlock()
-		if closed {
+		if stop {
+			q.wantAt = 0
+			q.mu.Unlock()
 			return 0
 		}
+		q.wantAt = 1
+		if !deadline.IsZero() {
+			q.wantAt = max
+		}
+		q.mu.Unlock()
 		if timer == nil && !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				return 0
-			}
-			t := time.NewTimer(d)
+			t := time.NewTimer(time.Until(deadline))
 			defer t.Stop()
 			timer = t.C
 		}
 		select {
 		case <-q.ready:
 		case <-q.done:
-		case <-timer:
-			return 0
 		case <-ctx.Done():
-			return 0
+		case <-timer:
+			expired = true
 		}
 	}
 }

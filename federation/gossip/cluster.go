@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -45,7 +46,6 @@ type Cluster struct {
 	name     string
 	mgr      *Manager
 	ml       *memberlist.Memberlist
-	ct       *clusterTransport
 	log      *slog.Logger
 	met      *metrics
 	timing   Timing
@@ -72,7 +72,7 @@ type Cluster struct {
 	lifeMu sync.Mutex // serializes Leave, SetMeta and Shutdown
 	left   atomic.Bool
 	shut   atomic.Bool
-	mlp    atomic.Pointer[memberlist.Memberlist] // c.ml, for memberlist's own goroutines during Create
+	alive  atomic.Int64 // alive members, from observe; sizes retransmissions
 
 	firstAttempt chan struct{} // closed after the first seed contact attempt
 	done         chan struct{}
@@ -116,19 +116,14 @@ func newCluster(m *Manager, cfg ClusterConfig) (*Cluster, error) {
 	}
 	c.queue = &memberlist.TransmitLimitedQueue{
 		RetransmitMult: t.RetransmitMult,
-		NumNodes: func() int {
-			if ml := c.mlp.Load(); ml != nil {
-				return ml.NumMembers()
-			}
-			return 1
-		},
+		// Not ml.NumMembers: no memberlist lock from inside its callbacks.
+		NumNodes: func() int { return int(max(c.alive.Load(), 1)) },
 	}
 
 	ct, err := m.tr.register(cfg.ID, t.TCPTimeout)
 	if err != nil {
 		return nil, err
 	}
-	c.ct = ct
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeName
@@ -163,7 +158,6 @@ func newCluster(m *Manager, cfg ClusterConfig) (*Cluster, error) {
 		return nil, fmt.Errorf("gossip: community %q: %w", cfg.ID, err)
 	}
 	c.ml = ml
-	c.mlp.Store(ml)
 	c.wg.Add(3)
 	go c.deliverLoop()
 	go c.streamLoop()
@@ -185,9 +179,10 @@ func (c *Cluster) LocalName() string { return c.name }
 func (c *Cluster) MaxPacketMessage() int { return c.maxPacketMsg }
 
 // Broadcast sends msg to every member of the community, best effort; the
-// slice is copied. Up to MaxPacketMessage bytes it is gossiped: queued,
-// piggy-backed on gossip packets and retransmitted RetransmitMult*log(N+1)
-// times, so it reaches members that are alive while it spreads. Larger
+// slice is copied, and this agent's own Delegate does not receive it. Up to
+// MaxPacketMessage bytes it is gossiped: piggy-backed on gossip packets, and
+// every member re-gossips it on first receipt, RetransmitMult*log10(N+1)
+// sends each, so it reaches the members alive while it spreads. Larger
 // messages (up to MaxMessageSize) are sent once over an encrypted TCP stream
 // to each member alive when the sender gets to it, in the background. In
 // both cases a member that misses the message learns the state from the
@@ -245,7 +240,7 @@ func (c *Cluster) receive(b []byte) {
 	if !c.seen.add(msgID(b[1:envHeaderLen])) {
 		return
 	}
-	if b[0] == envGossip && !c.left.Load() {
+	if b[0] == envGossip && len(b)-envHeaderLen <= c.maxPacketMsg && !c.left.Load() {
 		c.enqueue(bytes.Clone(b))
 	}
 	select {
@@ -470,7 +465,7 @@ func (c *Cluster) rejoinLoop() {
 		}
 		targets := c.rejoinTargets()
 		if len(targets) > 0 {
-			n, err := c.ml.Join(targets)
+			n, err := c.joinAll(targets)
 			if n > 0 {
 				c.met.joins.WithLabelValues("success").Inc()
 				interval = c.timing.RejoinInterval
@@ -490,6 +485,25 @@ func (c *Cluster) rejoinLoop() {
 		// Up to 25% jitter so restarted agents do not rejoin in lockstep.
 		timer.Reset(interval + time.Duration(rand.Int64N(int64(interval)/4+1)))
 	}
+}
+
+// joinAll pushes/pulls with every target concurrently, so one blackholed
+// address (waiting out TCPTimeout) does not hold up the others.
+func (c *Cluster) joinAll(targets []string) (int, error) {
+	var (
+		wg   sync.WaitGroup
+		ok   atomic.Int64
+		errs = make([]error, len(targets))
+	)
+	for i, t := range targets {
+		wg.Go(func() {
+			n, err := c.ml.Join([]string{t})
+			ok.Add(int64(n))
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return int(ok.Load()), errors.Join(errs...)
 }
 
 // rejoinTargets returns the addresses to push/pull with now, forgetting
@@ -562,6 +576,7 @@ func (c *Cluster) observe(n *memberlist.Node, t EventType) {
 			alive++
 		}
 	}
+	c.alive.Store(int64(alive))
 	c.met.members.WithLabelValues(c.id).Set(float64(alive))
 	select {
 	case c.events <- Event{Type: t, Member: mem}:

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 // testLogger discards unless SLUICE_TEST_LOG=1.
 func testLogger() *slog.Logger {
 	if os.Getenv("SLUICE_TEST_LOG") == "1" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
@@ -137,4 +137,12 @@ func (r *recorder) messages() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.msgs)
+}
+
+func testLogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("SLUICE_TEST_LOG_LEVEL"))); err != nil {
+		return slog.LevelDebug
+	}
+	return l
 }

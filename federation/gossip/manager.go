@@ -116,11 +116,14 @@ func advertiseIP(advertise string, bound net.IP) (net.IP, error) {
 func (m *Manager) Addr() string { return m.addr }
 
 // Join starts this agent's member of community cfg.ID and contacts
-// cfg.Seeds. It returns once that first contact attempt has finished
-// (reached or not: unreachable seeds are retried in the background and are
-// not an error). If ctx ends first, the cluster is shut down and ctx's error
-// returned. A community can be joined once per Manager at a time; after its
-// Cluster is shut down it can be joined again.
+// cfg.Seeds, all of them concurrently. It returns once that first contact
+// attempt has finished or ctx is done, whichever comes first; either way the
+// cluster is running and keeps (re)trying unreachable seeds in the
+// background, with backoff: an unreachable partner is never an error
+// (STYLE habit 9). Errors are for an invalid cfg (*ConfigError), a
+// community already joined here (ErrAlreadyJoined), a Manager shut down
+// (ErrShutdown). A community can be joined again after its Cluster is shut
+// down.
 func (m *Manager) Join(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -145,11 +148,10 @@ func (m *Manager) Join(ctx context.Context, cfg ClusterConfig) (*Cluster, error)
 
 	select {
 	case <-c.firstAttempt:
-		return c, nil
 	case <-ctx.Done():
-		c.Shutdown()
-		return nil, ctx.Err()
+		c.log.Warn("gossip: first contact with seeds still in progress; continuing in the background", "err", ctx.Err())
 	}
+	return c, nil
 }
 
 // Cluster returns the running Cluster of a community, if any.

@@ -174,9 +174,8 @@ func (t *sharedTransport) isClosed() bool {
 	return t.closed
 }
 
-// parseLabel reads memberlist's label header at the start of buf.
-// ok=false with a nil label means no header at all; with a non-nil error,
-// a malformed one.
+// parseLabel reads memberlist's label header at the start of buf: a nil
+// label and nil error mean no header at all; an error, a malformed one.
 func parseLabel(buf []byte) (label []byte, err error) {
 	if len(buf) == 0 || buf[0] != labelMagic {
 		return nil, nil

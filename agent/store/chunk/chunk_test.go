@@ -881,6 +881,12 @@ func TestCorruptCrafted(t *testing.T) {
 		{"dict too big", cat(hdr(4, 1, 0, 0, intRLE<<2), sec(2, 0, 0)), "dictionary size"},
 		{"dict bytes", cat(hdr(4, 1, 0, 0, intRLE<<2), sec(1, 100, 'a')), "longer than the section"},
 		{"dict index", cat(hdr(4, 2, 0, 1, 1|intRLE<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(1, 1, 'a', 2, 1)), "out of dictionary"},
+		{"dict count vs bytes", cat(hdr(4, 5, 0, 4, 1|intRLE<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(4, 1, 1)), "dictionary of 4 strings in 2 bytes"},
+		{"dict length", cat(hdr(4, 2, 0, 1, 1|intRLE<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(1, 0x80)), "bad string length"},
+		{"base step", cat(hdr(1, 2, 0, 1, 1), sec(1, 0x80)), "bad base step"},
+		{"alp exception truncated", cat(hdr(1, 1, 0, 0, 0), sec(0, 1, 0, intRLE, 0, 0)), "value exceptions truncated"},
+		{"quality delta first", cat(hdr(2, 1, 0, 0, intRLE<<2|(intDelta+1)<<4), sec(0, 0), sec(0x80, 0x80, 0x80, 0x80, 0x20)), "out of range at point 0"},
+		{"rice escape length", cat(hdr(2, 1, 0, 0, intRaw<<2), sec(0b1000_0000, 0, 0, 0b0000_0011, 0b1111_1000, 0, 0, 0, 0, 0, 0, 0, 0, 0)), "bad value"},
 		{"xor window", cat(hdr(1, 2, 0, 1, 1|floatXOR<<2), sec(1, 1, 0, 0, 0, 0, 0, 0), sec(0, 0, 0, 0, 0, 0, 0, 0, 0b10_000000)), "window"},
 	}
 	for _, tt := range tests {

@@ -85,7 +85,7 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	case connectors.KindFloat:
 		dst, mode = appendFloats(dst, b.Floats, sc)
 	case connectors.KindInt, connectors.KindBool:
-		p := planInts(b.Ints, sc, true)
+		p := planInts(b.Ints, sc, allModes)
 		dst = appendInts(dst, b.Ints, p)
 		mode = p.mode
 	case connectors.KindString:
@@ -96,7 +96,7 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 
 	if !allZero(b.Quality) {
 		s := len(dst)
-		p := planInts(b.Quality, sc, true)
+		p := planInts(b.Quality, sc, allModes)
 		dst = appendInts(dst, b.Quality, p)
 		dst = endSection(dst, s)
 		flags |= (p.mode + 1) << 4

@@ -120,7 +120,7 @@ func appendFloats(dst []byte, vals []float64, sc *scratch) ([]byte, byte) {
 		excv = append(excv, vals[i])
 	}
 	sc.excv = excv
-	ip := planInts(ints, sc, true)
+	ip := planInts(ints, sc, allModes)
 	alpBits := 8 * (3 + uvarintLen(uint64(len(exc))) + ip.size)
 	prev := int32(-1)
 	for _, i := range exc {

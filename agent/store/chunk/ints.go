@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 )
 
@@ -38,14 +39,23 @@ type intPlan struct {
 	blocks []blockPlan
 }
 
-// planInts computes the size of every mode for vals (len >= 1) and returns
-// the smallest; runs only if rle. The block plans live in sc until the
-// next planInts.
-func planInts[T integer](vals []T, sc *scratch, rle bool) intPlan {
+// Sets of modes for planInts.
+const (
+	allModes = 1<<intDelta | 1<<intRaw | 1<<intRLE
+	rawOnly  = 1 << intRaw
+)
+
+// planInts computes the size of the given modes (a set of 1<<mode, with
+// intRaw) for vals (len >= 1) and returns the smallest. The block plans
+// live in sc until the next planInts.
+func planInts[T integer](vals []T, sc *scratch, modes int) intPlan {
 	n := len(vals)
 	var blk [blockLen]uint64
 	// Delta blocks cover the deltas of vals[1+k*blockLen:].
 	sc.delta = grow(sc.delta, (n-1+blockLen-1)/blockLen)
+	if modes&(1<<intDelta) == 0 {
+		sc.delta = sc.delta[:0]
+	}
 	deltaBits := 0
 	for j := range sc.delta {
 		start := 1 + j*blockLen
@@ -57,6 +67,10 @@ func planInts[T integer](vals []T, sc *scratch, rle bool) intPlan {
 		deltaBits += sc.delta[j].bits
 	}
 	p := intPlan{mode: intDelta, size: uvarintLen(zigzag(int64(vals[0]))) + (deltaBits+7)/8, blocks: sc.delta}
+	if modes&(1<<intDelta) == 0 {
+		p.size = math.MaxInt
+		deltaBits = math.MaxInt / 4
+	}
 	// Raw blocks cover vals[k*blockLen:]. Rice is tried on them only when
 	// their frame of reference is within twice the deltas' size: a raw
 	// column that wide is a trend or walk, which deltas beat.
@@ -78,7 +92,7 @@ func planInts[T integer](vals []T, sc *scratch, rle bool) intPlan {
 			break
 		}
 	}
-	if !rle {
+	if modes&(1<<intRLE) == 0 {
 		return p
 	}
 	// Runs, stopping as soon as they are not smaller.
@@ -180,12 +194,18 @@ func planBlock(blk []uint64, rice bool) blockPlan {
 	if !rice || width <= 2 || width > 48 {
 		return p // Rice needs a bit per value plus k; wide blocks are noise
 	}
-	// Rice around the midpoint, with k from the mean magnitude and its
-	// neighbours: ka, ka+1, ka+2. Here u < 2^48, so the sums cannot wrap.
+	// Rice around the midpoint or, when smaller, the median of a sample
+	// (robust to a glitch), with k from the mean magnitude and its
+	// neighbours: ka, ka+1, ka+2. Here u < 2^49, so the sums cannot wrap.
 	base := uint64(mn) + (uint64(mx)-uint64(mn))/2
-	var sum uint64
+	med := sampleMedian(blk)
+	var sum, sumMed uint64
 	for _, x := range blk {
 		sum += zigzag(int64(x - base))
+		sumMed += zigzag(int64(x - med))
+	}
+	if sumMed < sum {
+		base, sum = med, sumMed
 	}
 	ka := uint(max(0, int(bitLen(sum/uint64(len(blk))))-2))
 	var qa, qb, qc uint64 // sums of the quotients; escapes add their cost
@@ -219,6 +239,21 @@ func planBlock(blk []uint64, rice bool) blockPlan {
 		}
 	}
 	return p
+}
+
+// sampleMedian returns the median of up to 9 values spread over blk.
+func sampleMedian(blk []uint64) uint64 {
+	var smp [9]int64
+	n := min(len(blk), len(smp))
+	for i := range n {
+		x := int64(blk[i*len(blk)/n])
+		j := i
+		for ; j > 0 && smp[j-1] > x; j-- {
+			smp[j] = smp[j-1]
+		}
+		smp[j] = x
+	}
+	return uint64(smp[n/2])
 }
 
 // writeBlock writes one block of int64 bit patterns as planned.
@@ -383,7 +418,8 @@ func unpackDelta[T integer](r *bitReader, blk []T, width uint, base, acc uint64)
 	}
 	// Local copies of the reader state keep the loop in registers.
 	a, n, off, src := r.acc, r.n, r.off, r.src
-	shift := 64 - width
+	shift, mask := (64-width)&63, uint64(1)<<width-1 // see unpackRice
+	width &= 63
 	for i := range blk {
 		if n < width {
 			if off+8 <= len(src) {
@@ -400,7 +436,7 @@ func unpackDelta[T integer](r *bitReader, blk []T, width uint, base, acc uint64)
 				a, n, off = r.acc, r.n, r.off
 			}
 		}
-		acc += base + a>>shift
+		acc += base + a>>shift&mask
 		a <<= width
 		n -= width
 		v := T(acc)
@@ -431,6 +467,10 @@ func unpackRice[T integer](r *bitReader, blk []T, k uint, base, acc uint64, delt
 	// Local copies of the reader state keep the loop in registers.
 	a, n, off, src := r.acc, r.n, r.off, r.src
 	need := riceEscape + 1 + k // enough for any non-escape code
+	// Shift counts masked with 63 compile to plain shifts; mask makes the
+	// k == 0 case (a shift by 64) come out as 0.
+	sh, mask := (64-k)&63, uint64(1)<<k-1
+	k &= 63
 	for i := range blk {
 		if n < need && off+8 <= len(src) {
 			a |= binary.BigEndian.Uint64(src[off:]) >> n
@@ -441,8 +481,8 @@ func unpackRice[T integer](r *bitReader, blk []T, k uint, base, acc uint64, delt
 		q := uint(bits.LeadingZeros64(a))
 		var u uint64
 		if q < riceEscape && q+1+k <= n {
-			a <<= q + 1
-			u = uint64(q)<<k | a>>(64-k)&(1<<k-1)
+			a <<= (q + 1) & 63
+			u = uint64(q)<<k | a>>sh&mask
 			a <<= k
 			n -= q + 1 + k
 		} else {

@@ -54,7 +54,7 @@ func appendStrings(dst []byte, vals []string, sc *scratch) ([]byte, byte) {
 		}
 	}
 	clear(dict)
-	p := planInts(idx, sc, true)
+	p := planInts(idx, sc, allModes)
 	return appendInts(dst, idx, p), p.mode
 }
 

@@ -296,7 +296,7 @@ func appendTimes(dst []byte, ts []int64, sc *scratch) ([]byte, int) {
 		for i, v := range bestZ {
 			res[i] = unzigzag(v)
 		}
-		if p := planInts(res, sc, false); 8*p.size < code.bits {
+		if p := planInts(res, sc, rawOnly); 8*p.size < code.bits {
 			dst = appendTimesHead(dst, g, step, c, q[0], order, codeInts+p.mode)
 			return appendInts(dst, res, p), order
 		}
@@ -501,6 +501,14 @@ func (r *bitReader) readCode(widths *[4]uint) uint64 {
 // cases to readCode.
 func (r *bitReader) readCodes(out []int64, widths *[4]uint) {
 	a, n, off, src := r.acc, r.n, r.off, r.src
+	// Per bucket: prefix length, width, and the shift and mask that take
+	// width bits from the top of a without shifts by 64 (see unpackRice).
+	var pl, wd, sh [4]uint
+	var mask [4]uint64
+	for j, w := range widths {
+		pl[j], wd[j] = codePrefix[j].len, w&63
+		sh[j], mask[j] = (64-w)&63, uint64(1)<<(w&63)-1
+	}
 	for i := range out {
 		if n < 32 && off+8 <= len(src) {
 			a |= binary.BigEndian.Uint64(src[off:]) >> n
@@ -517,12 +525,11 @@ func (r *bitReader) readCodes(out []int64, widths *[4]uint) {
 			}
 		} else {
 			j := min(bits.LeadingZeros64(^a), 4) - 1
-			pl, w := codePrefix[j].len, widths[j]
-			if pl+w <= n {
-				a <<= pl
-				v := a >> (64 - w)
-				a <<= w
-				n -= pl + w
+			if p, w := pl[j&3], widths[j&3]; p+w <= n {
+				a <<= p & 63
+				v := a >> sh[j&3] & mask[j&3]
+				a <<= wd[j&3]
+				n -= p + w
 				out[i] = unzigzag(v + 1)
 				continue
 			}
