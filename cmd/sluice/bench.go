@@ -30,11 +30,11 @@ func runBench(ctx context.Context, args []string) error {
 // loopback) into a second store, so the ratio shows what the API costs.
 // Request bodies are built before the clock starts.
 func benchIngest(ctx context.Context, args []string) error {
-	fs := newFlags("bench ingest", "[--streams 1000] [--points 1000000] [--batch 100] [--writers 4]")
+	fs := newFlags("bench ingest", "[--streams 1000] [--points 1000000] [--batch 100] [--writers 1]")
 	streams := fs.Int("streams", 1000, "number of streams")
 	points := fs.Int("points", 1_000_000, "total points")
 	per := fs.Int("batch", 100, "points per stream per request")
-	writers := fs.Int("writers", 4, "concurrent writers (requests in flight)")
+	writers := fs.Int("writers", 1, "concurrent writers (requests in flight); 1 matches the store's own write benchmark")
 	dir := fs.String("dir", "", "where to put the two stores (default a temp dir, removed after)")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
@@ -56,14 +56,18 @@ func benchIngest(ctx context.Context, args []string) error {
 		names[i] = fmt.Sprintf("bench/unit%03d/tag%05d", i%100, i)
 	}
 	batches, bodies := benchData(names, *points / *streams, *per)
-	fmt.Printf("data: %d streams, %d points, %d batches of %d points\n", *streams, len(batches)*len(batches[0]), len(batches), len(batches[0]))
+	total := 0
+	for _, b := range batches {
+		total += len(b)
+	}
+	fmt.Printf("data: %d streams, %d points in %d requests, %d writer(s)\n", *streams, total, len(batches), *writers)
 
-	direct, err := benchDirect(ctx, base+"/direct", names, batches, *writers)
+	direct, err := benchDirect(ctx, base+"/direct", names, batches, total, *writers)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("store direct:  %12.0f points/s\n", direct)
-	viaHTTP, err := benchHTTP(ctx, base+"/http", names, bodies, len(batches[0]), *writers)
+	viaHTTP, err := benchHTTP(ctx, base+"/http", names, bodies, total, *writers)
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func parallel(n, items int, fn func(i int) error) (time.Duration, error) {
 	return time.Since(start), firstErr
 }
 
-func benchDirect(ctx context.Context, dir string, names []string, batches [][]connectors.Point, writers int) (float64, error) {
+func benchDirect(ctx context.Context, dir string, names []string, batches [][]connectors.Point, total, writers int) (float64, error) {
 	st, err := openBenchStore(ctx, dir, names)
 	if err != nil {
 		return 0, err
@@ -167,10 +171,10 @@ func benchDirect(ctx context.Context, dir string, names []string, batches [][]co
 	if err != nil {
 		return 0, err
 	}
-	return float64(len(batches)*len(batches[0])) / elapsed.Seconds(), nil
+	return float64(total) / elapsed.Seconds(), nil
 }
 
-func benchHTTP(ctx context.Context, dir string, names []string, bodies [][]byte, perBatch, writers int) (float64, error) {
+func benchHTTP(ctx context.Context, dir string, names []string, bodies [][]byte, total, writers int) (float64, error) {
 	st, err := openBenchStore(ctx, dir, names)
 	if err != nil {
 		return 0, err
@@ -197,5 +201,5 @@ func benchHTTP(ctx context.Context, dir string, names []string, bodies [][]byte,
 	if err != nil {
 		return 0, err
 	}
-	return float64(len(bodies)*perBatch) / elapsed.Seconds(), nil
+	return float64(total) / elapsed.Seconds(), nil
 }

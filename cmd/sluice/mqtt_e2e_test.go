@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// startMosquitto runs a real broker with persistence on a free loopback
+// port. `make test` installs the Debian package.
+func startMosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/sbin/mosquitto"); err2 != nil {
+			t.Fatalf("mosquitto not installed: run `make deps` (%v)", err)
+		}
+		bin = "/usr/sbin/mosquitto"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nmax_queued_messages 100000\n", port, dir)), 0o600)
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMQTTAgentKilledMidStream publishes at QoS 1 while the agent is
+// SIGKILLed and restarted with the same client id: every point must be
+// stored exactly once.
+func TestMQTTAgentKilledMidStream(t *testing.T) {
+	broker := startMosquitto(t)
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := fmt.Sprintf(`sources:
+  - name: plant
+    type: mqtt
+    mqtt:
+      brokers: [tcp://%s]
+      client_id: sluice-e2e-kill
+      qos: 1
+      clean_session: false
+      subscriptions:
+        - topic: plant/+/temp
+          stream: "plant/{1}/temp"
+          format: json
+          json: {value: v, time: t}
+`, broker)
+	a := startAgent(t, data, cfg)
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("e2e-publisher"))
+	if tok := pub.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	const total = 3000
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			body, _ := json.Marshal(map[string]any{"v": float64(i) / 10, "t": base.Add(time.Duration(i) * time.Second).UnixMilli()})
+			tok := pub.Publish(fmt.Sprintf("plant/unit%d/temp", i%3), 1, false, body)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish %d: %v", i, tok.Error())
+			}
+		}
+	}
+	count := func(p *agentProc) int {
+		n := 0
+		for u := 0; u < 3; u++ {
+			out, _, code := p.cli("", "stream", "read", fmt.Sprintf("plant/unit%d/temp", u), "--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z")
+			if code == 0 {
+				n += strings.Count(out, "\n") - 1
+			}
+		}
+		return n
+	}
+	publish(0, 1000)
+	// Kill the agent while messages are still flowing to it.
+	done := make(chan struct{})
+	go func() { publish(1000, 2000); close(done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for count(a) < 500 {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent stored nothing\n%s", a.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.exited
+	<-done
+	publish(2000, total) // published while the agent is down
+
+	b := startAgent(t, data, cfg)
+	deadline = time.Now().Add(60 * time.Second)
+	for count(b) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart only %d of %d points\n%s", count(b), total, b.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Exactly once: every timestamp once, with its value.
+	seen := map[string]bool{}
+	for u := 0; u < 3; u++ {
+		out := b.ok("", "stream", "read", fmt.Sprintf("plant/unit%d/temp", u), "--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--time", "ns")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			f := strings.Split(line, ",")
+			var ns int64
+			fmt.Sscan(f[0], &ns)
+			i := int(time.Unix(0, ns).Sub(base) / time.Second)
+			if want := fmt.Sprint(float64(i) / 10); f[1] != want || i%3 != u {
+				t.Fatalf("unit%d: point %s, want value %s", u, line, want)
+			}
+			if seen[f[0]] {
+				t.Fatalf("duplicate point %s", line)
+			}
+			seen[f[0]] = true
+		}
+	}
+	if len(seen) != total {
+		t.Fatalf("%d distinct points, want %d", len(seen), total)
+	}
+}
