@@ -457,8 +457,9 @@ func TestRemoveAndLeave(t *testing.T) {
 	north.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "n"})
 	cid := policy.CommunityID(communityID(t, acme, "c"))
 	// Third learns of north's share and may read it, member to member.
-	eventually(t, "third sees north's share", func() bool {
-		return len(third.book.snapshot().Shares(policy.Scope{Community: cid})) == 2
+	eventually(t, "third sees north's share and north knows third is confirmed", func() bool {
+		return len(third.book.snapshot().Shares(policy.Scope{Community: cid})) == 2 &&
+			north.book.snapshot().MemberStatus(cid, third.ID()) == policy.MemberConfirmed
 	})
 	third.local.setTenant(north.ID(), tenantInfo{Name: "northwind"})
 	if code, body := third.read("c", "northwind", "n", "latest", nil); code != 200 {
