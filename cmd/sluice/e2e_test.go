@@ -72,7 +72,8 @@ func startAgentArgs(t *testing.T, dataDir string, args []string, extraEnv ...str
 	a.cmd = exec.Command(sluiceBin, append([]string{"agent"}, args...)...)
 	a.cmd.Dir = filepath.Dir(dataDir)
 	a.cmd.Env = append(os.Environ(), "SLUICE_API_LISTEN=127.0.0.1:0", "SLUICE_DATA_DIR="+dataDir,
-		"SLUICE_FEDERATION_LISTEN=127.0.0.1:0", "SLUICE_GOSSIP_LISTEN=127.0.0.1:0")
+		"SLUICE_FEDERATION_LISTEN=127.0.0.1:0", "SLUICE_GOSSIP_LISTEN=127.0.0.1:0",
+		"GORACE=atexit_sleep_ms=0") // race builds otherwise sleep 1 s at every exit
 	a.cmd.Env = append(a.cmd.Env, extraEnv...)
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
@@ -123,7 +124,7 @@ func (a *agentProc) logs() string {
 func (a *agentProc) cli(stdin string, args ...string) (string, string, int) {
 	a.t.Helper()
 	cmd := exec.Command(sluiceBin, args...)
-	cmd.Env = append(os.Environ(), "SLUICE_ADDR="+a.addr, "SLUICE_DATA_DIR="+a.dataDir, "SLUICE_TOKEN=")
+	cmd.Env = append(os.Environ(), "SLUICE_ADDR="+a.addr, "SLUICE_DATA_DIR="+a.dataDir, "SLUICE_TOKEN=", "GORACE=atexit_sleep_ms=0")
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

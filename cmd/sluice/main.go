@@ -32,6 +32,10 @@ func init() {
 		"status":  {"show whether the agent is up, its store and sources", runStatus},
 		"version": {"print the version", runVersion},
 		"bench":   {"measure whole-process throughput (bench ingest)", runBench},
+		"demo":    {"run two tenants' agents here and walk the whole community handshake", runDemo},
+	}
+	for name, c := range fedStd.cliCommands() { // tenant, community, invitation, share, unshare
+		commands[name] = c
 	}
 }
 

@@ -1,0 +1,882 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluice-edge/sluice/agent/api"
+)
+
+// The federation verbs (tenant, community, invitation, share, unshare)
+// follow docs/federation-api.md. They are methods of fedCLI so that the
+// demo can drive them against its own agents, with their output captured,
+// through exactly the code a user runs.
+
+// fedCLI runs the federation verbs with its own standard streams.
+type fedCLI struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// client, if set, is used instead of --addr / --token / --data-dir.
+	client *api.Client
+}
+
+// fedStd is the CLI as a user runs it.
+var fedStd = &fedCLI{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+
+// commands are the federation verbs by their first word. Their errors
+// are *verbError, named by the verb that failed.
+func (f *fedCLI) commands() map[string]command {
+	return map[string]command{
+		"tenant":     {"show this agent's tenant identity and partner card", f.runTenant},
+		"community":  {"create communities, invite partners, read shared streams", f.runCommunity},
+		"invitation": {"accept or decline an invitation to a community", f.runInvitation},
+		"share":      {"share a stream into a community", nameErr("share", f.runShare)},
+		"unshare":    {"stop sharing a stream into a community", nameErr("unshare", f.runUnshare)},
+	}
+}
+
+// cliCommands are the federation verbs for main's command table: each
+// prints its own one-line error naming the verb, as in
+// "sluice community read: denied: paused (HTTP 403)", and exits 1, or 2
+// for a usage mistake.
+func (f *fedCLI) cliCommands() map[string]command {
+	out := map[string]command{}
+	for name, c := range f.commands() {
+		run := c.run
+		out[name] = command{c.summary, func(ctx context.Context, args []string) error {
+			err := run(ctx, args)
+			if err == nil || errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			verb, inner := name, err
+			var ve *verbError
+			if errors.As(err, &ve) {
+				verb, inner = ve.verb, ve.err
+			}
+			code := 1
+			var ee *exitError
+			if errors.As(inner, &ee) {
+				code, inner = ee.code, ee.err
+			}
+			if inner != nil {
+				fmt.Fprintf(f.stderr, "sluice %s: %s\n", verb, oneLine(inner))
+			}
+			return &exitError{code: code}
+		}}
+	}
+	return out
+}
+
+// flags makes a verb's flag set with the client flags; usage and flag
+// errors go to f.stderr.
+func (f *fedCLI) flags(name, synopsis string) (*flag.FlagSet, clientFlags) {
+	fs := newFlags(name, synopsis)
+	fs.SetOutput(f.stderr)
+	return fs, addClientFlags(fs)
+}
+
+func (f *fedCLI) connect(cf clientFlags) (*api.Client, error) {
+	if f.client != nil {
+		return f.client, nil
+	}
+	return cf.client()
+}
+
+// verbError is the error of one verb, e.g. "community read".
+type verbError struct {
+	verb string
+	err  error
+}
+
+func (e *verbError) Error() string { return e.verb + ": " + oneLine(e.err) }
+func (e *verbError) Unwrap() error { return e.err }
+
+// nameErr makes run's errors *verbError for verb.
+func nameErr(verb string, run func(context.Context, []string) error) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		err := run(ctx, args)
+		if err == nil || errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &verbError{verb: verb, err: err}
+	}
+}
+
+// named names the errors of group's subcommands by group and subcommand.
+func named(group string, subs map[string]command) map[string]command {
+	out := make(map[string]command, len(subs))
+	for name, c := range subs {
+		out[name] = command{c.summary, nameErr(group+" "+name, c.run)}
+	}
+	return out
+}
+
+func (f *fedCLI) runCommunity(ctx context.Context, args []string) error {
+	return subcommand(ctx, "community", args, named("community", map[string]command{
+		"create":        {"create a community that this tenant owns", f.communityCreate},
+		"list":          {"list the communities this tenant owns or belongs to", f.communityList},
+		"show":          {"show a community's members, invitations and shares", f.communityShow},
+		"invite":        {"invite a partner tenant (prints the invitation token)", f.communityInvite},
+		"invitations":   {"list a community's invitations", f.communityInvitations},
+		"revoke-invite": {"revoke an invitation that was not accepted yet", f.communityRevokeInvite},
+		"members":       {"list a community's members", f.communityMembers},
+		"confirm":       {"confirm a tenant that accepted its invitation (data flows from now)", f.communityConfirm},
+		"remove":        {"remove a tenant from a community you own", f.communityRemove},
+		"leave":         {"leave a community", f.communityLeave},
+		"delete":        {"delete a community you own", f.communityDelete},
+		"pause":         {"pause all of this tenant's sharing into a community", f.communityPause},
+		"resume":        {"resume this tenant's sharing into a community", f.communityResume},
+		"catalog":       {"list the streams partners share into a community", f.communityCatalog},
+		"read":          {"read a time window of a partner's shared stream", f.communityRead},
+		"latest":        {"read the newest point of a partner's shared stream", f.communityLatest},
+		"interpolated":  {"read a partner's stream at evenly spaced times", f.communityInterpolated},
+		"summaries":     {"read count/min/max/mean/... per interval of a partner's stream", f.communitySummaries},
+	}))
+}
+
+// API shapes of docs/federation-api.md. Times and durations are shown as
+// the agent sends them, whatever JSON type that is.
+
+type communityJSON struct {
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Owner       string           `json:"owner"`
+	OwnerName   string           `json:"owner_name"`
+	Role        string           `json:"role"`
+	Status      string           `json:"status"`
+	Members     []memberJSON     `json:"members"`
+	Invitations []invitationJSON `json:"invitations"`
+	Shares      []shareJSON      `json:"shares"`
+}
+
+type memberJSON struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+type invitationJSON struct {
+	ID      string   `json:"id"`
+	Email   string   `json:"email"`
+	Status  string   `json:"status"`
+	Expires jsonText `json:"expires"`
+	Tenant  string   `json:"tenant"`
+}
+
+type shareJSON struct {
+	Tenant      string   `json:"tenant"`
+	Stream      string   `json:"stream"`
+	HistoryFrom jsonText `json:"history_from"`
+	Lookback    jsonText `json:"lookback"`
+	Expires     jsonText `json:"expires"`
+	MinInterval jsonText `json:"min_interval"`
+	Paused      bool     `json:"paused"`
+}
+
+type catalogEntryJSON struct {
+	Tenant      string   `json:"tenant"`
+	TenantName  string   `json:"tenant_name"`
+	Stream      string   `json:"stream"`
+	Kind        string   `json:"kind"`
+	Unit        string   `json:"unit"`
+	Description string   `json:"description"`
+	Constraints jsonText `json:"constraints"`
+}
+
+type inviteAnswer struct {
+	ID      string   `json:"id"`
+	Token   string   `json:"token"`
+	Expires jsonText `json:"expires"`
+}
+
+// jsonText is any JSON value shown as text: a string as it is, null as
+// nothing, an object as "key=value ..." and anything else as written.
+type jsonText string
+
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*t = jsonText(s)
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		if m == nil {
+			*t = ""
+			return nil
+		}
+		keys := make([]string, 0, len(m))
+		for k, v := range m {
+			if v != nil && v != "" && v != false {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			v, _ := json.Marshal(m[k])
+			var vs string
+			if json.Unmarshal(v, &vs) != nil {
+				vs = string(v)
+			}
+			parts[i] = k + "=" + vs
+		}
+		*t = jsonText(strings.Join(parts, " "))
+		return nil
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return err
+	}
+	*t = jsonText(c.String())
+	return nil
+}
+
+func (t jsonText) or(def string) string {
+	if t == "" {
+		return def
+	}
+	return string(t)
+}
+
+// communityPath is the API path of community c; parts are appended as
+// they are (escape them first).
+func communityPath(c string, parts ...string) string {
+	p := "/api/v1/communities/" + url.PathEscape(c)
+	for _, s := range parts {
+		p += "/" + s
+	}
+	return p
+}
+
+// partnerStreamPath is the API path of a read of tenant's stream shared
+// into community c; kind is data, latest, interpolated or summaries.
+func partnerStreamPath(c, tenant, stream, kind string) string {
+	return communityPath(c, "streams", url.PathEscape(tenant), url.PathEscape(stream), kind)
+}
+
+// splitTenantStream splits TENANT/STREAM at the first slash: tenant ids
+// and names contain no slash, stream names may.
+func splitTenantStream(s string) (tenant, stream string, err error) {
+	tenant, stream, ok := strings.Cut(s, "/")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("%q is not TENANT/STREAM (e.g. acme-refinery/site1/boiler/temp)", s)
+	case tenant == "":
+		return "", "", fmt.Errorf("%q has no tenant before the first slash", s)
+	case stream == "":
+		return "", "", fmt.Errorf("%q has no stream after the first slash", s)
+	}
+	return tenant, stream, nil
+}
+
+// nonEmpty rejects empty positional arguments, which would make an
+// ambiguous path.
+func nonEmpty(pos []string, names ...string) error {
+	for i, p := range pos {
+		if strings.TrimSpace(p) == "" && i < len(names) {
+			return usageErr("%s must not be empty", names[i])
+		}
+	}
+	return nil
+}
+
+// call sends a request and returns the raw JSON answer (nil for 204).
+func call(ctx context.Context, c *api.Client, method, path string, q url.Values, in any) (json.RawMessage, error) {
+	var raw json.RawMessage
+	var body io.Reader
+	ct := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	resp, err := c.Do(ctx, method, path, q, ct, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read answer of %s %s: %w", method, path, err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		raw = b
+	}
+	return raw, nil
+}
+
+// decode reads a JSON answer into out.
+func decode(raw json.RawMessage, out any, what string) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("the agent sent no %s", what)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
+}
+
+// printRaw prints a JSON answer indented.
+func printRaw(w io.Writer, raw json.RawMessage) error {
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return fmt.Errorf("the agent's answer is not JSON: %w", err)
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func (f *fedCLI) table(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(f.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community create", "NAME [--json]")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "NAME"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "POST", "/api/v1/communities", nil, map[string]string{"name": pos[0]})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var cm communityJSON
+	if err := decode(raw, &cm, "community"); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.stdout, "created community %s (id %s)\n", cm.Name, cm.ID)
+	fmt.Fprintf(f.stderr, "next: sluice community invite %s --email PARTNER-ADMIN@EXAMPLE\n", shellQuote(cm.Name))
+	return nil
+}
+
+func (f *fedCLI) communityList(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community list", "[--json]")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "GET", "/api/v1/communities", nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var list []communityJSON
+	if err := decode(raw, &list, "community list"); err != nil {
+		return err
+	}
+	tw := f.table("NAME\tROLE\tSTATUS\tOWNER\tID")
+	for _, cm := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(cm.Role), dash(cm.Status), dash(first(cm.OwnerName, cm.Owner)), cm.ID)
+	}
+	return tw.Flush()
+}
+
+func (f *fedCLI) communityShow(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community show", "COMMUNITY [--json]")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "GET", communityPath(pos[0]), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var cm communityJSON
+	if err := decode(raw, &cm, "community"); err != nil {
+		return err
+	}
+	owner := cm.Owner
+	if cm.OwnerName != "" {
+		owner = cm.OwnerName + " (" + cm.Owner + ")"
+	}
+	fmt.Fprintf(f.stdout, "community   %s\nid          %s\nowner       %s\nrole        %s\nstatus      %s\n",
+		cm.Name, cm.ID, dash(owner), dash(cm.Role), dash(cm.Status))
+
+	names := map[string]string{cm.Owner: cm.OwnerName}
+	fmt.Fprintln(f.stdout, "\nMembers")
+	if len(cm.Members) == 0 {
+		fmt.Fprintln(f.stdout, "  (none)")
+	} else if err := f.memberTable(cm.Members); err != nil {
+		return err
+	}
+	var pending []string
+	for _, m := range cm.Members {
+		names[m.Tenant] = m.Name
+		if m.Status == "accepted" {
+			pending = append(pending, first(m.Name, m.Tenant))
+		}
+	}
+	if cm.Role == "owner" || len(cm.Invitations) > 0 {
+		fmt.Fprintln(f.stdout, "\nInvitations")
+		if len(cm.Invitations) == 0 {
+			fmt.Fprintln(f.stdout, "  (none)")
+		} else if err := f.invitationTable(cm.Invitations); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(f.stdout, "\nShares")
+	if len(cm.Shares) == 0 {
+		fmt.Fprintln(f.stdout, "  (none)")
+	} else {
+		tw := f.table("TENANT\tSTREAM\tHISTORY FROM\tLOOKBACK\tEXPIRES\tMIN INTERVAL\tPAUSED")
+		for _, s := range cm.Shares {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", first(names[s.Tenant], s.Tenant), s.Stream,
+				s.HistoryFrom.or("-"), s.Lookback.or("-"), s.Expires.or("-"), s.MinInterval.or("-"), yesNo(s.Paused))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if cm.Role == "owner" {
+		for _, p := range pending {
+			fmt.Fprintf(f.stderr, "%s accepted and waits for you: sluice community confirm %s %s\n", p, shellQuote(cm.Name), shellQuote(p))
+		}
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (f *fedCLI) memberTable(ms []memberJSON) error {
+	tw := f.table("NAME\tSTATUS\tTENANT")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", dash(m.Name), m.Status, m.Tenant)
+	}
+	return tw.Flush()
+}
+
+func (f *fedCLI) invitationTable(is []invitationJSON) error {
+	tw := f.table("ID\tEMAIL\tSTATUS\tEXPIRES\tTENANT")
+	for _, i := range is {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.ID, dash(i.Email), i.Status, i.Expires.or("-"), dash(i.Tenant))
+	}
+	return tw.Flush()
+}
+
+func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community invite", "COMMUNITY --email ADDR [--tenant ID] [--json]\n\n"+
+		"Prints the invitation token alone on stdout; give it to the partner's\n"+
+		"administrator, who runs 'sluice invitation accept TOKEN' on their agent.")
+	email := fs.String("email", "", "the partner administrator's e-mail address (required)")
+	tenant := fs.String("tenant", "", "pin the invitation to this tenant id: nobody else can accept it")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		fs.Usage()
+		return usageErr("--email is required")
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	req := map[string]string{"email": *email}
+	if *tenant != "" {
+		req["tenant"] = *tenant
+	}
+	raw, err := call(ctx, c, "POST", communityPath(pos[0], "invitations"), nil, req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var inv inviteAnswer
+	if err := decode(raw, &inv, "invitation"); err != nil {
+		return err
+	}
+	if inv.Token == "" {
+		return errors.New("the agent sent an invitation without a token")
+	}
+	fmt.Fprintln(f.stdout, inv.Token)
+	fmt.Fprintf(f.stderr, "invitation %s for %s expires %s; the partner accepts it on their agent with:\n  sluice invitation accept TOKEN   (or pipe the token into: sluice invitation accept -)\n",
+		inv.ID, *email, inv.Expires.or("in 14 days"))
+	return nil
+}
+
+func (f *fedCLI) communityInvitations(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community invitations", "COMMUNITY [--json]")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "GET", communityPath(pos[0], "invitations"), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var list []invitationJSON
+	if err := decode(raw, &list, "invitation list"); err != nil {
+		return err
+	}
+	return f.invitationTable(list)
+}
+
+func (f *fedCLI) communityRevokeInvite(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community revoke-invite", "COMMUNITY INVITATION-ID")
+	pos, err := parseFlags(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY", "INVITATION-ID"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	if _, err := call(ctx, c, "DELETE", communityPath(pos[0], "invitations", url.PathEscape(pos[1])), nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.stdout, "revoked invitation %s to %s\n", pos[1], pos[0])
+	return nil
+}
+
+func (f *fedCLI) communityMembers(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community members", "COMMUNITY [--json]")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "GET", communityPath(pos[0], "members"), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var list []memberJSON
+	if err := decode(raw, &list, "member list"); err != nil {
+		return err
+	}
+	return f.memberTable(list)
+}
+
+func (f *fedCLI) communityConfirm(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community confirm", "COMMUNITY TENANT [--json]\n\n"+
+		"TENANT is the tenant id or its name. No data flows to a tenant before\nits owner confirms it.")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY", "TENANT"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	raw, err := call(ctx, c, "POST", communityPath(pos[0], "members", url.PathEscape(pos[1]), "confirm"), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var m memberJSON
+	if len(raw) > 0 {
+		if err := decode(raw, &m, "member"); err != nil {
+			return err
+		}
+	}
+	who := pos[1]
+	if m.Name != "" && m.Tenant != "" {
+		who = m.Name + " (" + m.Tenant + ")"
+	}
+	fmt.Fprintf(f.stdout, "confirmed %s in %s\n", who, pos[0])
+	return nil
+}
+
+// simple runs a verb with COMMUNITY [more] positional arguments and no
+// answer body.
+func (f *fedCLI) simple(ctx context.Context, args []string, name, synopsis string, names []string,
+	req func(pos []string) (method, path string), done func(pos []string) string) error {
+	fs, cf := f.flags(name, synopsis)
+	pos, err := parseFlags(fs, args, len(names), len(names))
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, names...); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	method, path := req(pos)
+	if _, err := call(ctx, c, method, path, nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(f.stdout, done(pos))
+	return nil
+}
+
+func (f *fedCLI) communityRemove(ctx context.Context, args []string) error {
+	return f.simple(ctx, args, "community remove", "COMMUNITY TENANT\n\nThe owner removes a tenant (id or name); it loses every shared stream at once.",
+		[]string{"COMMUNITY", "TENANT"},
+		func(p []string) (string, string) {
+			return "DELETE", communityPath(p[0], "members", url.PathEscape(p[1]))
+		},
+		func(p []string) string { return "removed " + p[1] + " from " + p[0] })
+}
+
+func (f *fedCLI) communityLeave(ctx context.Context, args []string) error {
+	return f.simple(ctx, args, "community leave", "COMMUNITY", []string{"COMMUNITY"},
+		func(p []string) (string, string) { return "POST", communityPath(p[0], "leave") },
+		func(p []string) string { return "left " + p[0] })
+}
+
+func (f *fedCLI) communityDelete(ctx context.Context, args []string) error {
+	return f.simple(ctx, args, "community delete", "COMMUNITY\n\nThe owner deletes the community; every member loses its streams at once.",
+		[]string{"COMMUNITY"},
+		func(p []string) (string, string) { return "DELETE", communityPath(p[0]) },
+		func(p []string) string { return "deleted community " + p[0] })
+}
+
+func (f *fedCLI) communityPause(ctx context.Context, args []string) error {
+	return f.simple(ctx, args, "community pause", "COMMUNITY\n\nStops all of this tenant's sharing into the community at once, until resume.",
+		[]string{"COMMUNITY"},
+		func(p []string) (string, string) { return "POST", communityPath(p[0], "pause") },
+		func(p []string) string { return "paused this tenant's sharing into " + p[0] })
+}
+
+func (f *fedCLI) communityResume(ctx context.Context, args []string) error {
+	return f.simple(ctx, args, "community resume", "COMMUNITY\n\nResumes this tenant's sharing into the community as it was.",
+		[]string{"COMMUNITY"},
+		func(p []string) (string, string) { return "POST", communityPath(p[0], "resume") },
+		func(p []string) string { return "resumed this tenant's sharing into " + p[0] })
+}
+
+func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community catalog", "COMMUNITY [--search TEXT] [--json]")
+	search := fs.String("search", "", "only streams whose name, unit or description contains this")
+	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	var q url.Values
+	if *search != "" {
+		q = url.Values{"search": {*search}}
+	}
+	raw, err := call(ctx, c, "GET", communityPath(pos[0], "catalog"), q, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printRaw(f.stdout, raw)
+	}
+	var list []catalogEntryJSON
+	if err := decode(raw, &list, "catalog"); err != nil {
+		return err
+	}
+	tw := f.table("TENANT/STREAM\tKIND\tUNIT\tCONSTRAINTS\tDESCRIPTION")
+	for _, e := range list {
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", first(e.TenantName, e.Tenant), e.Stream, dash(e.Kind), dash(e.Unit), e.Constraints.or("-"), e.Description)
+	}
+	return tw.Flush()
+}
+
+// partnerRead parses COMMUNITY TENANT/STREAM and the read flags, sends
+// the read and copies the answer to stdout as it arrives.
+func (f *fedCLI) partnerRead(ctx context.Context, fs *flag.FlagSet, cf clientFlags, args []string, kind string, query func() (url.Values, error)) error {
+	pos, err := parseFlags(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
+		return err
+	}
+	tenant, stream, err := splitTenantStream(pos[1])
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	q, err := query()
+	if err != nil {
+		return err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(ctx, "GET", partnerStreamPath(pos[0], tenant, stream, kind), q, "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out := bufio.NewWriterSize(f.stdout, 64<<10)
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Flush()
+		return fmt.Errorf("read answer: %w", err)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if tok := resp.Trailer.Get("Sluice-Next-Page-Token"); tok != "" {
+		fmt.Fprintf(f.stderr, "more points follow; continue with the API's page_token=%s\n", tok)
+	}
+	return nil
+}
+
+const partnerHelp = "\n\nTENANT is the partner's tenant id or name; everything after the first\n" +
+	"slash is the stream name, e.g. acme-refinery/site1/boiler/temp."
+
+func (f *fedCLI) communityRead(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community read", "COMMUNITY TENANT/STREAM [--start -1h] [--end now] [--format csv|json] [--limit N]"+partnerHelp)
+	rf := addReadFlags(fs, "-1h")
+	limit := fs.Int("limit", 0, "at most this many points (0: the whole window)")
+	return f.partnerRead(ctx, fs, cf, args, "data", func() (url.Values, error) {
+		q := rf.query()
+		if *limit < 0 {
+			return nil, usageErr("--limit must not be negative")
+		}
+		if *limit > 0 {
+			q.Set("limit", strconv.Itoa(*limit))
+		}
+		return q, nil
+	})
+}
+
+func (f *fedCLI) communityLatest(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community latest", "COMMUNITY TENANT/STREAM [--format csv|json]"+partnerHelp)
+	rf := addReadFlags(fs, "-1h")
+	return f.partnerRead(ctx, fs, cf, args, "latest", func() (url.Values, error) {
+		return url.Values{"format": {*rf.format}, "time": {*rf.timeFmt}}, nil
+	})
+}
+
+func (f *fedCLI) communityInterpolated(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community interpolated", "COMMUNITY TENANT/STREAM [--start -1h] [--end now] (--interval D | --count N)"+partnerHelp)
+	rf := addReadFlags(fs, "-1h")
+	interval := fs.String("interval", "", "one value every interval, e.g. 1m")
+	count := fs.Int("count", 0, "or this many values from start to end")
+	return f.partnerRead(ctx, fs, cf, args, "interpolated", func() (url.Values, error) {
+		if (*interval == "") == (*count <= 0) {
+			fs.Usage()
+			return nil, usageErr("give one of --interval or --count")
+		}
+		q := rf.query()
+		if *interval != "" {
+			q.Set("interval", *interval)
+		} else {
+			q.Set("count", strconv.Itoa(*count))
+		}
+		return q, nil
+	})
+}
+
+func (f *fedCLI) communitySummaries(ctx context.Context, args []string) error {
+	fs, cf := f.flags("community summaries", "COMMUNITY TENANT/STREAM [--start -24h] [--end now] --interval D"+partnerHelp)
+	rf := addReadFlags(fs, "-24h")
+	interval := fs.String("interval", "1h", "summary interval, e.g. 1m")
+	return f.partnerRead(ctx, fs, cf, args, "summaries", func() (url.Values, error) {
+		if *interval == "" {
+			return nil, usageErr("--interval must not be empty")
+		}
+		q := rf.query()
+		q.Set("interval", *interval)
+		return q, nil
+	})
+}
+
+// shellQuote quotes s for a shell command line when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
