@@ -204,7 +204,9 @@ func (a *Agent) start(ctx context.Context) error {
 		a.api.HandleAuthenticated(p, "federation", local)
 	}
 
-	// 4. Sources, last: everything they write to is up.
+	// 4. Sources, last: everything they write to is up. Sources that
+	// serve HTTP (OMF) get their paths on the API mux.
+	a.sources.routes = &sourceRoutes{mount: a.api.Handle, slots: map[string]*routeSlot{}}
 	if err := a.sources.apply(cfg.Sources, st); err != nil {
 		return err
 	}
@@ -412,6 +414,7 @@ type supervisor struct {
 	log     *slog.Logger
 	metrics *connectors.Metrics
 	dataDir string
+	routes  *sourceRoutes // nil until the API is up
 
 	mu      sync.Mutex
 	running map[string]*running
@@ -437,6 +440,7 @@ func (s *supervisor) env(name string) connectors.Env {
 func (s *supervisor) build(cfgs []configs.SourceConfig) (map[string]connectors.Source, error) {
 	out := map[string]connectors.Source{}
 	var errs []error
+	paths := map[string]string{} // HTTP pattern -> source
 	for _, c := range cfgs {
 		reg, ok := connectors.Lookup(c.Type)
 		if !ok {
@@ -451,6 +455,14 @@ func (s *supervisor) build(cfgs []configs.SourceConfig) (map[string]connectors.S
 		if err != nil {
 			errs = append(errs, prefixErr(c.Path(), err))
 			continue
+		}
+		if hs, ok := src.(connectors.HTTPSource); ok {
+			for p := range hs.Routes() {
+				if other, dup := paths[p]; dup {
+					errs = append(errs, fmt.Errorf("%s: path %s is already served by source %q", c.Path(), p, other))
+				}
+				paths[p] = c.Name
+			}
 		}
 		out[c.Name] = src
 	}
@@ -493,6 +505,7 @@ func (s *supervisor) apply(cfgs []configs.SourceConfig, sink connectors.Sink) er
 		}
 		r.cancel()
 		<-r.done
+		s.routes.drop(name)
 		delete(s.running, name)
 		s.log.Info("source stopped", "source", name, "reason", map[bool]string{true: "changed", false: "removed"}[ok])
 	}
@@ -500,6 +513,12 @@ func (s *supervisor) apply(cfgs []configs.SourceConfig, sink connectors.Sink) er
 		ctx, cancel := context.WithCancel(context.Background())
 		r := &running{cfg: want[name], key: sectionKey(want[name]), cancel: cancel, done: make(chan struct{})}
 		r.state.Store("starting")
+		if hs, ok := src.(connectors.HTTPSource); ok {
+			if err := s.routes.set(name, hs.Routes()); err != nil {
+				cancel()
+				return err
+			}
+		}
 		s.running[name] = r
 		go s.run(ctx, r, src, sink)
 		s.log.Info("source started", "source", name, "type", r.cfg.Type)
@@ -532,6 +551,9 @@ func (s *supervisor) run(ctx context.Context, r *running, src connectors.Source,
 		backoff = min(backoff*2, time.Minute)
 		if built, err := s.build([]configs.SourceConfig{r.cfg}); err == nil {
 			src = built[r.cfg.Name]
+			if hs, ok := src.(connectors.HTTPSource); ok {
+				s.routes.set(r.cfg.Name, hs.Routes()) // same patterns, so it cannot fail
+			}
 		}
 	}
 }
@@ -556,6 +578,78 @@ func (s *supervisor) status() []map[string]string {
 		out = append(out, map[string]string{"name": name, "type": r.cfg.Type, "state": r.state.Load().(string)})
 	}
 	return out
+}
+
+// sourceRoutes mounts the handlers of sources that serve HTTP
+// (connectors.HTTPSource) on the API mux. A mux cannot unmount, so each
+// pattern is mounted once, on a slot that dispatches to the handler of the
+// running source that owns it, or answers 404 while none does.
+type sourceRoutes struct {
+	mount func(pattern string, h http.Handler) // api.Server.Handle
+
+	mu    sync.Mutex
+	slots map[string]*routeSlot
+}
+
+type routeSlot struct {
+	owner string                       // source name; guarded by sourceRoutes.mu
+	h     atomic.Pointer[http.Handler] // nil: 404
+}
+
+func (sl *routeSlot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := sl.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// set points the source's patterns at its handlers.
+func (sr *sourceRoutes) set(name string, routes map[string]http.Handler) (err error) {
+	if sr == nil {
+		return nil
+	}
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for p, h := range routes {
+		sl := sr.slots[p]
+		if sl == nil {
+			sl = &routeSlot{}
+			func() {
+				defer func() { // the mux panics on a pattern that clashes with its own
+					if v := recover(); v != nil {
+						err = fmt.Errorf("source %s: cannot serve %s: %v", name, p, v)
+					}
+				}()
+				sr.mount(p, sl)
+			}()
+			if err != nil {
+				return err
+			}
+			sr.slots[p] = sl
+		}
+		if sl.owner != "" && sl.owner != name {
+			return fmt.Errorf("source %s: path %s is already served by source %s", name, p, sl.owner)
+		}
+		sl.owner = name
+		sl.h.Store(&h)
+	}
+	return nil
+}
+
+// drop unmounts a stopped source's handlers.
+func (sr *sourceRoutes) drop(name string) {
+	if sr == nil {
+		return
+	}
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, sl := range sr.slots {
+		if sl.owner == name {
+			sl.owner = ""
+			sl.h.Store(nil)
+		}
+	}
 }
 
 func sectionKey(c configs.SourceConfig) string {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/federation/identity"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -59,13 +60,13 @@ func constraintsOf(c policy.Constraints) constraintsJSON {
 		out.HistoryFrom = time.Unix(0, c.NotBefore).UTC().Format(time.RFC3339)
 	}
 	if c.Lookback != 0 {
-		out.Lookback = c.Lookback.String()
+		out.Lookback = configs.Duration(c.Lookback).String()
 	}
 	if c.Expires != 0 {
 		out.Expires = time.Unix(0, c.Expires).UTC().Format(time.RFC3339)
 	}
 	if c.MinInterval != 0 {
-		out.MinInterval = c.MinInterval.String()
+		out.MinInterval = configs.Duration(c.MinInterval).String()
 	}
 	return out
 }

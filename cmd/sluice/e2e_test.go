@@ -340,3 +340,38 @@ func TestNoConfigAndReload(t *testing.T) {
 		t.Fatalf("no source start logged:\n%s", p.logs())
 	}
 }
+
+// TestTenantCAOnTwoAgents: two agents of one tenant share its CA (export,
+// import) and so its id, each with a certificate of its own.
+func TestTenantCAOnTwoAgents(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(sluiceBin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sluice %v: %v", args, err)
+		}
+		return string(out)
+	}
+	run("", "tenant", "init", "--name", "acme", "--data-dir", a)
+	bundle := run("", "tenant", "export-ca", "--data-dir", a)
+	if !strings.Contains(bundle, "PRIVATE KEY") {
+		t.Fatalf("export-ca printed no key:\n%s", bundle)
+	}
+	run(bundle, "tenant", "import-ca", "--data-dir", b)
+	pa, pb := startAgent(t, a, ""), startAgent(t, b, "")
+	ida := pa.ok("", "tenant", "card")
+	idb := pb.ok("", "tenant", "card")
+	if strings.Split(ida, "\n")[0] != strings.Split(idb, "\n")[0] {
+		t.Fatalf("two agents of one tenant have different ids:\n%s\n%s", ida, idb)
+	}
+	ca, _ := os.ReadFile(filepath.Join(a, "identity", "agent.crt"))
+	cb, _ := os.ReadFile(filepath.Join(b, "identity", "agent.crt"))
+	if len(ca) == 0 || bytes.Equal(ca, cb) {
+		t.Fatal("the two agents must have leaf certificates of their own")
+	}
+}

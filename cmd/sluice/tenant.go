@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+
+	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/federation/identity"
 )
 
 type tenantJSON struct {
@@ -14,8 +20,11 @@ type tenantJSON struct {
 
 func (f *fedCLI) runTenant(ctx context.Context, args []string) error {
 	return subcommand(ctx, "tenant", args, named("tenant", map[string]command{
-		"show": {"show this agent's tenant id, name and federation addresses", f.tenantShow},
-		"card": {"print what a partner needs: tenant id and federation address", f.tenantCard},
+		"show":      {"show this agent's tenant id, name and federation addresses", f.tenantShow},
+		"card":      {"print what a partner needs: tenant id and federation address", f.tenantCard},
+		"init":      {"create the tenant identity in a data dir (the agent does it on first start)", tenantInit},
+		"export-ca": {"print the tenant CA and key, to install on another agent of this tenant (a secret)", tenantExportCA},
+		"import-ca": {"install an exported tenant CA in a fresh data dir (read from stdin)", tenantImportCA},
 	}))
 }
 
@@ -66,5 +75,67 @@ func (f *fedCLI) tenantCard(ctx context.Context, args []string) error {
 		return fmt.Errorf("the agent has no tenant id or federation address yet (id %q, federation %q)", t.ID, t.FederationAddr)
 	}
 	fmt.Fprintf(f.stdout, "%s\n%s\n", t.ID, t.FederationAddr)
+	return nil
+}
+
+// The identity verbs work on a data dir directly, not through a running
+// agent: they set up agents before they first start.
+
+func dataDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("data-dir", "", "the agent's data dir (default $SLUICE_DATA_DIR or ./sluice-data)")
+}
+
+func resolveDataDir(flagVal string) string {
+	return first(flagVal, os.Getenv(configs.EnvDataDir), configs.DefaultDataDir)
+}
+
+func tenantInit(ctx context.Context, args []string) error {
+	fs := newFlags("tenant init", "--name NAME [--data-dir DIR]")
+	name := fs.String("name", "", "the tenant's display name (required)")
+	dir := dataDirFlag(fs)
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *name == "" {
+		return usageErr("--name is required")
+	}
+	t, err := identity.Init(resolveDataDir(*dir), *name, identity.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("tenant %s created: id %s\n", t.Name(), t.ID())
+	return nil
+}
+
+func tenantExportCA(ctx context.Context, args []string) error {
+	fs := newFlags("tenant export-ca", "[--data-dir DIR] > tenant-ca.pem")
+	dir := dataDirFlag(fs)
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	b, err := identity.ExportCA(resolveDataDir(*dir))
+	if err != nil {
+		return err
+	}
+	os.Stdout.Write(b)
+	fmt.Fprintln(os.Stderr, "this bundle holds the tenant's private key: move it to the other agent over a secure channel, then delete it")
+	return nil
+}
+
+func tenantImportCA(ctx context.Context, args []string) error {
+	fs := newFlags("tenant import-ca", "[--data-dir DIR] < tenant-ca.pem")
+	dir := dataDirFlag(fs)
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+	if err != nil {
+		return err
+	}
+	d := resolveDataDir(*dir)
+	if err := identity.ImportCA(d, b); err != nil {
+		return err
+	}
+	fmt.Printf("tenant CA installed in %s; this agent gets its own certificate when it starts\n", d)
 	return nil
 }
