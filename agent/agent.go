@@ -191,6 +191,9 @@ func (a *Agent) start(ctx context.Context) error {
 		Logger:       a.log.With("component", "federation"),
 		Registerer:   a.reg,
 		GossipTiming: a.opts.GossipTiming,
+
+		MaxPartnerReads:        cfg.Federation.PartnerReads,
+		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
 	})
 	if err != nil {
 		return err
@@ -321,16 +324,16 @@ var readKindNames = map[policy.ReadKind]string{
 	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries",
 }
 
-func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) error {
-	err := rd.api.ServeRead(w, r, api.ReadRequest{
+func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
+	n, err := rd.api.ServeRead(w, r, api.ReadRequest{
 		Stream: q.Stream, Kind: readKindNames[q.Kind], Start: q.Start, End: q.End,
 		Interval: q.Interval, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
 		CSV: q.Format == "csv", EpochNS: q.TimeFormat == "ns",
 	})
 	if err != nil {
-		return &federation.StatusError{Code: api.StatusOf(err), Err: err}
+		return n, &federation.StatusError{Code: api.StatusOf(err), Err: err}
 	}
-	return nil
+	return n, nil
 }
 
 func (rd reader) StreamInfo(ctx context.Context, name string) (federation.StreamInfo, error) {

@@ -143,6 +143,12 @@ type FederationConfig struct {
 	// agent choose (the listen host when it is not a wildcard, else this
 	// machine's host name).
 	Advertise string `yaml:"advertise"`
+	// PartnerReads bounds the reads one partner tenant may have in flight
+	// on this agent; more get 429 with Retry-After. Default 8.
+	PartnerReads int `yaml:"partner_reads"`
+	// PartnerPointsPerSecond bounds the points one partner tenant may read
+	// per second, on average, with bursts of 10 s worth; 0 sets no bound.
+	PartnerPointsPerSecond float64 `yaml:"partner_points_per_second"`
 }
 
 // StoreConfig tunes the store.
@@ -191,8 +197,9 @@ func Default() Config {
 			MaxInflight:  DefaultMaxInflight,
 		},
 		Federation: FederationConfig{
-			Listen: DefaultFederationListen,
-			Gossip: DefaultGossipListen,
+			Listen:       DefaultFederationListen,
+			Gossip:       DefaultGossipListen,
+			PartnerReads: 8,
 		},
 		Store: StoreConfig{
 			SyncWrites:      true,

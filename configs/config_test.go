@@ -169,7 +169,7 @@ func TestFullFile(t *testing.T) {
 	check("data_dir", c.DataDir, "/srv/sluice")
 	check("log", c.Log, LogConfig{Level: "debug", Format: "json"})
 	check("api", c.API, APIConfig{Listen: "[::1]:8080", MaxBodyBytes: 1 << 20, MaxInflight: 8})
-	check("federation", c.Federation, FederationConfig{Listen: "0.0.0.0:8443", Gossip: "0.0.0.0:8946", Advertise: "192.0.2.10"})
+	check("federation", c.Federation, FederationConfig{Listen: "0.0.0.0:8443", Gossip: "0.0.0.0:8946", Advertise: "192.0.2.10", PartnerReads: 8})
 	check("store", c.Store, StoreConfig{
 		SyncWrites:      false,
 		Retention:       Duration(14 * 24 * time.Hour),

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ func (c Config) Validate() error {
 		} else if !hostOK(a) {
 			v.add("federation.advertise", "%q is not a host name or IP", a)
 		}
+	}
+	if c.Federation.PartnerReads < 1 {
+		v.add("federation.partner_reads", "%d: want at least 1", c.Federation.PartnerReads)
+	}
+	if p := c.Federation.PartnerPointsPerSecond; p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+		v.add("federation.partner_points_per_second", "%v: want 0 (no bound) or a positive rate", p)
 	}
 
 	if c.Store.Retention < 0 {

@@ -33,12 +33,13 @@ import (
 // sees exactly the range policy let through.
 type echoReader struct{ streams map[string]bool }
 
-func (e echoReader) ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery) error {
+func (e echoReader) ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery) (int, error) {
 	if !e.streams[q.Stream] {
-		return &StatusError{Code: 404, Err: fmt.Errorf("stream %q not found", q.Stream)}
+		return 0, &StatusError{Code: 404, Err: fmt.Errorf("stream %q not found", q.Stream)}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(q)
+	// An answer "covers" one point per second of the range asked.
+	return int((q.End - q.Start) / int64(time.Second)), json.NewEncoder(w).Encode(q)
 }
 
 func (e echoReader) StreamInfo(ctx context.Context, name string) (StreamInfo, error) {
@@ -85,15 +86,24 @@ func parseTestTime(s string, now time.Time) (int64, error) {
 
 func newNode(t *testing.T, name string, clk *clock, streams ...string) *tnode {
 	t.Helper()
+	return newNodeOpts(t, name, clk, nil, streams...)
+}
+
+func newNodeOpts(t *testing.T, name string, clk *clock, mod func(*Options), streams ...string) *tnode {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	rd := echoReader{streams: map[string]bool{}}
 	for _, s := range streams {
 		rd.streams[s] = true
 	}
-	n, err := New(Options{
+	opts := Options{
 		DataDir: t.TempDir(), Name: name, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0", Advertise: "127.0.0.1",
 		Reader: rd, ParseTime: parseTestTime, Registerer: reg, Now: clk.now, GossipTiming: gossip.FastTiming(),
-	})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	n, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,4 +579,33 @@ func TestConvergence20(t *testing.T) {
 		return n.book.snapshot().MemberStatus(cid, members[0].ID()) == policy.MemberRemoved
 	})
 	t.Logf("removal reached all 21 agents in %v", d)
+}
+
+// TestPartnerRateLimit: a partner that read more points than its budget
+// allows is told to come back (429 with Retry-After) until the budget has
+// refilled.
+func TestPartnerRateLimit(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	acme := newNodeOpts(t, "acme", clk, func(o *Options) { o.PartnerPointsPerSecond = 100 }, "s")
+	north := newNode(t, "northwind", clk)
+	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	join(t, acme, north, "c")
+	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
+	hour := url.Values{"start": {"-1h"}, "end": {"now"}} // the test reader serves 3,600 points
+	if code, body := north.read("c", "acme", "s", "data", hour); code != 200 {
+		t.Fatalf("first read: %d %s", code, body)
+	}
+	// Budget 1,000 (10 s at 100 points/s) - 3,600 = 2,600 points of debt: 26 s.
+	code, body := north.read("c", "acme", "s", "data", hour)
+	if code != 429 || !strings.Contains(body, "throttled") {
+		t.Fatalf("second read: %d %s", code, body)
+	}
+	clk.add(20 * time.Second)
+	if code, _ := north.read("c", "acme", "s", "data", hour); code != 429 {
+		t.Fatalf("after 20 s: %d, still want 429", code)
+	}
+	clk.add(10 * time.Second)
+	if code, body := north.read("c", "acme", "s", "data", hour); code != 200 {
+		t.Fatalf("after the budget refilled: %d %s", code, body)
+	}
 }

@@ -35,8 +35,9 @@ import (
 // whether and which range.
 type Reader interface {
 	// ServeRead writes the answer to a read of an own stream to w, as the
-	// local API would (JSON or CSV, streamed).
-	ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery) error
+	// local API would (JSON or CSV, streamed), and returns the points it
+	// covered (for summaries, the points summarised).
+	ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery) (int, error)
 	// StreamInfo describes an own stream for the catalog.
 	StreamInfo(ctx context.Context, name string) (StreamInfo, error)
 }
@@ -81,6 +82,12 @@ type Options struct {
 	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
 	// it the partner gets 429 with Retry-After. Default 8.
 	MaxPartnerReads int
+	// PartnerPointsPerSecond bounds the points served to one partner
+	// tenant, averaged over PartnerBurst; 0 means no bound.
+	PartnerPointsPerSecond float64
+	// PartnerBurst is the points a partner may read at once before the
+	// rate applies. Default 10 s worth of PartnerPointsPerSecond.
+	PartnerBurst float64
 }
 
 // Node is one agent's federation component.
@@ -101,6 +108,7 @@ type Node struct {
 
 	readsMu sync.Mutex
 	reads   map[policy.TenantID]int
+	budget  map[policy.TenantID]*bucket
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -121,6 +129,9 @@ func New(opts Options) (*Node, error) {
 	}
 	if opts.MaxPartnerReads <= 0 {
 		opts.MaxPartnerReads = 8
+	}
+	if opts.PartnerPointsPerSecond > 0 && opts.PartnerBurst <= 0 {
+		opts.PartnerBurst = 10 * opts.PartnerPointsPerSecond
 	}
 	if opts.ParseTime == nil {
 		return nil, errors.New("federation: Options.ParseTime is required")
@@ -147,7 +158,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts: opts, log: opts.Logger, id: id, self: policy.TenantID(id.ID()), book: b, local: loc,
-		m: newMetrics(opts.Registerer), reads: map[policy.TenantID]int{},
+		m: newMetrics(opts.Registerer), reads: map[policy.TenantID]int{}, budget: map[policy.TenantID]*bucket{},
 	}
 	n.local.setTenant(n.self, tenantInfo{Name: id.Name()})
 	return n, nil

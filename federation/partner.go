@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -315,33 +316,66 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 		n.log.Info("partner read denied", "community", c, "tenant", peer, "stream", stream, "read", kind, "reason", dec.Reason)
 		return deny(403, string(dec.Reason), "denied: %s", dec.Reason)
 	}
-	if !n.acquireRead(peer) {
+	if wait, ok := n.acquireRead(peer); !ok {
 		n.m.reads.WithLabelValues(string(c), string(peer), "throttled").Inc()
-		w.Header().Set("Retry-After", "1")
-		return deny(429, "throttled", "more than %d concurrent reads from your tenant; retry later", n.opts.MaxPartnerReads)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return deny(429, "throttled", "your tenant is over its read limit (%d concurrent reads, %.0f points/s); retry in %s",
+			n.opts.MaxPartnerReads, n.opts.PartnerPointsPerSecond, wait.Round(time.Second))
 	}
-	defer n.releaseRead(peer)
 	rq.Start, rq.End = dec.Start, dec.End
 	n.m.reads.WithLabelValues(string(c), string(peer), "allowed").Inc()
+	points, err := n.opts.Reader.ServeRead(w, r, rq)
+	n.releaseRead(peer, points)
 	n.log.Info("partner read", "community", c, "tenant", peer, "stream", stream, "read", kind,
-		"start", time.Unix(0, rq.Start).UTC(), "end", time.Unix(0, rq.End).UTC())
-	return n.opts.Reader.ServeRead(w, r, rq)
+		"start", time.Unix(0, rq.Start).UTC(), "end", time.Unix(0, rq.End).UTC(), "points", points, "err", err)
+	return err
 }
 
-func (n *Node) acquireRead(t policy.TenantID) bool {
+// bucket is a per-partner point budget, charged after each read with the
+// points actually served (the size of an answer is only known then); a
+// partner in debt waits until the budget refills.
+type bucket struct {
+	level float64 // points available; negative is debt
+	at    time.Time
+}
+
+// acquireRead admits a read if the partner is under its concurrency bound
+// and not in debt; otherwise it says how long to wait.
+func (n *Node) acquireRead(t policy.TenantID) (time.Duration, bool) {
 	n.readsMu.Lock()
 	defer n.readsMu.Unlock()
 	if n.reads[t] >= n.opts.MaxPartnerReads {
-		return false
+		return time.Second, false
+	}
+	if rate := n.opts.PartnerPointsPerSecond; rate > 0 {
+		b := n.refill(t)
+		if b.level < 0 {
+			return time.Duration(-b.level / rate * float64(time.Second)), false
+		}
 	}
 	n.reads[t]++
-	return true
+	return 0, true
 }
 
-func (n *Node) releaseRead(t policy.TenantID) {
+func (n *Node) refill(t policy.TenantID) *bucket {
+	now := n.opts.Now()
+	b := n.budget[t]
+	if b == nil {
+		b = &bucket{level: n.opts.PartnerBurst, at: now}
+		n.budget[t] = b
+	}
+	b.level = min(n.opts.PartnerBurst, b.level+now.Sub(b.at).Seconds()*n.opts.PartnerPointsPerSecond)
+	b.at = now
+	return b
+}
+
+func (n *Node) releaseRead(t policy.TenantID, points int) {
 	n.readsMu.Lock()
 	defer n.readsMu.Unlock()
 	n.reads[t]--
+	if n.opts.PartnerPointsPerSecond > 0 {
+		n.refill(t).level -= float64(points)
+	}
 }
 
 // --- client side ---

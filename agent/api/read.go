@@ -77,26 +77,29 @@ func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("bad_limit", "limit: %q is not a non-negative number", v)
 		}
 	}
-	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end,
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end,
 		Limit: limit, PageToken: r.URL.Query().Get("page_token"), CSV: p.csv, EpochNS: p.epochNS})
+	return err
 }
 
-// ServeRead answers a read from the store, streamed as JSON or CSV.
-func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest) error {
+// ServeRead answers a read from the store, streamed as JSON or CSV. It
+// returns how many points the answer covered (for summaries, the points
+// summarised), so callers can account for the load.
+func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest) (int, error) {
 	p := readParams{start: q.Start, end: q.End, csv: q.CSV, epochNS: q.EpochNS}
 	ctx := r.Context()
 	switch q.Kind {
 	case "data":
 		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: q.Start, End: q.End, Limit: q.Limit, PageToken: q.PageToken})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer it.Close()
 		return writePoints(w, q.Stream, p, it)
 	case "latest":
 		pt, ok, err := s.opts.Store.Latest(ctx, q.Stream)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var list []store.Sample
 		if ok && pt.Time >= q.Start && (q.End == 0 || pt.Time < q.End) {
@@ -105,24 +108,28 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		return writePoints(w, q.Stream, p, &samples{s: list})
 	case "interpolated":
 		if q.Interval <= 0 && q.Count <= 0 {
-			return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
+			return 0, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 		}
 		pts, err := s.opts.Store.Interpolated(ctx, q.Stream, q.Start, q.End, int64(q.Interval), q.Count)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		return writePoints(w, q.Stream, p, &samples{s: pts})
 	case "summaries":
 		if q.Interval <= 0 {
-			return badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
+			return 0, badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
 		}
 		sums, err := s.opts.Store.Summaries(ctx, q.Stream, q.Start, q.End, int64(q.Interval))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return writeSummaries(w, q.Stream, p, sums)
+		n := 0
+		for _, sm := range sums {
+			n += sm.Count
+		}
+		return n, writeSummaries(w, q.Stream, p, sums)
 	}
-	return badRequest("bad_request", "unknown read %q", q.Kind)
+	return 0, badRequest("bad_request", "unknown read %q", q.Kind)
 }
 
 // pointSource is what writePoints streams: a store iterator or a slice.
@@ -136,7 +143,8 @@ type pointSource interface {
 // writePoints streams points as JSON or CSV without holding them: a
 // 10M-point window costs the same memory as a 10-point one. The page token
 // comes last (a JSON field after the points; an HTTP trailer for CSV).
-func writePoints(w http.ResponseWriter, name string, p readParams, src pointSource) error {
+func writePoints(w http.ResponseWriter, name string, p readParams, src pointSource) (int, error) {
+	n := 0
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 256)
 	if p.csv {
@@ -144,6 +152,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 		w.Header().Set("Trailer", "Sluice-Next-Page-Token")
 		bw.WriteString("timestamp,value,quality\n")
 		for src.Next() {
+			n++
 			pt := src.At()
 			buf = appendTime(buf[:0], pt.Time, p.epochNS, false)
 			buf = append(buf, ',')
@@ -154,13 +163,13 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 			bw.Write(buf)
 		}
 		if err := src.Err(); err != nil {
-			return err
+			return n, err
 		}
 		if err := bw.Flush(); err != nil {
-			return nil // client went away
+			return n, nil // client went away
 		}
 		w.Header().Set("Sluice-Next-Page-Token", src.PageToken())
-		return nil
+		return n, nil
 	}
 	w.Header().Set("Content-Type", "application/json")
 	buf = append(buf, `{"stream":`...)
@@ -169,6 +178,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 	bw.Write(buf)
 	first := true
 	for src.Next() {
+		n++
 		buf = buf[:0]
 		if !first {
 			buf = append(buf, ',')
@@ -178,7 +188,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 		bw.Write(buf)
 	}
 	if err := src.Err(); err != nil {
-		return err
+		return n, err
 	}
 	buf = append(buf[:0], ']')
 	if tok := src.PageToken(); tok != "" {
@@ -188,7 +198,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 	buf = append(buf, "}\n"...)
 	bw.Write(buf)
 	bw.Flush()
-	return nil
+	return n, nil
 }
 
 func appendPointJSON(b []byte, pt store.Sample, epochNS bool) []byte {
@@ -309,7 +319,8 @@ func (s *Server) readLatest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, CSV: p.csv, EpochNS: p.epochNS})
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, CSV: p.csv, EpochNS: p.epochNS})
+	return err
 }
 
 func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error {
@@ -331,7 +342,8 @@ func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 	}
-	return s.ServeRead(w, r, req)
+	_, err = s.ServeRead(w, r, req)
+	return err
 }
 
 // SummaryJSON is one interval of a summaries answer. Statistics are null
@@ -360,8 +372,9 @@ func (s *Server) readSummaries(w http.ResponseWriter, r *http.Request) error {
 	if iv == "" || err != nil || interval <= 0 {
 		return badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
 	}
-	return s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end,
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end,
 		Interval: interval, CSV: p.csv, EpochNS: p.epochNS})
+	return err
 }
 
 func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []store.Summary) error {
