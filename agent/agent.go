@@ -192,6 +192,7 @@ func (a *Agent) start(ctx context.Context) error {
 		Registerer:   a.reg,
 		GossipTiming: a.opts.GossipTiming,
 
+		SendMail:               mailer(cfg.SMTP),
 		MaxPartnerReads:        cfg.Federation.PartnerReads,
 		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
 	})

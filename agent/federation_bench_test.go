@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,14 +17,14 @@ import (
 )
 
 // startTestAgent runs a whole agent in-process on loopback ports.
-func startTestAgent(tb testing.TB, name string) (*Agent, *api.Client) {
+func startTestAgent(tb testing.TB, name string, extraYAML ...string) (*Agent, *api.Client) {
 	tb.Helper()
 	dir := tb.TempDir()
 	cfg, err := configs.Parse(fmt.Appendf(nil, `tenant: {name: %s}
 data_dir: %q
 api: {listen: "127.0.0.1:0", max_body_bytes: 268435456}
 federation: {listen: "127.0.0.1:0", gossip: "127.0.0.1:0", advertise: 127.0.0.1}
-`, name, dir))
+%s`, name, dir, strings.Join(extraYAML, "\n")))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -82,6 +82,9 @@ type Config struct {
 	Federation FederationConfig `yaml:"federation"`
 	// Store tunes the local time-series store.
 	Store StoreConfig `yaml:"store"`
+	// SMTP, when Server is set, lets the agent e-mail invitation tokens to
+	// the invitee's address as well as printing them.
+	SMTP SMTPConfig `yaml:"smtp"`
 	// ShutdownTimeout bounds a graceful stop (leave the gossip clusters,
 	// stop sources, flush, close the store) before the agent gives up.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -149,6 +152,20 @@ type FederationConfig struct {
 	// PartnerPointsPerSecond bounds the points one partner tenant may read
 	// per second, on average, with bursts of 10 s worth; 0 sets no bound.
 	PartnerPointsPerSecond float64 `yaml:"partner_points_per_second"`
+}
+
+// SMTPConfig is the mail relay for invitations.
+type SMTPConfig struct {
+	// Server is the relay's host:port (587 with STARTTLS, or 25); empty
+	// sends no mail.
+	Server string `yaml:"server"`
+	// From is the sender address.
+	From string `yaml:"from"`
+	// Username and Password authenticate to the relay (PLAIN, only over
+	// TLS or to localhost). Password is a secret reference: env:NAME,
+	// file:/path or credential:NAME.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // StoreConfig tunes the store.

@@ -80,6 +80,19 @@ func (c Config) Validate() error {
 		v.add("federation.partner_points_per_second", "%v: want 0 (no bound) or a positive rate", p)
 	}
 
+	if c.SMTP.Server != "" {
+		if msg := checkListen(c.SMTP.Server); msg != "" {
+			v.add("smtp.server", "%s", msg)
+		}
+		if !strings.Contains(c.SMTP.From, "@") {
+			v.add("smtp.from", "%q is not an e-mail address", c.SMTP.From)
+		}
+		if c.SMTP.Password != "" {
+			if err := CheckSecret(c.SMTP.Password); err != nil {
+				v.add("smtp.password", "%v", err)
+			}
+		}
+	}
 	if c.Store.Retention < 0 {
 		v.add("store.retention", "negative (%s); 0 keeps points forever", c.Store.Retention)
 	}

@@ -381,8 +381,40 @@ func (n *Node) invite(w http.ResponseWriter, r *http.Request) error {
 	}
 	tok := token{V: 1, Env: env, Name: ci.Name, OwnerName: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()}
 	n.log.Info("invitation issued", "community", ci.ID, "invitation", rec.Invitation, "email", req.Email)
-	writeJSON(w, 201, map[string]any{"id": rec.Invitation, "token": tok.encode(), "expires": time.Unix(0, rec.Expires).UTC()})
+	out := map[string]any{"id": rec.Invitation, "token": tok.encode(), "expires": time.Unix(0, rec.Expires).UTC()}
+	if n.opts.SendMail != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		err := n.opts.SendMail(ctx, req.Email, invitationSubject(n.id.Name(), ci.Name), invitationBody(n.id.Name(), ci.Name, tok.encode(), rec.Expires))
+		cancel()
+		if err != nil {
+			// The invitation stands; the admin can still pass the token on.
+			n.log.Warn("could not e-mail the invitation", "email", req.Email, "err", err)
+			out["email_error"] = err.Error()
+		} else {
+			out["emailed"] = req.Email
+		}
+	}
+	writeJSON(w, 201, out)
 	return nil
+}
+
+func invitationSubject(owner, community string) string {
+	return fmt.Sprintf("%s invites you to the data-sharing community %q", owner, community)
+}
+
+func invitationBody(owner, community, token string, expires int64) string {
+	return fmt.Sprintf(`%s invites your company to the Sluice community %q.
+
+To accept, run this on your company's own Sluice agent (as its admin):
+
+    sluice invitation accept %s
+
+Your agent will contact %s's agent over mutual TLS and hand over your
+acceptance; %s then confirms you, and only then can either side see the
+other's shared data. The invitation expires at %s.
+
+To decline: sluice invitation decline TOKEN (the same token).
+`, owner, community, token, owner, owner, time.Unix(0, expires).UTC().Format(time.RFC1123))
 }
 
 func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) error {

@@ -82,6 +82,8 @@ type Options struct {
 	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
 	// it the partner gets 429 with Retry-After. Default 8.
 	MaxPartnerReads int
+	// SendMail, when set, e-mails invitation tokens to the invitee.
+	SendMail func(ctx context.Context, to, subject, body string) error
 	// PartnerPointsPerSecond bounds the points served to one partner
 	// tenant, averaged over PartnerBurst; 0 means no bound.
 	PartnerPointsPerSecond float64

@@ -196,9 +196,11 @@ type catalogEntryJSON struct {
 }
 
 type inviteAnswer struct {
-	ID      string   `json:"id"`
-	Token   string   `json:"token"`
-	Expires jsonText `json:"expires"`
+	ID         string   `json:"id"`
+	Token      string   `json:"token"`
+	Expires    jsonText `json:"expires"`
+	Emailed    string   `json:"emailed"`
+	EmailError string   `json:"email_error"`
 }
 
 // jsonText is any JSON value shown as text: a string as it is, null as
@@ -557,6 +559,12 @@ func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
 	fmt.Fprintln(f.stdout, inv.Token)
 	fmt.Fprintf(f.stderr, "invitation %s for %s expires %s; the partner accepts it on their agent with:\n  sluice invitation accept TOKEN   (or pipe the token into: sluice invitation accept -)\n",
 		inv.ID, *email, inv.Expires.or("in 14 days"))
+	switch {
+	case inv.Emailed != "":
+		fmt.Fprintf(f.stderr, "the token was also e-mailed to %s\n", inv.Emailed)
+	case inv.EmailError != "":
+		fmt.Fprintf(f.stderr, "warning: the token could not be e-mailed (%s); pass it on yourself\n", inv.EmailError)
+	}
 	return nil
 }
 
