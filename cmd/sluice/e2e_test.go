@@ -66,14 +66,29 @@ func startAgent(t *testing.T, dataDir, config string, extraEnv ...string) *agent
 	return startAgentArgs(t, dataDir, []string{"--config", path}, extraEnv...)
 }
 
+// fixedFederationPorts reports whether the agent's config file names its
+// federation ports (tests that restart an agent on the same ports).
+func fixedFederationPorts(args []string) bool {
+	for i, a := range args {
+		if a == "--config" && i+1 < len(args) {
+			b, err := os.ReadFile(args[i+1])
+			return err == nil && strings.Contains(string(b), "federation:")
+		}
+	}
+	return false
+}
+
 func startAgentArgs(t *testing.T, dataDir string, args []string, extraEnv ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{t: t, dataDir: dataDir, exited: make(chan error, 1)}
 	a.cmd = exec.Command(sluiceBin, append([]string{"agent"}, args...)...)
 	a.cmd.Dir = filepath.Dir(dataDir)
 	a.cmd.Env = append(os.Environ(), "SLUICE_API_LISTEN=127.0.0.1:0", "SLUICE_DATA_DIR="+dataDir,
-		"SLUICE_FEDERATION_LISTEN=127.0.0.1:0", "SLUICE_GOSSIP_LISTEN=127.0.0.1:0",
 		"GORACE=atexit_sleep_ms=0") // race builds otherwise sleep 1 s at every exit
+	if !fixedFederationPorts(args) {
+		// Agents of parallel tests must not fight over 7443 and 7946.
+		a.cmd.Env = append(a.cmd.Env, "SLUICE_FEDERATION_LISTEN=127.0.0.1:0", "SLUICE_GOSSIP_LISTEN=127.0.0.1:0")
+	}
 	a.cmd.Env = append(a.cmd.Env, extraEnv...)
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
