@@ -204,7 +204,7 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	local := fed.LocalHandler()
-	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/"} {
+	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
 		a.api.HandleAuthenticated(p, "federation", local)
 	}
 

@@ -609,3 +609,119 @@ func TestPartnerRateLimit(t *testing.T) {
 		t.Fatalf("after the budget refilled: %d %s", code, body)
 	}
 }
+
+func (n *tnode) connections() map[string][]connectionJSON {
+	n.t.Helper()
+	var out map[string][]connectionJSON
+	json.Unmarshal([]byte(n.ok("GET", "/api/v1/connections", nil)), &out)
+	return out
+}
+
+func requestConn(from, to *tnode, comment string) (int, string) {
+	return from.do("POST", "/api/v1/connections", map[string]string{"tenant": string(to.ID()), "address": to.FedAddr(), "comment": comment})
+}
+
+func TestConnections(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	acme := newNode(t, "acme", clk)
+	north := newNode(t, "northwind", clk, "flow", "secret")
+	globex := newNode(t, "globex", clk)
+
+	// acme asks northwind; both sides show the same pending request.
+	if code, body := requestConn(acme, north, "we buy your feedstock"); code != 201 {
+		t.Fatalf("request: %d %s", code, body)
+	}
+	if out := acme.connections()["outgoing"]; len(out) != 1 || out[0].To != north.ID() || out[0].Comment != "we buy your feedstock" {
+		t.Fatalf("acme outgoing: %+v", out)
+	}
+	if in := north.connections()["incoming"]; len(in) != 1 || in[0].From != acme.ID() || in[0].FromName != "acme" {
+		t.Fatalf("northwind incoming: %+v", in)
+	}
+	// A review needs a comment and a level.
+	if code, _ := north.do("POST", "/api/v1/connections/acme/review", map[string]any{"accept": true, "level": "catalog"}); code != 400 {
+		t.Fatalf("review without comment: %d", code)
+	}
+	north.ok("POST", "/api/v1/connections/acme/review", map[string]any{"accept": true, "level": "catalog", "comment": "catalog first"})
+	eventually(t, "acme sees the connection paired", func() bool {
+		p := acme.connections()["paired"]
+		return len(p) == 1 && p[0].Access == "catalog"
+	})
+	north.ok("POST", "/api/v1/connections/acme/shares", map[string]string{"stream": "flow"})
+	eventually(t, "acme's catalog lists the shared stream", func() bool {
+		code, body := acme.do("GET", "/api/v1/connections/northwind/catalog", nil)
+		return code == 200 && strings.Contains(body, `"stream": "flow"`) && !strings.Contains(body, "secret")
+	})
+	// Catalog access is not data access.
+	code, body := acme.do("GET", "/api/v1/connections/northwind/streams/flow/data?start=-1h", nil)
+	wantDenied(t, code, body, "catalog_only")
+	// A tenant with no connection gets nothing.
+	globex.local.setTenant(north.ID(), tenantInfo{Name: "northwind", Fed: north.FedAddr()})
+	code, body = globex.do("GET", "/api/v1/connections/northwind/streams/flow/data?start=-1h", nil)
+	wantDenied(t, code, body, "no_connection")
+	code, body = globex.do("GET", "/api/v1/connections/northwind/catalog", nil)
+	wantDenied(t, code, body, "no_connection")
+
+	// A one-way link: northwind sees nothing of acme without its own request.
+	if c := north.book.snapshot().Connection(north.ID(), acme.ID()); c.Status != policy.ConnectionNone {
+		t.Fatalf("reverse direction exists: %+v", c)
+	}
+
+	// Globex cannot slip records about acme's link into northwind's agent.
+	fake := globex.seal(policy.Record{Kind: policy.KindConnectionAccepted, Issuer: globex.ID(), Version: 1, Time: clk.now().UnixNano(),
+		Tenant: acme.ID(), Access: policy.AccessCatalogData, Comment: "x"})
+	err := globex.postJSON(context.Background(), north.ID(), "/fed/v1/connect", connectRequest{Records: []Envelope{fake}}, nil)
+	if pe, ok := err.(*PeerError); !ok || pe.Status != 403 {
+		t.Fatalf("foreign connection record: %v", err)
+	}
+}
+
+func TestConnectionFlows(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	a := newNode(t, "a", clk, "s")
+	b := newNode(t, "b", clk, "s")
+	// Mutual pending requests pair at once, both ways, at catalog level.
+	requestConn(a, b, "hi")
+	requestConn(b, a, "hi back")
+	eventually(t, "both directions paired", func() bool {
+		return a.book.snapshot().Connection(a.ID(), b.ID()).Status == policy.ConnectionAccepted &&
+			b.book.snapshot().Connection(a.ID(), b.ID()).Status == policy.ConnectionAccepted &&
+			a.book.snapshot().Connection(b.ID(), a.ID()).Status == policy.ConnectionAccepted
+	})
+	if c := a.book.snapshot().Connection(a.ID(), b.ID()); !c.Auto || c.Access != policy.AccessCatalog {
+		t.Fatalf("mutual pairing: %+v", c)
+	}
+
+	// Reject, then a fresh request, then cancel it; after a cancellation
+	// a further request waits for review even if the other side asks too.
+	c1 := newNode(t, "c", clk)
+	requestConn(c1, b, "first")
+	eventually(t, "b sees c's request", func() bool { return len(b.connections()["incoming"]) == 1 })
+	b.ok("POST", "/api/v1/connections/c/review", map[string]any{"accept": false, "comment": "not now"})
+	eventually(t, "c sees the rejection", func() bool {
+		r := c1.connections()["rejected"]
+		return len(r) == 1 && r[0].Review == "not now"
+	})
+	requestConn(c1, b, "second")
+	eventually(t, "b sees the second request", func() bool { return len(b.connections()["incoming"]) == 1 })
+	c1.ok("POST", "/api/v1/connections/b/cancel", nil)
+	eventually(t, "b sees the cancellation", func() bool { return len(b.connections()["incoming"]) == 0 })
+	requestConn(c1, b, "third")
+	requestConn(b, c1, "mutual")
+	eventually(t, "both requests arrive", func() bool {
+		return b.book.snapshot().Connection(c1.ID(), b.ID()).Status == policy.ConnectionPending &&
+			c1.book.snapshot().Connection(b.ID(), c1.ID()).Status == policy.ConnectionPending
+	})
+	if s := b.book.snapshot().Connection(c1.ID(), b.ID()); s.Status != policy.ConnectionPending || !s.NoAutoPair {
+		t.Fatalf("after a cancellation, mutual requests must not pair by themselves: %+v", s)
+	}
+	// Data over an accepted catalog+data link.
+	b.ok("POST", "/api/v1/connections/c/review", map[string]any{"accept": true, "level": "catalog+data", "comment": "ok"})
+	b.ok("POST", "/api/v1/connections/c/shares", map[string]string{"stream": "s"})
+	eventually(t, "c reads b's stream over the link", func() bool {
+		code, _ := c1.do("GET", "/api/v1/connections/b/streams/s/latest", nil)
+		return code == 200
+	})
+	b.ok("DELETE", "/api/v1/connections/c/shares/s", nil)
+	code, body := c1.do("GET", "/api/v1/connections/b/streams/s/latest", nil)
+	wantDenied(t, code, body, "not_shared")
+}

@@ -70,6 +70,7 @@ func (n *Node) LocalHandler() http.Handler {
 	h("GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", n.read)
 	h("POST /api/v1/invitations/accept", n.answerInvitation(policy.KindInvitationAccepted))
 	h("POST /api/v1/invitations/decline", n.answerInvitation(policy.KindInvitationDeclined))
+	n.connectionRoutes(h)
 	return mux
 }
 
@@ -774,9 +775,29 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	q, err := n.forwardQuery(r)
+	if err != nil {
+		return err
+	}
+	path := "/fed/v1/read/" + url.PathEscape(string(ci.ID)) + "/" + url.PathEscape(r.PathValue("stream")) + "/" + r.PathValue("kind")
+	if owner == n.self {
+		return deny(400, "bad_request", "this is your own stream; read it with `sluice stream read`")
+	}
+	resp, err := n.callMember(r.Context(), ci.ID, owner, "GET", path, q)
+	if err != nil {
+		return err
+	}
+	relay(w, resp)
+	return nil
+}
+
+// forwardQuery turns a local read's query into the owner's: times are
+// resolved here (relative times on this agent's clock) and sent as
+// nanoseconds, durations likewise.
+func (n *Node) forwardQuery(r *http.Request) (url.Values, error) {
 	kind := r.PathValue("kind")
 	if _, ok := readKinds[kind]; !ok {
-		return deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kind)
+		return nil, deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kind)
 	}
 	in := r.URL.Query()
 	now := n.opts.Now()
@@ -796,14 +817,14 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 		}
 		t, err := n.opts.ParseTime(v, now)
 		if err != nil {
-			return deny(400, "bad_time", "%s: %v", k, err)
+			return nil, deny(400, "bad_time", "%s: %v", k, err)
 		}
 		q.Set(k, strconv.FormatInt(t, 10))
 	}
 	if v := in.Get("interval"); v != "" {
 		d, err := configs.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return deny(400, "bad_interval", "interval: %q is not a positive duration", v)
+			return nil, deny(400, "bad_interval", "interval: %q is not a positive duration", v)
 		}
 		q.Set("interval", strconv.FormatInt(int64(d), 10))
 	}
@@ -812,14 +833,12 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 			q.Set(k, v)
 		}
 	}
-	path := "/fed/v1/read/" + url.PathEscape(string(ci.ID)) + "/" + url.PathEscape(r.PathValue("stream")) + "/" + kind
-	if owner == n.self {
-		return deny(400, "bad_request", "this is your own stream; read it with `sluice stream read`")
-	}
-	resp, err := n.callMember(r.Context(), ci.ID, owner, "GET", path, q)
-	if err != nil {
-		return err
-	}
+	return q, nil
+}
+
+// relay streams the owner's answer to the local caller. Nothing is kept
+// here.
+func relay(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	for _, h := range []string{"Content-Type", "Trailer"} {
 		if v := resp.Header.Get(h); v != "" {
@@ -828,12 +847,11 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil {
-		return nil // the answer is cut; the client sees a short body
+		return // the answer is cut; the client sees a short body
 	}
 	for k, v := range resp.Trailer {
 		w.Header()[k] = v
 	}
-	return nil
 }
 
 func decodeBody(r *http.Request, v any) error {

@@ -79,6 +79,9 @@ func (n *Node) partnerHandler() http.Handler {
 	mux.HandleFunc("POST /fed/v1/welcome", n.peer(n.handleWelcome))
 	mux.HandleFunc("GET /fed/v1/catalog/{c}", n.peer(n.handleCatalog))
 	mux.HandleFunc("GET /fed/v1/read/{c}/{stream}/{kind}", n.peer(n.handleRead))
+	mux.HandleFunc("POST /fed/v1/connect", n.peer(n.handleConnect))
+	mux.HandleFunc("GET /fed/v1/ccatalog", n.peer(n.handleConnectionCatalog))
+	mux.HandleFunc("GET /fed/v1/cread/{stream}/{kind}", n.peer(n.handleRead)) // over a connection: no {c}
 	return mux
 }
 
@@ -284,9 +287,15 @@ var readKinds = map[string]policy.ReadKind{
 }
 
 // handleRead serves a partner read from this agent's own store, if and as
-// far as policy.Authorize allows it on this agent's own state.
+// far as policy.Authorize allows it on this agent's own state. Without a
+// community in the path, the read goes over the connection from the
+// caller to this tenant.
 func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
 	c := policy.CommunityID(r.PathValue("c"))
+	label := string(c)
+	if c == "" {
+		label = "connection"
+	}
 	stream := r.PathValue("stream")
 	kind, ok := readKinds[r.PathValue("kind")]
 	if !ok {
@@ -312,18 +321,18 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 		Read: kind, Interval: rq.Interval, Start: rq.Start, End: rq.End, Now: now,
 	})
 	if !dec.Allow {
-		n.m.reads.WithLabelValues(string(c), string(peer), string(dec.Reason)).Inc()
+		n.m.reads.WithLabelValues(label, string(peer), string(dec.Reason)).Inc()
 		n.log.Info("partner read denied", "community", c, "tenant", peer, "stream", stream, "read", kind, "reason", dec.Reason)
 		return deny(403, string(dec.Reason), "denied: %s", dec.Reason)
 	}
 	if wait, ok := n.acquireRead(peer); !ok {
-		n.m.reads.WithLabelValues(string(c), string(peer), "throttled").Inc()
+		n.m.reads.WithLabelValues(label, string(peer), "throttled").Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return deny(429, "throttled", "your tenant is over its read limit (%d concurrent reads, %.0f points/s); retry in %s",
 			n.opts.MaxPartnerReads, n.opts.PartnerPointsPerSecond, wait.Round(time.Second))
 	}
 	rq.Start, rq.End = dec.Start, dec.End
-	n.m.reads.WithLabelValues(string(c), string(peer), "allowed").Inc()
+	n.m.reads.WithLabelValues(label, string(peer), "allowed").Inc()
 	points, err := n.opts.Reader.ServeRead(w, r, rq)
 	n.releaseRead(peer, points)
 	n.log.Info("partner read", "community", c, "tenant", peer, "stream", stream, "read", kind,

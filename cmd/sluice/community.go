@@ -44,6 +44,7 @@ func (f *fedCLI) commands() map[string]command {
 		"invitation": {"accept or decline an invitation to a community", f.runInvitation},
 		"share":      {"share a stream into a community", nameErr("share", f.runShare)},
 		"unshare":    {"stop sharing a stream into a community", nameErr("unshare", f.runUnshare)},
+		"connection": {"one-way links to other tenants: request, review, cancel, read", f.runConnection},
 	}
 }
 
@@ -795,11 +796,16 @@ func (f *fedCLI) partnerRead(ctx context.Context, fs *flag.FlagSet, cf clientFla
 	if err != nil {
 		return err
 	}
+	return f.relayRead(ctx, cf, partnerStreamPath(pos[0], tenant, stream, kind), q)
+}
+
+// relayRead streams a read's answer from this tenant's agent to stdout.
+func (f *fedCLI) relayRead(ctx context.Context, cf clientFlags, path string, q url.Values) error {
 	c, err := f.connect(cf)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(ctx, "GET", partnerStreamPath(pos[0], tenant, stream, kind), q, "", nil)
+	resp, err := c.Do(ctx, "GET", path, q, "", nil)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 		"Shares one of this tenant's streams into a community: its confirmed\n"+
 		"members may read it from this agent, within the limits given here.\n"+
 		"Times take RFC 3339, epoch, now, or relative forms like -30d.")
-	community := fs.String("community", "", "the community to share into: name or id (required)")
+	community := fs.String("community", "", "the community to share into: name or id")
+	connection := fs.String("connection", "", "or: the tenant (id or name) of an accepted connection to share with")
 	historyFrom := fs.String("history-from", "", "partners see no points before this time")
 	lookback := fs.String("lookback", "", "partners see only this far back from now, e.g. 30d")
 	expires := fs.String("expires", "", "the share ends by itself at this time")
@@ -25,13 +26,17 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 	if err := nonEmpty(pos, "STREAM"); err != nil {
 		return err
 	}
-	if strings.TrimSpace(*community) == "" {
+	if (strings.TrimSpace(*community) == "") == (strings.TrimSpace(*connection) == "") {
 		fs.Usage()
-		return usageErr("--community is required")
+		return usageErr("give one of --community or --connection")
 	}
 	c, err := f.connect(cf)
 	if err != nil {
 		return err
+	}
+	path, target := communityPath(*community, "shares"), *community
+	if *connection != "" {
+		path, target = connectionPath(*connection, "shares"), "the connection with "+*connection
 	}
 	req := map[string]string{"stream": pos[0]}
 	for k, v := range map[string]string{"history_from": *historyFrom, "lookback": *lookback, "expires": *expires, "min_interval": *minInterval} {
@@ -39,7 +44,7 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 			req[k] = v
 		}
 	}
-	raw, err := call(ctx, c, "POST", communityPath(*community, "shares"), nil, req)
+	raw, err := call(ctx, c, "POST", path, nil, req)
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 			limits = append(limits, l.name+" "+string(l.v))
 		}
 	}
-	msg := fmt.Sprintf("shared %s into %s", first(s.Stream, pos[0]), *community)
+	msg := fmt.Sprintf("shared %s into %s", first(s.Stream, pos[0]), target)
 	if len(limits) > 0 {
 		msg += " (" + strings.Join(limits, ", ") + ")"
 	}
@@ -73,9 +78,10 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) runUnshare(ctx context.Context, args []string) error {
-	fs, cf := f.flags("unshare", "STREAM --community C\n\n"+
+	fs, cf := f.flags("unshare", "STREAM (--community C | --connection TENANT)\n\n"+
 		"Stops sharing a stream: partners lose it and its history at once.")
-	community := fs.String("community", "", "the community to stop sharing into: name or id (required)")
+	community := fs.String("community", "", "the community to stop sharing into: name or id")
+	connection := fs.String("connection", "", "or: the tenant of the connection to stop sharing with")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -83,17 +89,21 @@ func (f *fedCLI) runUnshare(ctx context.Context, args []string) error {
 	if err := nonEmpty(pos, "STREAM"); err != nil {
 		return err
 	}
-	if strings.TrimSpace(*community) == "" {
+	if (strings.TrimSpace(*community) == "") == (strings.TrimSpace(*connection) == "") {
 		fs.Usage()
-		return usageErr("--community is required")
+		return usageErr("give one of --community or --connection")
 	}
 	c, err := f.connect(cf)
 	if err != nil {
 		return err
 	}
-	if _, err := call(ctx, c, "DELETE", communityPath(*community, "shares", url.PathEscape(pos[0])), nil, nil); err != nil {
+	path, target := communityPath(*community, "shares", url.PathEscape(pos[0])), *community
+	if *connection != "" {
+		path, target = connectionPath(*connection, "shares", url.PathEscape(pos[0])), "the connection with "+*connection
+	}
+	if _, err := call(ctx, c, "DELETE", path, nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.stdout, "stopped sharing %s into %s\n", pos[0], *community)
+	fmt.Fprintf(f.stdout, "stopped sharing %s into %s\n", pos[0], target)
 	return nil
 }

@@ -1,0 +1,370 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/federation/identity"
+	"github.com/sluice-edge/sluice/policy"
+)
+
+// Connections are one-way links between two tenants, beside communities:
+// A requests, B reviews (accept with an access level, or reject), A may
+// cancel while pending; policy derives the states. Connection records
+// concern exactly two tenants, so they travel directly between their two
+// agents (POST /fed/v1/connect), never by gossip.
+
+func (n *Node) connectionRoutes(h func(string, func(http.ResponseWriter, *http.Request) error)) {
+	h("GET /api/v1/connections", n.listConnections)
+	h("POST /api/v1/connections", n.requestConnection)
+	h("POST /api/v1/connections/{tenant}/review", n.reviewConnection)
+	h("POST /api/v1/connections/{tenant}/cancel", n.cancelConnection)
+	h("POST /api/v1/connections/{tenant}/shares", n.shareConnection)
+	h("DELETE /api/v1/connections/{tenant}/shares/{stream}", n.unshareConnection)
+	h("GET /api/v1/connections/{tenant}/catalog", n.connectionCatalog)
+	h("GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", n.connectionRead)
+}
+
+// connectRequest carries connection records between the two tenants'
+// agents, with what the sender knows of itself.
+type connectRequest struct {
+	Records []Envelope `json:"records"`
+	Name    string     `json:"name"`
+	Fed     string     `json:"fed"`
+	Gossip  string     `json:"gossip"`
+}
+
+type connectionJSON struct {
+	From     policy.TenantID `json:"from"`
+	FromName string          `json:"from_name,omitempty"`
+	To       policy.TenantID `json:"to"`
+	ToName   string          `json:"to_name,omitempty"`
+	Status   string          `json:"status"`
+	Access   string          `json:"access,omitempty"`
+	Comment  string          `json:"comment,omitempty"`
+	Review   string          `json:"review,omitempty"`
+	Auto     bool            `json:"auto,omitempty"`
+}
+
+func (n *Node) connectionJSON(c policy.Connection) connectionJSON {
+	out := connectionJSON{From: c.From, FromName: n.tenantName(c.From), To: c.To, ToName: n.tenantName(c.To),
+		Status: c.Status.String(), Comment: c.Comment, Review: c.Review, Auto: c.Auto}
+	if c.Status == policy.ConnectionAccepted {
+		out.Access = c.Access.String()
+	}
+	return out
+}
+
+func (n *Node) listConnections(w http.ResponseWriter, r *http.Request) error {
+	l := n.book.snapshot().Connections(n.self)
+	conv := func(cs []policy.Connection) []connectionJSON {
+		out := []connectionJSON{}
+		for _, c := range cs {
+			out = append(out, n.connectionJSON(c))
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].FromName+out[i].ToName < out[j].FromName+out[j].ToName })
+		return out
+	}
+	writeJSON(w, 200, map[string][]connectionJSON{
+		"paired": conv(l.Paired), "incoming": conv(l.Incoming), "outgoing": conv(l.Outgoing), "rejected": conv(l.Rejected),
+	})
+	return nil
+}
+
+// requestConnection asks another tenant's agent for a connection. The
+// request is recorded here only once the other agent has it, so both
+// sides always show the same state.
+func (n *Node) requestConnection(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Tenant  string `json:"tenant"`
+		Address string `json:"address"`
+		Comment string `json:"comment"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	id, err := identity.ParseID(req.Tenant)
+	if err != nil {
+		return deny(400, "bad_request", "tenant: %v (use the id from the partner's `sluice tenant card`)", err)
+	}
+	peer := policy.TenantID(id)
+	if peer == n.self {
+		return deny(400, "bad_request", "a tenant cannot connect to itself")
+	}
+	if req.Address != "" {
+		n.local.setTenant(peer, tenantInfo{Fed: req.Address})
+	}
+	rec := policy.Record{Kind: policy.KindConnectionRequested, Tenant: peer, Comment: req.Comment}
+	if err := n.issueTo(r.Context(), peer, rec, true); err != nil {
+		return err
+	}
+	c := n.book.snapshot().Connection(n.self, peer)
+	n.log.Info("connection requested", "to", peer, "status", c.Status)
+	writeJSON(w, 201, n.connectionJSON(c))
+	return nil
+}
+
+// issueTo signs a connection record and hands it to the other tenant's
+// agent. With strict, the record counts here only if the peer took it;
+// otherwise it counts here at once and delivery is retried in the
+// background.
+func (n *Node) issueTo(ctx context.Context, peer policy.TenantID, rec policy.Record, strict bool) error {
+	rec.Issuer = n.self
+	rec.Version = n.book.snapshot().NextVersion()
+	rec.Time = n.opts.Now().UnixNano()
+	env := n.seal(rec)
+	if err := policy.Check(rec); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
+	send := func(ctx context.Context) error {
+		var them tenantInfo
+		err := n.postJSON(ctx, peer, "/fed/v1/connect", connectRequest{
+			Records: []Envelope{env}, Name: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr(),
+		}, &them)
+		if err == nil {
+			n.local.setTenant(peer, them)
+		}
+		return err
+	}
+	if strict {
+		if err := send(ctx); err != nil {
+			return fmt.Errorf("tenant %s did not take the request: %w", n.displayTenant(peer), err)
+		}
+	}
+	if _, errs := n.book.merge([]Envelope{env}); len(errs) > 0 {
+		return deny(409, rejectReason(errs[0]), "%v", errs[0])
+	}
+	n.m.records.WithLabelValues("issued").Inc()
+	if !strict {
+		go func() {
+			for i, wait := 0, time.Second; i < 6; i, wait = i+1, wait*3 {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				err := send(ctx)
+				cancel()
+				if err == nil {
+					return
+				}
+				n.log.Warn("could not deliver a connection record yet", "tenant", peer, "err", err, "retry_in", wait)
+				select {
+				case <-time.After(wait):
+				case <-n.ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// handleConnect takes connection records from the other tenant of the
+// link: each must be issued by the caller and concern this tenant.
+func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	var req connectRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return deny(400, "malformed", "body: %v", err)
+	}
+	for _, e := range req.Records {
+		rec, err := e.open()
+		if err != nil {
+			n.m.records.WithLabelValues("rejected_signature").Inc()
+			return deny(400, "signature", "%v", err)
+		}
+		if rec.Issuer != peer || rec.Tenant != n.self || rec.Community != "" {
+			n.m.records.WithLabelValues("rejected_authority").Inc()
+			return deny(403, "issuer_mismatch", "only records between %s and this tenant, issued by the caller, are taken here", identity.ShortID(string(peer)))
+		}
+	}
+	if _, errs := n.book.merge(req.Records); len(errs) > 0 {
+		n.m.records.WithLabelValues("rejected_" + rejectReason(errs[0])).Inc()
+		return deny(409, rejectReason(errs[0]), "%v", errs[0])
+	}
+	n.local.setTenant(peer, tenantInfo{Name: req.Name, Fed: req.Fed, Gossip: req.Gossip})
+	n.log.Info("connection records received", "from", peer, "records", len(req.Records))
+	writeJSON(w, 200, tenantInfo{Name: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()})
+	return nil
+}
+
+func (n *Node) reviewConnection(w http.ResponseWriter, r *http.Request) error {
+	peer, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Accept  bool   `json:"accept"`
+		Level   string `json:"level"`
+		Comment string `json:"comment"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	c := n.book.snapshot().Connection(peer, n.self)
+	if c.Status != policy.ConnectionPending {
+		return deny(409, "not_pending", "no pending request from %s (its request is %s)", n.displayTenant(peer), c.Status)
+	}
+	if strings.TrimSpace(req.Comment) == "" {
+		return deny(400, "bad_request", "comment: a review needs a comment")
+	}
+	rec := policy.Record{Kind: policy.KindConnectionRejected, Tenant: peer, Comment: req.Comment}
+	if req.Accept {
+		rec.Kind = policy.KindConnectionAccepted
+		switch req.Level {
+		case "catalog":
+			rec.Access = policy.AccessCatalog
+		case "catalog+data", "data":
+			rec.Access = policy.AccessCatalogData
+		default:
+			return deny(400, "bad_request", "level: %q (want catalog or catalog+data)", req.Level)
+		}
+	}
+	if err := n.issueTo(r.Context(), peer, rec, false); err != nil {
+		return err
+	}
+	n.log.Info("connection reviewed", "from", peer, "accepted", req.Accept, "level", req.Level)
+	writeJSON(w, 200, n.connectionJSON(n.book.snapshot().Connection(peer, n.self)))
+	return nil
+}
+
+func (n *Node) cancelConnection(w http.ResponseWriter, r *http.Request) error {
+	peer, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	if c := n.book.snapshot().Connection(n.self, peer); c.Status != policy.ConnectionPending {
+		return deny(409, "not_pending", "no pending request to %s (it is %s)", n.displayTenant(peer), c.Status)
+	}
+	if err := n.issueTo(r.Context(), peer, policy.Record{Kind: policy.KindConnectionCancelled, Tenant: peer}, false); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+// shareConnection shares a stream with the tenant of an accepted
+// connection from that tenant to this one.
+func (n *Node) shareConnection(w http.ResponseWriter, r *http.Request) error {
+	peer, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Stream      string `json:"stream"`
+		HistoryFrom string `json:"history_from"`
+		Lookback    string `json:"lookback"`
+		Expires     string `json:"expires"`
+		MinInterval string `json:"min_interval"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if _, err := n.opts.Reader.StreamInfo(r.Context(), req.Stream); err != nil {
+		return deny(404, "unknown_stream", "stream %q: %v", req.Stream, err)
+	}
+	now := n.opts.Now()
+	var c policy.Constraints
+	if req.HistoryFrom != "" {
+		if c.NotBefore, err = n.opts.ParseTime(req.HistoryFrom, now); err != nil {
+			return deny(400, "bad_request", "history_from: %v", err)
+		}
+	}
+	if req.Expires != "" {
+		if c.Expires, err = n.opts.ParseTime(req.Expires, now); err != nil {
+			return deny(400, "bad_request", "expires: %v", err)
+		}
+	}
+	if req.Lookback != "" {
+		if c.Lookback, err = configs.ParseDuration(req.Lookback); err != nil {
+			return deny(400, "bad_request", "lookback: %v", err)
+		}
+	}
+	if req.MinInterval != "" {
+		if c.MinInterval, err = configs.ParseDuration(req.MinInterval); err != nil {
+			return deny(400, "bad_request", "min_interval: %v", err)
+		}
+	}
+	rec := policy.Record{Kind: policy.KindStreamShared, Tenant: peer, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: c}
+	if err := n.issueTo(r.Context(), peer, rec, false); err != nil {
+		return err
+	}
+	n.log.Info("stream shared over a connection", "tenant", peer, "stream", req.Stream)
+	writeJSON(w, 201, shareJSON{Tenant: n.self, TenantName: n.id.Name(), Stream: req.Stream, constraintsJSON: constraintsOf(c)})
+	return nil
+}
+
+func (n *Node) unshareConnection(w http.ResponseWriter, r *http.Request) error {
+	peer, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	ref := policy.StreamRef{Owner: n.self, Name: r.PathValue("stream")}
+	found := false
+	for _, s := range n.book.snapshot().Shares(policy.Scope{Reader: peer}) {
+		found = found || s.Stream == ref
+	}
+	if !found {
+		return deny(404, "not_shared", "stream %q is not shared with %s", ref.Name, n.displayTenant(peer))
+	}
+	if err := n.issueTo(r.Context(), peer, policy.Record{Kind: policy.KindStreamUnshared, Tenant: peer, Stream: ref}, false); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+// handleConnectionCatalog lists what this tenant shares with the caller
+// over their connection.
+func (n *Node) handleConnectionCatalog(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	shares, dec := policy.Catalog(n.book.snapshot(), policy.CatalogRequest{
+		Requester: peer, Owner: n.self, Now: n.opts.Now().UnixNano(),
+	})
+	if !dec.Allow {
+		n.m.reads.WithLabelValues("connection", string(peer), "catalog_"+string(dec.Reason)).Inc()
+		return deny(403, string(dec.Reason), "catalog denied: %s", dec.Reason)
+	}
+	writeJSON(w, 200, n.catalogEntries(r.Context(), shares))
+	return nil
+}
+
+func (n *Node) connectionCatalog(w http.ResponseWriter, r *http.Request) error {
+	peer, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	resp, err := n.call(r.Context(), peer, "", "GET", "/fed/v1/ccatalog", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var entries []catalogEntry
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+		return fmt.Errorf("catalog of %s: %w", n.displayTenant(peer), err)
+	}
+	writeJSON(w, 200, entries)
+	return nil
+}
+
+// connectionRead asks the owner's agent for a read over the connection
+// from this tenant to the owner.
+func (n *Node) connectionRead(w http.ResponseWriter, r *http.Request) error {
+	owner, err := n.resolveTenant(r.PathValue("tenant"))
+	if err != nil {
+		return err
+	}
+	q, err := n.forwardQuery(r)
+	if err != nil {
+		return err
+	}
+	path := "/fed/v1/cread/" + url.PathEscape(r.PathValue("stream")) + "/" + r.PathValue("kind")
+	resp, err := n.call(r.Context(), owner, "", "GET", path, q, nil)
+	if err != nil {
+		return err
+	}
+	relay(w, resp)
+	return nil
+}
