@@ -446,7 +446,7 @@ func TestWrongCertificate(t *testing.T) {
 	}
 	// North dials acme's address but pins itself: the server is not it.
 	north.local.setTenant(north.ID(), tenantInfo{Fed: acme.FedAddr()})
-	clients.Delete(string(north.ID()) + "|" + string(north.ID()))
+	north.clients.Delete(north.ID())
 	_, err = north.call(context.Background(), north.ID(), acme.FedAddr(), "POST", "/fed/v1/records", nil, strings.NewReader("[]"))
 	if err == nil || !strings.Contains(err.Error(), identity.ErrWrongTenant.Error()) {
 		t.Fatalf("pinned to the wrong tenant: %v", err)

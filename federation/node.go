@@ -108,6 +108,8 @@ type Node struct {
 	clusters sync.Map // policy.CommunityID -> *gossip.Cluster
 	joinMu   sync.Mutex
 
+	clients sync.Map // policy.TenantID -> *http.Client pinned to that tenant
+
 	readsMu sync.Mutex
 	reads   map[policy.TenantID]int
 	budget  map[policy.TenantID]*bucket

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sluice-edge/sluice/configs"
@@ -389,12 +388,10 @@ func (n *Node) releaseRead(t policy.TenantID, points int) {
 
 // --- client side ---
 
-var clients sync.Map // "<self>|<peer>" -> *http.Client
-
-// client returns an HTTPS client that only talks to the given tenant.
+// client returns an HTTPS client that only talks to the given tenant; one
+// per partner, so connections are reused.
 func (n *Node) client(peer policy.TenantID) (*http.Client, error) {
-	key := string(n.self) + "|" + string(peer)
-	if c, ok := clients.Load(key); ok {
+	if c, ok := n.clients.Load(peer); ok {
 		return c.(*http.Client), nil
 	}
 	cfg, err := n.id.ClientConfig(string(peer))
@@ -407,7 +404,7 @@ func (n *Node) client(peer policy.TenantID) (*http.Client, error) {
 		IdleConnTimeout:     time.Minute,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}}
-	clients.Store(key, c)
+	n.clients.Store(peer, c)
 	return c, nil
 }
 

@@ -420,7 +420,12 @@ func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []sto
 		Stream    string        `json:"stream"`
 		Summaries []SummaryJSON `json:"summaries"`
 	}{Stream: name, Summaries: make([]SummaryJSON, len(sums))}
-	f := func(v float64) *float64 { return &v }
+	f := func(v float64) *float64 { // JSON has no NaN or infinities: those are null
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
 	point := func(pt store.Sample) any {
 		return jsonRaw(appendPointJSON(nil, pt, p.epochNS))
 	}
