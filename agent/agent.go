@@ -23,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/agent/console"
 	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/federation"
@@ -71,6 +73,7 @@ type Agent struct {
 	ready   atomic.Bool
 	sources *supervisor
 	fed     *federation.Node
+	users   *users.Directory
 
 	notifyWarned atomic.Bool
 }
@@ -146,14 +149,24 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.store = st
 
-	// 2. API.
-	token, err := AdminToken(cfg.DataDir)
+	// 2. Users, then the API behind their middleware.
+	dir, err := users.Open(filepath.Join(cfg.DataDir, "users.json"), users.Options{
+		Logger: a.log.With("component", "users"), Registerer: a.reg,
+	})
 	if err != nil {
 		return err
 	}
+	a.users = dir
+	if err := dir.EnsureBootstrap(filepath.Join(cfg.DataDir, TokenFile)); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
 	a.api = api.New(api.Options{
-		Store:        st,
-		AdminToken:   token,
+		Store: st,
+		// The users middleware in front authenticates and checks roles.
+		Authorize: func(r *http.Request) bool {
+			_, ok := users.FromContext(r.Context())
+			return ok
+		},
 		Logger:       a.log.With("component", "api"),
 		Registerer:   a.reg,
 		Gatherer:     a.reg,
@@ -168,7 +181,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.apiAddr = ln.Addr().String()
 	a.http = &http.Server{
-		Handler:           a.api.Handler(),
+		Handler:           users.Middleware(dir, a.api.Handler(), a.resolveCommunity),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -203,10 +216,12 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := fed.Start(ctx); err != nil {
 		return err
 	}
+	dir.Mount(a.api)
 	local := fed.LocalHandler()
 	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
 		a.api.HandleAuthenticated(p, "federation", local)
 	}
+	a.api.Handle("/", console.Handler())
 
 	// 4. Sources, last: everything they write to is up. Sources that
 	// serve HTTP (OMF) get their paths on the API mux.
@@ -243,6 +258,11 @@ func (a *Agent) stop() error {
 			a.http.Close()
 		}
 		cancel()
+	}
+	if a.users != nil {
+		if err := a.users.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
@@ -285,6 +305,15 @@ func (a *Agent) Reload(cfg configs.Config) error {
 	a.notify(fmt.Sprintf("READY=1\nSTATUS=serving, reloaded %d sources", len(cfg.Sources)))
 	a.log.Info("reloaded", "sources", len(cfg.Sources))
 	return nil
+}
+
+// resolveCommunity lets the users middleware check roles of a community
+// named in a path; until federation is up there are none.
+func (a *Agent) resolveCommunity(ctx context.Context, ref string) (policy.CommunityID, error) {
+	if a.fed == nil {
+		return "", errors.New("federation is not running")
+	}
+	return a.fed.ResolveCommunity(ctx, ref)
 }
 
 // APIAddr is the address the API is bound to.

@@ -29,7 +29,9 @@ import (
 // authentication; every action here is this tenant's own.
 func (n *Node) LocalHandler() http.Handler {
 	mux := http.NewServeMux()
+	n.localPatterns = nil
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
+		n.localPatterns = append(n.localPatterns, pattern)
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 			if err := f(w, r); err != nil {
@@ -148,6 +150,17 @@ func (n *Node) createCommunity(w http.ResponseWriter, r *http.Request) error {
 	n.log.Info("community created", "community", id, "name", req.Name)
 	writeJSON(w, 201, n.communityJSON(st, ci))
 	return nil
+}
+
+// LocalRoutes lists the patterns LocalHandler serves.
+func (n *Node) LocalRoutes() []string { return append([]string(nil), n.localPatterns...) }
+
+// ResolveCommunity finds a community this tenant takes part in by id or
+// display name (for the users middleware, which checks per-community
+// roles).
+func (n *Node) ResolveCommunity(ctx context.Context, ref string) (policy.CommunityID, error) {
+	ci, _, err := n.resolve(ref)
+	return ci.ID, err
 }
 
 // resolve finds a community by id or by name among those this tenant

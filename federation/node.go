@@ -108,7 +108,8 @@ type Node struct {
 	clusters sync.Map // policy.CommunityID -> *gossip.Cluster
 	joinMu   sync.Mutex
 
-	clients sync.Map // policy.TenantID -> *http.Client pinned to that tenant
+	clients       sync.Map // policy.TenantID -> *http.Client pinned to that tenant
+	localPatterns []string // of LocalHandler
 
 	readsMu sync.Mutex
 	reads   map[policy.TenantID]int

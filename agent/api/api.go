@@ -39,7 +39,11 @@ type Store interface {
 // Options configure the API server.
 type Options struct {
 	Store      Store
-	AdminToken string // bearer token that opens every /api/v1 route
+	AdminToken string // bearer token that opens every /api/v1 route, when Authorize is nil
+	// Authorize, when set, decides instead of AdminToken whether a request
+	// may pass (the agent's users middleware sits in front and vouches for
+	// the requests it let through).
+	Authorize  func(r *http.Request) bool
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer // served at /metrics; nil serves nothing there
@@ -58,6 +62,7 @@ type Options struct {
 type Server struct {
 	opts     Options
 	mux      *http.ServeMux
+	patterns []string
 	log      *slog.Logger
 	inflight chan struct{}
 	requests *prometheus.CounterVec
@@ -152,8 +157,13 @@ func (s *Server) routes() {
 	})
 }
 
+// Routes lists the patterns of the authenticated routes, so the agent can
+// check that every one has a rule in the users' route table.
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
 // route mounts an authenticated, measured handler.
 func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.Request) error) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
@@ -170,6 +180,9 @@ func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.R
 }
 
 func (s *Server) authorized(r *http.Request) bool {
+	if s.opts.Authorize != nil {
+		return s.opts.Authorize(r)
+	}
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")
 	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || s.opts.AdminToken == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,14 @@ type Client struct {
 	Base  string // e.g. http://127.0.0.1:7080
 	Token string
 	HTTP  *http.Client
+	// StepUp, when set, is asked for the user's password when the agent
+	// wants it again for a sensitive action (403, reason
+	// step_up_required); the request is then sent once more with it.
+	StepUp func() (string, error)
 }
+
+// StepUpHeader carries the password of a step-up.
+const StepUpHeader = "X-Sluice-Password"
 
 // Error is an API error answer.
 type Error struct {
@@ -55,6 +63,26 @@ func StreamPath(name string, suffix string) string {
 // Do sends a request and returns the response for the caller to read and
 // close; an error status becomes an *Error.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, contentType string, body io.Reader) (*http.Response, error) {
+	resp, err := c.do(ctx, method, path, q, contentType, body, "")
+	var e *Error
+	if c.StepUp == nil || !errors.As(err, &e) || e.Status != http.StatusForbidden || e.Reason != "step_up_required" {
+		return resp, err
+	}
+	if sk, ok := body.(io.Seeker); ok {
+		if _, err := sk.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+	} else if body != nil {
+		return nil, err // cannot send it again
+	}
+	pw, perr := c.StepUp()
+	if perr != nil {
+		return nil, perr
+	}
+	return c.do(ctx, method, path, q, contentType, body, pw)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, contentType string, body io.Reader, password string) (*http.Response, error) {
 	u := strings.TrimRight(c.Base, "/") + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -68,6 +96,9 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, cont
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if password != "" {
+		req.Header.Set(StepUpHeader, password)
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -32,6 +32,9 @@ func init() {
 		"status":  {"show whether the agent is up, its store and sources", runStatus},
 		"version": {"print the version", runVersion},
 		"bench":   {"measure whole-process throughput (bench ingest)", runBench},
+		"user":    {"manage this tenant's users and their roles", runUser},
+		"token":   {"create, list and revoke API tokens", runToken},
+		"login":   {"log in as a user and keep the token for the CLI", runLogin},
 		"demo":    {"run two tenants' agents here and walk the whole community handshake", runDemo},
 	}
 	for name, c := range fedStd.cliCommands() { // tenant, community, invitation, share, unshare

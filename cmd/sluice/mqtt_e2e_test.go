@@ -76,22 +76,33 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
           json: {value: v, time: t}
 `, broker)
 	a := startAgent(t, data, cfg)
+	// "agent ready" comes before the source has connected: the session of
+	// this new client id has no subscription until the SUBACK, and the
+	// broker drops (after PUBACKing them to the publisher) the messages
+	// published before that. At-least-once starts at the subscription.
+	waitSubscribed(t, a)
 
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("e2e-publisher"))
-	if tok := pub.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
-		t.Fatal(tok.Error())
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
 	}
 	defer pub.Disconnect(100)
 	const total = 3000
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	publish := func(from, to int) {
+	// publish returns an error rather than failing the test: it also runs
+	// off the test goroutine.
+	publish := func(from, to int) error {
 		for i := from; i < to; i++ {
 			body, _ := json.Marshal(map[string]any{"v": float64(i) / 10, "t": base.Add(time.Duration(i) * time.Second).UnixMilli()})
 			tok := pub.Publish(fmt.Sprintf("plant/unit%d/temp", i%3), 1, false, body)
-			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("publish %d: %v", i, tok.Error())
+			if !tok.WaitTimeout(30 * time.Second) {
+				return fmt.Errorf("publish %d: no PUBACK within 30s", i)
+			}
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("publish %d: %w", i, err)
 			}
 		}
+		return nil
 	}
 	count := func(p *agentProc) int {
 		n := 0
@@ -103,10 +114,12 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
 		}
 		return n
 	}
-	publish(0, 1000)
+	if err := publish(0, 1000); err != nil {
+		t.Fatal(err)
+	}
 	// Kill the agent while messages are still flowing to it.
-	done := make(chan struct{})
-	go func() { publish(1000, 2000); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- publish(1000, 2000) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for count(a) < 500 {
 		if time.Now().After(deadline) {
@@ -118,8 +131,12 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-a.exited
-	<-done
-	publish(2000, total) // published while the agent is down
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := publish(2000, total); err != nil { // published while the agent is down
+		t.Fatal(err)
+	}
 
 	b := startAgent(t, data, cfg)
 	deadline = time.Now().Add(60 * time.Second)
@@ -149,5 +166,18 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
 	}
 	if len(seen) != total {
 		t.Fatalf("%d distinct points, want %d", len(seen), total)
+	}
+}
+
+// waitSubscribed waits until the agent's MQTT source has subscribed: it
+// logs "mqtt connected" once the broker has answered SUBSCRIBE.
+func waitSubscribed(t *testing.T, a *agentProc) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.logs(), `msg="mqtt connected"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's MQTT source did not subscribe within 30s\n%s", a.logs())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

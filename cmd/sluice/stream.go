@@ -38,11 +38,9 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 // client resolves the agent's address and token the way the design says:
 // flag, then environment, then the agent's data dir.
 func (f clientFlags) client() (*api.Client, error) {
-	addr := first(*f.addr, os.Getenv("SLUICE_ADDR"), "http://"+configs.DefaultAPIListen)
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	token := first(*f.token, os.Getenv("SLUICE_TOKEN"))
+	addr := normAddr(first(*f.addr, os.Getenv("SLUICE_ADDR"), "http://"+configs.DefaultAPIListen))
+	// Flag, environment, `sluice login`, then the agent's data dir.
+	token := first(*f.token, os.Getenv("SLUICE_TOKEN"), loadLogins()[addr])
 	if token == "" {
 		dirs := []string{*f.dataDir, os.Getenv(configs.EnvDataDir)}
 		if dirs[0] == "" && dirs[1] == "" {
@@ -63,7 +61,7 @@ func (f clientFlags) client() (*api.Client, error) {
 			return nil, errors.New("no admin token: pass --token, set SLUICE_TOKEN, or point --data-dir at the agent's data dir")
 		}
 	}
-	return &api.Client{Base: addr, Token: token}, nil
+	return &api.Client{Base: addr, Token: token, StepUp: stepUp}, nil
 }
 
 func first(vals ...string) string {

@@ -1,0 +1,29 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-edge/sluice/agent/users"
+)
+
+// TestEveryRouteHasARule: the users middleware closes any /api route
+// without a rule in its table (404), so every route the API and federation
+// serve must have one, with the same pattern.
+func TestEveryRouteHasARule(t *testing.T) {
+	a, _ := startTestAgent(t, "routes")
+	var patterns []string
+	patterns = append(patterns, a.api.Routes()...)
+	patterns = append(patterns, a.fed.LocalRoutes()...)
+	if len(patterns) < 30 {
+		t.Fatalf("only %d routes found", len(patterns))
+	}
+	for _, p := range patterns {
+		if !strings.Contains(p, " /api/") {
+			continue
+		}
+		if _, ok := users.Lookup(p); !ok {
+			t.Errorf("route %q has no rule in the users' route table", p)
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package users
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-edge/sluice/policy"
+)
+
+// StepUpHeader carries the caller's password on step-up routes. The
+// middleware removes it before the request goes on, so no handler or log
+// sees it.
+const StepUpHeader = "X-Sluice-Password"
+
+// Resolver maps the {c} path value, a community id or display name, to
+// the community's id. An error (unknown, ambiguous) is not shown to the
+// caller: the request is then judged on tenant-wide roles alone, so a
+// tenant admin reaches the handler and gets its 404 or 409, and anyone
+// else gets the same 403 as for a community they have no role in.
+type Resolver func(ctx context.Context, ref string) (policy.CommunityID, error)
+
+// Access is what the middleware decided, for the handler.
+type Access struct {
+	Principal Principal
+	Route     Route
+	// Community is the resolved {c} on ScopeCommunity routes; "" when the
+	// route has none or the resolver failed.
+	Community policy.CommunityID
+}
+
+type accessKey struct{}
+
+// FromContext returns the access the middleware granted the request.
+func FromContext(ctx context.Context) (Access, bool) {
+	a, ok := ctx.Value(accessKey{}).(*Access)
+	if !ok || a == nil {
+		return Access{}, false
+	}
+	return *a, true
+}
+
+// PrincipalFrom returns the request's authenticated principal.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	a, ok := FromContext(ctx)
+	return a.Principal, ok
+}
+
+// Middleware guards every request whose path is under /api/ and passes
+// the others (health, metrics, OMF ingress) through untouched. For a
+// guarded request it:
+//
+//  1. finds the route in the table the way http.ServeMux would (so it
+//     also works in front of sub-muxes mounted on a prefix); a public
+//     route (login) goes on without a token;
+//  2. authenticates "Authorization: Bearer <token>" with dir, else 401;
+//  3. refuses a route missing from the table with 404: fail closed;
+//  4. checks the route's action in its scope, resolving {c} with resolve
+//     (nil: the path value is taken as the id), else 403;
+//  5. on step-up routes checks the X-Sluice-Password header against the
+//     caller's own password (missing: 403 step_up_required; wrong: 403
+//     step_up_failed; locked: 429 with Retry-After);
+//  6. passes the request on with the Access in its context and without
+//     the X-Sluice-Password header.
+//
+// Refusals are JSON {"error": "...", "reason": "..."}. A request never
+// carries a principal in from outside: one put in the context by anything
+// else is replaced, so only dir's own users get through.
+func Middleware(dir *Directory, next http.Handler, resolve Resolver) http.Handler {
+	g := &guard{dir: dir, next: next, resolve: resolve, mux: http.NewServeMux()}
+	for i, rt := range routes {
+		g.mux.HandleFunc(rt.Pattern, func(w http.ResponseWriter, r *http.Request) {
+			if m, ok := w.(*matcher); ok {
+				m.route, m.req = i, r
+			}
+		})
+	}
+	return g
+}
+
+type guard struct {
+	dir     *Directory
+	next    http.Handler
+	resolve Resolver
+	mux     *http.ServeMux // the table's patterns, for matching only
+}
+
+// matcher is the ResponseWriter the matching mux writes to: a table
+// handler records its route; 404, 405 and redirect handlers write nothing
+// that matters.
+type matcher struct {
+	route int
+	req   *http.Request // with the path values
+	hdr   http.Header
+}
+
+func (m *matcher) Header() http.Header {
+	if m.hdr == nil {
+		m.hdr = http.Header{}
+	}
+	return m.hdr
+}
+func (m *matcher) Write(b []byte) (int, error) { return len(b), nil }
+func (m *matcher) WriteHeader(int)             {}
+
+func (g *guard) match(r *http.Request) (Route, *http.Request, bool) {
+	m := &matcher{route: -1}
+	g.mux.ServeHTTP(m, r.WithContext(r.Context())) // a copy: the mux sets Pattern on it
+	if m.route < 0 {
+		return Route{}, nil, false
+	}
+	return routes[m.route], m.req, true
+}
+
+func underAPI(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !underAPI(r.URL.Path) {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	rt, mr, matched := g.match(r)
+	if matched && rt.Scope == ScopePublic {
+		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
+		return
+	}
+	p, err := g.authenticate(r)
+	if err != nil {
+		g.refuse(w, r, http.StatusUnauthorized, "unauthenticated", reasonOf(err),
+			ErrUnauthenticated.Error()+" (send Authorization: Bearer <token>)", "")
+		return
+	}
+	if !matched {
+		g.refuse(w, r, http.StatusNotFound, "no_route", "no_route",
+			"no such API route: "+r.Method+" "+r.URL.Path+" (names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", p.User)
+		return
+	}
+	acc := &Access{Principal: p, Route: rt}
+	if !g.authorize(r.Context(), acc, mr) {
+		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, mr), p.User)
+		return
+	}
+	if rt.StepUp && !p.Bootstrap {
+		pws := r.Header.Values(StepUpHeader)
+		if len(pws) == 0 || pws[0] == "" {
+			g.refuse(w, r, http.StatusForbidden, "step_up_required", "step_up_required",
+				"this action needs your password again: send it in the "+StepUpHeader+" header", p.User)
+			return
+		}
+		err := g.dir.CheckPassword(p.User, pws[0])
+		if len(pws) > 1 && err == nil {
+			err = ErrWrongPassword
+		}
+		var le *LockedError
+		switch {
+		case errors.As(err, &le):
+			w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter().Seconds())))
+			g.refuse(w, r, http.StatusTooManyRequests, "locked", "locked", le.Error(), p.User)
+			return
+		case err != nil:
+			g.refuse(w, r, http.StatusForbidden, "step_up_failed", "step_up_failed",
+				"wrong password in the "+StepUpHeader+" header", p.User)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
+}
+
+// strip returns r with ctx and without the step-up header.
+func strip(ctx context.Context, r *http.Request) *http.Request {
+	r2 := r.WithContext(ctx)
+	if _, ok := r.Header[StepUpHeader]; ok {
+		r2.Header = r.Header.Clone()
+		r2.Header.Del(StepUpHeader)
+	}
+	return r2
+}
+
+// authenticate reads exactly one "Authorization: Bearer <token>" header.
+func (g *guard) authenticate(r *http.Request) (Principal, error) {
+	hs := r.Header.Values("Authorization")
+	if len(hs) != 1 {
+		return Principal{}, ErrTokenMalformed
+	}
+	scheme, tok, ok := strings.Cut(hs[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return Principal{}, ErrTokenMalformed
+	}
+	return g.dir.Authenticate(strings.TrimSpace(tok))
+}
+
+// authorize applies the route's scope, filling acc.Community.
+func (g *guard) authorize(ctx context.Context, acc *Access, mr *http.Request) bool {
+	p, rt := acc.Principal, acc.Route
+	switch rt.Scope {
+	case ScopeAuthenticated:
+		return true
+	case ScopeTenant:
+		return Allowed(p, rt.Action, "")
+	case ScopeCommunity:
+		ref := mr.PathValue("c")
+		id := policy.CommunityID(ref)
+		if g.resolve != nil {
+			var err error
+			if id, err = g.resolve(ctx, ref); err != nil {
+				return Allowed(p, rt.Action, "")
+			}
+		}
+		if id == "" {
+			return Allowed(p, rt.Action, "")
+		}
+		acc.Community = id
+		return Allowed(p, rt.Action, id)
+	case ScopeAnyCommunity:
+		all, cs := p.Communities(rt.Action)
+		return all || len(cs) > 0
+	case ScopeSelf:
+		return mr.PathValue("user") == p.User || Allowed(p, rt.Action, "")
+	case ScopeTokenOwner:
+		t, err := g.dir.Token(mr.PathValue("id"))
+		return (err == nil && t.User == p.User) || Allowed(p, rt.Action, "")
+	}
+	return false
+}
+
+var actionWords = map[policy.Action]string{
+	policy.ActionRead:        "read",
+	policy.ActionShare:       "share",
+	policy.ActionManageUsers: "manage users",
+	policy.ActionAdminister:  "administer",
+}
+
+func denial(p Principal, rt Route, mr *http.Request) string {
+	what := actionWords[rt.Action]
+	switch rt.Scope {
+	case ScopeCommunity:
+		return fmt.Sprintf("user %q may not %s in community %q (needs a role there that allows it)", p.User, what, mr.PathValue("c"))
+	case ScopeAnyCommunity:
+		return fmt.Sprintf("user %q has no role that allows it to %s", p.User, what)
+	case ScopeSelf:
+		return fmt.Sprintf("user %q may act only on its own account here", p.User)
+	case ScopeTokenOwner:
+		return fmt.Sprintf("user %q may revoke only its own tokens", p.User)
+	}
+	return fmt.Sprintf("user %q may not %s this tenant (needs a tenant-wide role that allows it)", p.User, what)
+}
+
+// reasonOf names an authentication failure for logs and metrics.
+func reasonOf(err error) string {
+	for _, c := range []struct {
+		err    error
+		reason string
+	}{
+		{ErrTokenExpired, "expired"}, {ErrTokenRevoked, "revoked"}, {ErrTokenDisabled, "disabled"},
+		{ErrTokenUnknown, "unknown"}, {ErrTokenMalformed, "malformed"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.reason
+		}
+	}
+	return "unauthenticated"
+}
+
+// refuse answers a refusal; internal (for logs and metrics) may say more
+// than reason (for the caller).
+func (g *guard) refuse(w http.ResponseWriter, r *http.Request, code int, reason, internal, msg, user string) {
+	g.dir.metrics.rejected.WithLabelValues(internal).Inc()
+	g.dir.log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "user", user,
+		"reason", internal, "remote", r.RemoteAddr)
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+	}
+	writeJSON(w, code, errorBody{Error: msg, Reason: reason})
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
