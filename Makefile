@@ -4,6 +4,10 @@ PKGS := ./...
 # Test dependencies from Debian and npm, installed when missing.
 DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd
 NPM_CACHE ?= $(HOME)/.cache/sluice-npm
+# node-opcua 2.182.2 is the last release that runs on Node 20; the OPC UA
+# tests start it as a real third-party server.
+NODE_OPCUA := node-opcua-server@2.182.2
+export NODE_PATH := $(NPM_CACHE)/node_modules
 
 .PHONY: test deps vet unit race bench fuzz build clean
 
@@ -21,6 +25,9 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@test -f $(NPM_CACHE)/node_modules/node-opcua-server/package.json || { \
+	  echo "installing $(NODE_OPCUA) into $(NPM_CACHE)"; \
+	  npm install --prefix $(NPM_CACHE) --no-audit --no-fund --omit=dev $(NODE_OPCUA) >/dev/null; }
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/agent/audit"
 	"github.com/sluice-edge/sluice/agent/console"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/agent/users"
@@ -74,6 +75,7 @@ type Agent struct {
 	sources *supervisor
 	fed     *federation.Node
 	users   *users.Directory
+	audit   *audit.Log
 
 	notifyWarned atomic.Bool
 }
@@ -160,6 +162,39 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := dir.EnsureBootstrap(filepath.Join(cfg.DataDir, TokenFile)); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
+	// Federation's identity first: the audit log signs with the tenant key.
+	fed, err := federation.New(federation.Options{
+		DataDir:      cfg.DataDir,
+		Name:         cfg.Tenant.Name,
+		Listen:       cfg.Federation.Listen,
+		Gossip:       cfg.Federation.Gossip,
+		Advertise:    cfg.Federation.Advertise,
+		Reader:       reader{a: a},
+		ParseTime:    api.ParseTime,
+		Logger:       a.log.With("component", "federation"),
+		Registerer:   a.reg,
+		GossipTiming: a.opts.GossipTiming,
+
+		Audit:                  a.auditEvent,
+		SendMail:               mailer(cfg.SMTP),
+		MaxPartnerReads:        cfg.Federation.PartnerReads,
+		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
+	})
+	if err != nil {
+		return err
+	}
+	a.fed = fed
+	al, err := audit.Open(audit.Options{
+		Dir:        filepath.Join(cfg.DataDir, "audit"),
+		Retention:  cfg.Audit.Retention.Std(),
+		Signer:     fed,
+		Logger:     a.log.With("component", "audit"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	a.audit = al
 	a.api = api.New(api.Options{
 		Store: st,
 		// The users middleware in front authenticates and checks roles.
@@ -181,7 +216,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.apiAddr = ln.Addr().String()
 	a.http = &http.Server{
-		Handler:           users.Middleware(dir, a.api.Handler(), a.resolveCommunity),
+		Handler:           users.Middleware(dir, a.auditActions(a.api.Handler()), a.resolveCommunity),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -192,27 +227,7 @@ func (a *Agent) start(ctx context.Context) error {
 		}
 	}()
 
-	// 3. Federation: tenant identity, partner endpoint, gossip.
-	fed, err := federation.New(federation.Options{
-		DataDir:      cfg.DataDir,
-		Name:         cfg.Tenant.Name,
-		Listen:       cfg.Federation.Listen,
-		Gossip:       cfg.Federation.Gossip,
-		Advertise:    cfg.Federation.Advertise,
-		Reader:       reader{api: a.api, store: st},
-		ParseTime:    api.ParseTime,
-		Logger:       a.log.With("component", "federation"),
-		Registerer:   a.reg,
-		GossipTiming: a.opts.GossipTiming,
-
-		SendMail:               mailer(cfg.SMTP),
-		MaxPartnerReads:        cfg.Federation.PartnerReads,
-		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
-	})
-	if err != nil {
-		return err
-	}
-	a.fed = fed
+	a.mountAudit()
 	if err := fed.Start(ctx); err != nil {
 		return err
 	}
@@ -261,6 +276,11 @@ func (a *Agent) stop() error {
 	}
 	if a.users != nil {
 		if err := a.users.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.audit != nil {
+		if err := a.audit.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -344,10 +364,7 @@ func (a *Agent) status() map[string]any {
 
 // reader serves partner reads from the store through the API's encoders,
 // with the range policy allowed.
-type reader struct {
-	api   *api.Server
-	store *store.Store
-}
+type reader struct{ a *Agent }
 
 var readKindNames = map[policy.ReadKind]string{
 	policy.ReadWindow: "data", policy.ReadLatest: "latest",
@@ -355,7 +372,7 @@ var readKindNames = map[policy.ReadKind]string{
 }
 
 func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
-	n, err := rd.api.ServeRead(w, r, api.ReadRequest{
+	n, err := rd.a.api.ServeRead(w, r, api.ReadRequest{
 		Stream: q.Stream, Kind: readKindNames[q.Kind], Start: q.Start, End: q.End,
 		Interval: q.Interval, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
 		CSV: q.Format == "csv", EpochNS: q.TimeFormat == "ns",
@@ -367,7 +384,7 @@ func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.
 }
 
 func (rd reader) StreamInfo(ctx context.Context, name string) (federation.StreamInfo, error) {
-	st, err := rd.store.GetStream(ctx, name)
+	st, err := rd.a.store.GetStream(ctx, name)
 	if err != nil {
 		return federation.StreamInfo{}, err
 	}

@@ -82,6 +82,8 @@ type Config struct {
 	Federation FederationConfig `yaml:"federation"`
 	// Store tunes the local time-series store.
 	Store StoreConfig `yaml:"store"`
+	// Audit configures the tamper-evident audit log.
+	Audit AuditConfig `yaml:"audit"`
 	// SMTP, when Server is set, lets the agent e-mail invitation tokens to
 	// the invitee's address as well as printing them.
 	SMTP SMTPConfig `yaml:"smtp"`
@@ -154,6 +156,13 @@ type FederationConfig struct {
 	PartnerPointsPerSecond float64 `yaml:"partner_points_per_second"`
 }
 
+// AuditConfig configures the audit log (in <data_dir>/audit).
+type AuditConfig struct {
+	// Retention is how long audit entries are kept, separately from the
+	// data's retention. Default 365d.
+	Retention Duration `yaml:"retention"`
+}
+
 // SMTPConfig is the mail relay for invitations.
 type SMTPConfig struct {
 	// Server is the relay's host:port (587 with STARTTLS, or 25); empty
@@ -224,6 +233,7 @@ func Default() Config {
 			GCInterval:      Duration(DefaultGCInterval),
 		},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		Audit:           AuditConfig{Retention: Duration(365 * 24 * time.Hour)},
 	}
 }
 

@@ -80,6 +80,9 @@ func (c Config) Validate() error {
 		v.add("federation.partner_points_per_second", "%v: want 0 (no bound) or a positive rate", p)
 	}
 
+	if c.Audit.Retention <= 0 {
+		v.add("audit.retention", "%s: want a positive duration, e.g. 365d", c.Audit.Retention)
+	}
 	if c.SMTP.Server != "" {
 		if msg := checkListen(c.SMTP.Server); msg != "" {
 			v.add("smtp.server", "%s", msg)

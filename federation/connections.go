@@ -363,8 +363,10 @@ func (n *Node) connectionRead(w http.ResponseWriter, r *http.Request) error {
 	path := "/fed/v1/cread/" + url.PathEscape(r.PathValue("stream")) + "/" + r.PathValue("kind")
 	resp, err := n.call(r.Context(), owner, "", "GET", path, q, nil)
 	if err != nil {
+		n.auditRead(r.Context(), owner, "", r.PathValue("stream"), r.PathValue("kind"), q, 0, err)
 		return err
 	}
-	relay(w, resp)
+	points := relay(w, resp)
+	n.auditRead(r.Context(), owner, "", r.PathValue("stream"), r.PathValue("kind"), q, points, nil)
 	return nil
 }

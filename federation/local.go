@@ -798,9 +798,11 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp, err := n.callMember(r.Context(), ci.ID, owner, "GET", path, q)
 	if err != nil {
+		n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), q, 0, err)
 		return err
 	}
-	relay(w, resp)
+	points := relay(w, resp)
+	n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), q, points, nil)
 	return nil
 }
 
@@ -849,9 +851,10 @@ func (n *Node) forwardQuery(r *http.Request) (url.Values, error) {
 	return q, nil
 }
 
-// relay streams the owner's answer to the local caller. Nothing is kept
-// here.
-func relay(w http.ResponseWriter, resp *http.Response) {
+// relay streams the owner's answer to the local caller and returns how
+// many points it carried (counted on the fly, for the audit log). Nothing
+// is kept here.
+func relay(w http.ResponseWriter, resp *http.Response) int {
 	defer resp.Body.Close()
 	for _, h := range []string{"Content-Type", "Trailer"} {
 		if v := resp.Header.Get(h); v != "" {
@@ -859,12 +862,63 @@ func relay(w http.ResponseWriter, resp *http.Response) {
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return // the answer is cut; the client sees a short body
+	cw := &pointCounter{w: w, csv: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv")}
+	if _, err := io.Copy(cw, resp.Body); err != nil {
+		return cw.points() // the answer is cut; the client sees a short body
 	}
 	for k, v := range resp.Trailer {
 		w.Header()[k] = v
 	}
+	return cw.points()
+}
+
+// pointCounter counts points in a read answer as it passes: CSV lines
+// after the header, or JSON objects with a "time" field.
+type pointCounter struct {
+	w     io.Writer
+	csv   bool
+	n     int
+	carry []byte // the end of the previous write, for a key split across writes
+}
+
+var timeKey = []byte(`{"time":`)
+
+func (c *pointCounter) Write(b []byte) (int, error) {
+	if c.csv {
+		c.n += bytes.Count(b, []byte{'\n'})
+	} else {
+		buf := append(c.carry, b...)
+		c.n += bytes.Count(buf, timeKey)
+		keep := min(len(buf), len(timeKey)-1)
+		c.carry = append(c.carry[:0], buf[len(buf)-keep:]...)
+		if bytes.HasSuffix(buf, timeKey) {
+			c.carry = c.carry[:0]
+		}
+	}
+	return c.w.Write(b)
+}
+
+func (c *pointCounter) points() int {
+	if c.csv && c.n > 0 {
+		return c.n - 1 // the header line
+	}
+	return c.n
+}
+
+// auditRead records a read on the reader's side.
+func (n *Node) auditRead(ctx context.Context, owner policy.TenantID, c policy.CommunityID, stream, kind string, q url.Values, points int, err error) {
+	ev := AuditEvent{Kind: "partner_read", Side: "reader", Tenant: owner, Community: c, Connection: c == "",
+		Stream: stream, Read: kind, Points: points, Outcome: "allowed"}
+	ev.Start, _ = strconv.ParseInt(q.Get("start"), 10, 64)
+	ev.End, _ = strconv.ParseInt(q.Get("end"), 10, 64)
+	var pe *PeerError
+	switch {
+	case errors.As(err, &pe) && pe.Status == http.StatusForbidden:
+		ev.Kind, ev.Outcome, ev.Reason = "read_denied", "denied", pe.Reason
+	case err != nil:
+		ev.Outcome, ev.Reason = "error", err.Error()
+	}
+	n.audit(ctx, ev)
 }
 
 func decodeBody(r *http.Request, v any) error {

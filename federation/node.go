@@ -82,6 +82,9 @@ type Options struct {
 	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
 	// it the partner gets 429 with Retry-After. Default 8.
 	MaxPartnerReads int
+	// Audit, when set, receives every partner read and denial (on the
+	// owner's side and on the reader's) and every refused record.
+	Audit func(ctx context.Context, e AuditEvent)
 	// SendMail, when set, e-mails invitation tokens to the invitee.
 	SendMail func(ctx context.Context, to, subject, body string) error
 	// PartnerPointsPerSecond bounds the points served to one partner
@@ -90,6 +93,36 @@ type Options struct {
 	// PartnerBurst is the points a partner may read at once before the
 	// rate applies. Default 10 s worth of PartnerPointsPerSecond.
 	PartnerBurst float64
+}
+
+// AuditEvent is one cross-tenant event for the agent's audit log.
+type AuditEvent struct {
+	Kind       string // partner_read, read_denied, record_rejected
+	Side       string // owner or reader
+	Actor      string // the local user (reader side) or the partner tenant (owner side)
+	Tenant     policy.TenantID
+	Community  policy.CommunityID
+	Connection bool // the read went over a connection rather than a community
+	Stream     string
+	Read       string
+	Start, End int64
+	Points     int
+	Outcome    string // allowed, denied, error
+	Reason     string
+}
+
+func (n *Node) audit(ctx context.Context, e AuditEvent) {
+	if n.opts.Audit != nil {
+		n.opts.Audit(ctx, e)
+	}
+}
+
+// Sign signs msg with the tenant key (the audit log's checkpoints).
+func (n *Node) Sign(msg []byte) []byte { return n.id.Sign(msg) }
+
+// VerifyOwn checks a signature made by Sign.
+func (n *Node) VerifyOwn(msg, sig []byte) error {
+	return identity.Verify(string(n.self), n.id.PublicKey(), msg, sig)
 }
 
 // Node is one agent's federation component.
@@ -313,6 +346,7 @@ func (n *Node) accept(envs []Envelope, via string) int {
 		reason := rejectReason(err)
 		n.m.records.WithLabelValues("rejected_" + reason).Inc()
 		n.log.Warn("record refused", "via", via, "reason", reason, "err", err)
+		n.audit(context.Background(), AuditEvent{Kind: "record_rejected", Side: "owner", Actor: via, Outcome: "denied", Reason: reason})
 	}
 	if len(added) > 0 {
 		n.m.records.WithLabelValues("accepted").Add(float64(len(added)))

@@ -319,9 +319,13 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 		Requester: peer, Community: c, Stream: policy.StreamRef{Owner: n.self, Name: stream},
 		Read: kind, Interval: rq.Interval, Start: rq.Start, End: rq.End, Now: now,
 	})
+	ev := AuditEvent{Side: "owner", Actor: string(peer), Tenant: peer, Community: c, Connection: c == "",
+		Stream: stream, Read: r.PathValue("kind"), Start: rq.Start, End: rq.End}
 	if !dec.Allow {
 		n.m.reads.WithLabelValues(label, string(peer), string(dec.Reason)).Inc()
 		n.log.Info("partner read denied", "community", c, "tenant", peer, "stream", stream, "read", kind, "reason", dec.Reason)
+		ev.Kind, ev.Outcome, ev.Reason = "read_denied", "denied", string(dec.Reason)
+		n.audit(r.Context(), ev)
 		return deny(403, string(dec.Reason), "denied: %s", dec.Reason)
 	}
 	if wait, ok := n.acquireRead(peer); !ok {
@@ -334,6 +338,11 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 	n.m.reads.WithLabelValues(label, string(peer), "allowed").Inc()
 	points, err := n.opts.Reader.ServeRead(w, r, rq)
 	n.releaseRead(peer, points)
+	ev.Kind, ev.Outcome, ev.Points, ev.Start, ev.End = "partner_read", "allowed", points, rq.Start, rq.End
+	if err != nil {
+		ev.Outcome, ev.Reason = "error", err.Error()
+	}
+	n.audit(r.Context(), ev)
 	n.log.Info("partner read", "community", c, "tenant", peer, "stream", stream, "read", kind,
 		"start", time.Unix(0, rq.Start).UTC(), "end", time.Unix(0, rq.End).UTC(), "points", points, "err", err)
 	return err

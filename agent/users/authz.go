@@ -152,6 +152,7 @@ var routes = []Route{
 	{"GET /api/v1/audit", admin, ScopeTenant, false},
 	{"GET /api/v1/audit/verify", admin, ScopeTenant, false},
 	{"GET /api/v1/audit/report", admin, ScopeTenant, false},
+	{"GET /api/v1/audit/tail", admin, ScopeTenant, false},
 }
 
 // Routes returns a copy of the authorization table.

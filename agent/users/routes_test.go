@@ -113,6 +113,7 @@ var expected = map[string]struct {
 	"GET /api/v1/audit":        {adminT, false},
 	"GET /api/v1/audit/verify": {adminT, false},
 	"GET /api/v1/audit/report": {adminT, false},
+	"GET /api/v1/audit/tail":   {adminT, false},
 }
 
 // fixture is a directory with one user per principal, their tokens, and

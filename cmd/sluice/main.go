@@ -35,6 +35,8 @@ func init() {
 		"user":    {"manage this tenant's users and their roles", runUser},
 		"token":   {"create, list and revoke API tokens", runToken},
 		"login":   {"log in as a user and keep the token for the CLI", runLogin},
+		"audit":   {"verify, report and follow the tamper-evident audit log", runAudit},
+		"opcua":   {"OPC UA helpers: trust a refused server certificate", runOPCUA},
 		"demo":    {"run two tenants' agents here and walk the whole community handshake", runDemo},
 	}
 	for name, c := range fedStd.cliCommands() { // tenant, community, invitation, share, unshare

@@ -5,5 +5,6 @@
 package all
 
 import (
-	_ "github.com/sluice-edge/sluice/connectors/mqtt" // type: mqtt
+	_ "github.com/sluice-edge/sluice/connectors/mqtt"  // type: mqtt
+	_ "github.com/sluice-edge/sluice/connectors/opcua" // type: opcua
 )

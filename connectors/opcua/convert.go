@@ -1,0 +1,188 @@
+package opcua
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// dateTime says how DateTime values are stored.
+type dateTime uint8
+
+const (
+	dtString dateTime = iota // RFC 3339 with nanoseconds, UTC
+	dtUnixS                  // float seconds
+	dtUnixMS                 // int milliseconds
+	dtUnixNS                 // int nanoseconds
+)
+
+var dateTimeKinds = map[string]dateTime{"string": dtString, "unix_s": dtUnixS, "unix_ms": dtUnixMS, "unix_ns": dtUnixNS}
+
+func (d dateTime) kind() connectors.Kind {
+	switch d {
+	case dtUnixS:
+		return connectors.KindFloat
+	case dtUnixMS, dtUnixNS:
+		return connectors.KindInt
+	}
+	return connectors.KindString
+}
+
+// Why a value cannot be stored.
+const (
+	reasonArray       = "unsupported_array"
+	reasonUnsupported = "unsupported_type"
+)
+
+// value converts an OPC UA variant to a store value. A nil or null variant
+// gives the zero Value (Kind 0): a point without a value, which the writer
+// stores as the zero of its stream's kind (NaN for floats), keeping its
+// status code. reason is set when the type cannot be stored (arrays,
+// structures): the caller drops the point and counts it.
+func value(v *ua.Variant, dt dateTime) (val connectors.Value, reason string) {
+	if v == nil || v.Value() == nil {
+		return connectors.Value{}, ""
+	}
+	if v.Has(ua.VariantArrayValues) {
+		return connectors.Value{}, reasonArray
+	}
+	switch x := v.Value().(type) {
+	case bool:
+		return connectors.Bool(x), ""
+	case int8:
+		return connectors.Int(int64(x)), ""
+	case uint8:
+		return connectors.Int(int64(x)), ""
+	case int16:
+		return connectors.Int(int64(x)), ""
+	case uint16:
+		return connectors.Int(int64(x)), ""
+	case int32:
+		return connectors.Int(int64(x)), ""
+	case uint32:
+		return connectors.Int(int64(x)), ""
+	case int64:
+		return connectors.Int(x), ""
+	case uint64:
+		if x > math.MaxInt64 {
+			return connectors.Float(float64(x)), ""
+		}
+		return connectors.Int(int64(x)), ""
+	case float32:
+		return connectors.Float(float64(x)), ""
+	case float64:
+		return connectors.Float(x), ""
+	case string:
+		return connectors.String(x), ""
+	case ua.XMLElement:
+		return connectors.String(string(x)), ""
+	case time.Time:
+		return timeValue(x, dt), ""
+	case *ua.GUID:
+		return connectors.String(x.String()), ""
+	case []byte:
+		return connectors.String(base64.StdEncoding.EncodeToString(x)), ""
+	case *ua.NodeID:
+		return connectors.String(x.String()), ""
+	case *ua.ExpandedNodeID:
+		return connectors.String(x.String()), ""
+	case ua.StatusCode:
+		return connectors.Int(int64(x)), ""
+	case *ua.QualifiedName:
+		if x.NamespaceIndex == 0 {
+			return connectors.String(x.Name), ""
+		}
+		return connectors.String(strconv.Itoa(int(x.NamespaceIndex)) + ":" + x.Name), ""
+	case *ua.LocalizedText:
+		return connectors.String(x.Text), ""
+	}
+	return connectors.Value{}, reasonUnsupported
+}
+
+func timeValue(t time.Time, dt dateTime) connectors.Value {
+	switch dt {
+	case dtUnixS:
+		if t.IsZero() {
+			return connectors.Float(0)
+		}
+		return connectors.Float(float64(t.UnixNano()) / 1e9)
+	case dtUnixMS:
+		if t.IsZero() {
+			return connectors.Int(0)
+		}
+		return connectors.Int(t.UnixMilli())
+	case dtUnixNS:
+		if t.IsZero() {
+			return connectors.Int(0)
+		}
+		return connectors.Int(t.UnixNano())
+	}
+	if t.IsZero() {
+		return connectors.String("")
+	}
+	return connectors.String(t.UTC().Format(time.RFC3339Nano))
+}
+
+// kindOfDataType maps a variable's DataType attribute (a node id in
+// namespace 0 for the built-in types and their well-known subtypes) to a
+// stream kind. It returns 0 for abstract and unknown types (BaseDataType,
+// structures, enumerations, vendor types): the first value decides.
+func kindOfDataType(dataType *ua.NodeID, dt dateTime) connectors.Kind {
+	if dataType == nil || dataType.Namespace() != 0 || dataType.Type() == ua.NodeIDTypeString ||
+		dataType.Type() == ua.NodeIDTypeGUID || dataType.Type() == ua.NodeIDTypeByteString {
+		return 0
+	}
+	switch dataType.IntID() {
+	case id.Boolean:
+		return connectors.KindBool
+	case id.SByte, id.Byte, id.Int16, id.UInt16, id.Int32, id.UInt32, id.Int64, id.UInt64,
+		id.Integer, id.UInteger, id.StatusCode, id.Enumeration, id.IntegerID, id.Counter, id.Index:
+		return connectors.KindInt
+	case id.Float, id.Double, id.Number, id.Duration, id.Decimal:
+		return connectors.KindFloat
+	case id.String, id.LocalizedText, id.QualifiedName, id.NodeID, id.ExpandedNodeID, id.GUID,
+		id.ByteString, id.XMLElement, id.LocaleID, id.NumericRange, id.Image, id.ImageBMP,
+		id.ImageGIF, id.ImageJPG, id.ImagePNG:
+		return connectors.KindString
+	case id.DateTime, id.UtcTime:
+		return dt.kind()
+	}
+	return 0
+}
+
+// zero is the value stored for a point without one: NaN for floats, so
+// that it is never mistaken for a measurement, the zero of other kinds.
+func zero(k connectors.Kind) connectors.Value {
+	switch k {
+	case connectors.KindInt:
+		return connectors.Int(0)
+	case connectors.KindBool:
+		return connectors.Bool(false)
+	case connectors.KindString:
+		return connectors.String("")
+	}
+	return connectors.Float(math.NaN())
+}
+
+// pointTime picks a point's timestamp by the configured preference,
+// falling back to the next one when a timestamp is missing.
+func pointTime(pref string, dv *ua.DataValue, recv time.Time) int64 {
+	switch pref {
+	case "source":
+		if !dv.SourceTimestamp.IsZero() {
+			return dv.SourceTimestamp.UnixNano() + int64(dv.SourcePicoseconds)/1000
+		}
+		fallthrough
+	case "server":
+		if !dv.ServerTimestamp.IsZero() {
+			return dv.ServerTimestamp.UnixNano() + int64(dv.ServerPicoseconds)/1000
+		}
+	}
+	return recv.UnixNano()
+}
