@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -54,6 +55,20 @@ func (e *StreamError) Error() string {
 // only for what retrying cannot fix. Run is called once per Source value.
 type Source interface {
 	Run(ctx context.Context, sink Sink) error
+}
+
+// HTTPSource is an optional interface of a Source that is sent its data
+// over HTTP instead of fetching it (the OMF ingress of connectors/pi). The
+// agent mounts each handler of Routes on its API listener at its pattern,
+// a net/http ServeMux path such as "/omf", before it calls Run, and
+// unmounts it when the source stops; two sources may not claim one
+// pattern. The agent adds no authentication, limits or metrics: the
+// handlers do their own. Routes does no I/O and returns the same handlers
+// on every call; they are safe for concurrent use and answer 503 Service
+// Unavailable while Run is not running.
+type HTTPSource interface {
+	Source
+	Routes() map[string]http.Handler
 }
 
 // Env is what the agent gives a connector when it builds a source.
