@@ -2,14 +2,14 @@
 GO ?= go
 PKGS := ./...
 # Test dependencies from Debian and npm, installed when missing.
-DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd
+DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd chromium:chromium
 NPM_CACHE ?= $(HOME)/.cache/sluice-npm
 # node-opcua 2.182.2 is the last release that runs on Node 20; the OPC UA
 # tests start it as a real third-party server.
 NODE_OPCUA := node-opcua-server@2.182.2
 export NODE_PATH := $(NPM_CACHE)/node_modules
 
-.PHONY: test deps vet unit race bench fuzz build clean
+.PHONY: test deps vet unit race bench fuzz build clean screenshots
 
 test: deps vet unit
 
@@ -52,6 +52,10 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
+
+# screenshots regenerates docs/screenshots from the browser test.
+screenshots:
+	SLUICE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestConsoleInBrowser ./agent/console/
 
 clean:
 	rm -rf sluice-data

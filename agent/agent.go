@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/agent/audit"
+	"github.com/sluice-edge/sluice/agent/console"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/configs"
@@ -235,6 +236,7 @@ func (a *Agent) start(ctx context.Context) error {
 	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
 		a.api.HandleAuthenticated(p, "federation", local)
 	}
+	a.api.Handle("/", console.Handler())
 
 	// 4. Sources, last: everything they write to is up. Sources that
 	// serve HTTP (OMF) get their paths on the API mux.

@@ -1,0 +1,701 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// The browser test starts two real agents (tenants acme-refinery and
+// northwind) as processes of the real binary, and drives the console in
+// headless Chromium as their administrators would: sign in, streams, a
+// trend, the community handshake, sharing, a partner's trend and its
+// denial on pause, the connection manager, a data view and the audit page.
+//
+// SLUICE_SCREENSHOTS=dir keeps a PNG of each page there; otherwise they go
+// to a temporary directory. The README's pictures come from
+//
+//	SLUICE_SCREENSHOTS=$PWD/docs/screenshots go test -run TestConsoleInBrowser ./agent/console/
+
+const waitFor = 20 * time.Second
+
+func TestConsoleInBrowser(t *testing.T) {
+	chrome := findChromium(t)
+	bin := buildSluice(t)
+	shots := os.Getenv("SLUICE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	a := startAgent(t, bin, "acme-refinery")
+	b := startAgent(t, bin, "northwind")
+	now := time.Now().Truncate(time.Second)
+	a.createStream("site1/boiler/temp", "degC", "Boiler outlet temperature")
+	a.createStream("site1/boiler/pressure", "bar", "Boiler drum pressure")
+	a.createStream("site1/tank/level", "%", "Feed water tank level")
+	b.createStream("line1/flow", "m3/h", "Line 1 product flow")
+	// Two hours of data: at 1 s the temperature has more points in an hour
+	// than the chart has pixels (summaries); pressure at 10 s does not.
+	a.write(series("site1/boiler/temp", now, 2*time.Hour, time.Second, func(x float64) float64 { return 80 + 6*math.Sin(x/600) }))
+	a.write(series("site1/boiler/pressure", now, 2*time.Hour, 10*time.Second, func(x float64) float64 { return 12 + math.Cos(x/900) }))
+	a.write(series("site1/tank/level", now, 2*time.Hour, 30*time.Second, func(x float64) float64 { return 60 + 20*math.Sin(x/2000) }))
+	b.write(series("line1/flow", now, 2*time.Hour, 5*time.Second, func(x float64) float64 { return 40 + 5*math.Sin(x/700) }))
+
+	br := newBrowser(t, chrome)
+	pa := br.tab("acme")
+	pb := br.tab("northwind")
+
+	// Sign-in: a wrong token is refused, the right one opens Streams.
+	pa.open(a.url + "/")
+	pa.waitVisible("#signin-form")
+	pa.shot(shots, "signin")
+	pa.fill("#token", "wrong")
+	pa.click("#signin-submit")
+	pa.waitText("#signin-error", "did not accept")
+	pa.fill("#token", a.token)
+	pa.click("#signin-submit")
+
+	// Streams: latest values, search, the stream page.
+	pa.waitVisible(`#streams-table tr[data-stream="site1/boiler/temp"] .latest-value`)
+	pa.waitText("#tenant-name", "acme-refinery")
+	pa.shot(shots, "streams")
+	pa.fill("#stream-search", "tank")
+	pa.waitFunc(`document.querySelectorAll('#streams-table tbody tr').length === 1 && document.querySelector('#streams-table tbody tr').dataset.stream === 'site1/tank/level'`)
+	pa.fill("#stream-search", "")
+	pa.click(`#streams-table tr[data-stream="site1/boiler/pressure"] a.stream-link`)
+	pa.waitText("#stream-name", "site1/boiler/pressure")
+	pa.waitVisible("#plot canvas")
+	pa.waitVisible("#points-table tbody tr td.num")
+	pa.waitText("#legend .series-status", "raw, 360 points")
+	pa.shot(shots, "stream")
+
+	// Trend of two local streams: the temperature comes as summaries, the
+	// pressure raw; zooming in (a drag across the chart) gives raw points.
+	pa.open(a.url + "/#/trend")
+	pa.fill("#series-search", "boiler/temp")
+	pa.click(`#series-results button.pick[data-series="l~site1%2Fboiler%2Ftemp"]`)
+	pa.fill("#series-search", "pressure")
+	pa.click(`#series-results button.pick[data-series="l~site1%2Fboiler%2Fpressure"]`)
+	temp := `#legend tr[data-series="l~site1%2Fboiler%2Ftemp"] .series-status`
+	pa.waitText(temp, "summaries every")
+	pa.waitText(`#legend tr[data-series="l~site1%2Fboiler%2Fpressure"] .series-status`, "raw")
+	pa.shot(shots, "trend")
+	pa.drag("#plot .u-over", 0.45, 0.55)
+	pa.waitText(temp, "raw")
+	if pa.eval(`document.getElementById('live').checked`) != "false" {
+		t.Error("zooming in should stop live follow")
+	}
+
+	// The handshake, through both consoles. B signs in in its own tab.
+	pb.open(b.url + "/")
+	pb.fill("#token", b.token)
+	pb.click("#signin-submit")
+	pb.waitVisible("#streams-table")
+	pb.click(`nav a[data-page="communities"]`)
+	bID := pb.value("#own-tenant-id")
+	if len(bID) < 20 {
+		t.Fatalf("northwind's tenant id on the page: %q", bID)
+	}
+
+	pa.click(`nav a[data-page="communities"]`)
+	pa.fill("#community-name", "supply-chain")
+	pa.click("#create-community button[type=submit]")
+	pa.waitText("#community-title", "supply-chain")
+	pa.fill("#invite-email", "ops@northwind.example")
+	pa.fill("#invite-tenant", bID)
+	pa.click("#invite-submit")
+	pa.waitVisible("#invitation-token")
+	token := pa.value("#invitation-token")
+	if !strings.HasPrefix(token, "sluice-invite-") {
+		t.Fatalf("invitation token on the page: %q", token)
+	}
+	pa.waitVisible(`#invitations-table tr[data-status="pending"]`)
+	pa.shot(shots, "community-invite")
+
+	pb.fill("#join-token", token)
+	pb.click("#join-accept")
+	pb.waitText("#join-result", "Accepted: supply-chain")
+	pb.waitVisible(`#communities-table tr[data-community="supply-chain"]`)
+	pb.waitText(`#communities-table tr[data-community="supply-chain"]`, "accepted")
+	pb.shot(shots, "communities-joined")
+
+	// A's page refreshes by itself and offers to confirm.
+	pa.click(`#members-table tr[data-tenant="northwind"][data-status="accepted"] button.confirm-member`)
+	pa.waitVisible(`#members-table tr[data-tenant="northwind"][data-status="confirmed"]`)
+	pa.fill("#share-stream", "site1/boiler/temp")
+	pa.click("#share-submit")
+	pa.waitVisible(`#shares-table tr[data-stream="site1/boiler/temp"]`)
+	pa.shot(shots, "community")
+
+	// B sees the share in the catalog and trends it beside its own stream.
+	pb.click(`#communities-table tr[data-community="supply-chain"] a.community-link`)
+	pb.waitText("#community-title", "confirmed")
+	catalogRow := `#catalog-table tr[data-stream="site1/boiler/temp"][data-tenant="acme-refinery"]`
+	pb.eventually(func() bool {
+		if pb.exists(catalogRow) {
+			return true
+		}
+		pb.click("#catalog-refresh")
+		return false
+	}, "the shared stream in northwind's catalog")
+	pb.shot(shots, "catalog")
+	pb.click(catalogRow + " a.trend-link")
+	pb.waitVisible("#trend-chart #plot canvas")
+	pb.fill("#series-search", "flow")
+	pb.click(`#series-results button.pick[data-series="l~line1%2Fflow"]`)
+	partner := `#legend tr.series-row:first-child .series-status`
+	pb.waitText(partner, "summaries every")
+	pb.waitText(`#legend tr[data-series="l~line1%2Fflow"] .series-status`, "raw")
+	pb.waitText("#legend tr.series-row:first-child", "acme-refinery in supply-chain")
+	pb.shot(shots, "trend-partner")
+
+	// A pauses its sharing: B's live chart shows the denial and drops the
+	// data, with no reload.
+	pa.click("#pause")
+	pa.waitVisible("#paused-note")
+	pa.shot(shots, "community-paused")
+	pb.waitText(partner+" .series-error.denied", "denied: paused")
+	if n := pb.eval(`String(document.querySelectorAll('#legend .series-error').length)`); n != "1" {
+		t.Errorf("after the pause %s series show an error, want only the partner's", n)
+	}
+	pb.shot(shots, "trend-denied")
+	pa.click("#resume")
+	pb.waitText(partner, "summaries every")
+
+	// Connection manager: B asks A for a connection; A reviews it.
+	pa.click(`nav a[data-page="connections"]`)
+	card := strings.Fields(pa.value("#own-card"))
+	if len(card) != 2 {
+		t.Fatalf("acme's connection card: %q", card)
+	}
+	pb.click(`nav a[data-page="connections"]`)
+	pb.fill("#conn-tenant", card[0])
+	pb.fill("#conn-address", card[1])
+	pb.fill("#conn-comment", "quality data for our incoming inspection")
+	pb.click("#request-connection button[type=submit]")
+	pb.waitVisible(`#outgoing-table tr[data-tenant="acme-refinery"]`)
+	pb.shot(shots, "connections-outgoing")
+	pa.open(a.url + "/#/connections?tab=incoming")
+	pa.click(`#incoming-table tr[data-tenant="northwind"] button.review`)
+	pa.click("#review-level")
+	pa.selectValue("#review-level", "catalog+data")
+	pa.fill("#review-comment", "approved by the plant manager")
+	pa.shot(shots, "connections-review")
+	pa.click("#review-submit")
+	pa.waitVisible(`#paired-table tr[data-from="northwind"][data-to="acme-refinery"]`)
+	pa.waitText("#paired-table", "Catalog and data")
+	pa.shot(shots, "connections-paired")
+
+	// A data view of two streams on a 1-minute grid, previewed and exported.
+	dl := t.TempDir()
+	if _, err := chromedp.CallBrowser(pa.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pa.click(`nav a[data-page="views"]`)
+	pa.fill("#view-name", "boiler-hourly")
+	pa.click("#new-view button[type=submit]")
+	pa.waitText("#view-title", "boiler-hourly")
+	for _, id := range []string{"l~site1%2Fboiler%2Ftemp", "l~site1%2Fboiler%2Fpressure"} {
+		pa.waitFunc(fmt.Sprintf(`!!document.querySelector('#view-add option[value="%s"]')`, id))
+		pa.selectValue("#view-add", id)
+	}
+	pa.waitFunc(`document.querySelectorAll('#view-series-table tbody tr').length === 2`)
+	pa.fill("#view-interval", "5m")
+	pa.click("#view-preview-btn")
+	pa.waitText("#view-rows", "13 rows, every 5m")
+	pa.shot(shots, "data-view")
+	pa.click("#view-csv")
+	csv := waitFile(t, filepath.Join(dl, "boiler-hourly.csv"))
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	if lines[0] != "time,site1/boiler/temp (degC),site1/boiler/pressure (bar)" || len(lines) != 14 {
+		t.Errorf("exported CSV: %d lines, header %q", len(lines), lines[0])
+	} else if f := strings.Split(lines[7], ","); len(f) != 3 || f[1] == "" || f[2] == "" {
+		t.Errorf("exported CSV row: %q", lines[7])
+	}
+
+	// Audit: the report where the agent has one, else a plain notice.
+	pa.click(`nav a[data-page="audit"]`)
+	pa.waitFunc(`!!document.querySelector('#audit-unavailable, #audit-table')`)
+	pa.shot(shots, "audit")
+
+	// Signing out forgets the token.
+	pa.click("#signout")
+	pa.waitVisible("#signin-form")
+	if pa.eval(`String(sessionStorage.length)`) != "0" {
+		t.Error("sign-out left the token in sessionStorage")
+	}
+	br.checkErrors()
+}
+
+// Agents.
+
+type agent struct {
+	t     *testing.T
+	url   string
+	token string
+	log   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func buildSluice(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sluice")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build sluice: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var readyRE = regexp.MustCompile(`msg="agent ready" api=(\S+)`)
+
+// startAgent runs `sluice agent` for a tenant with federation and gossip
+// on free loopback ports, as the CLI's end-to-end tests do.
+func startAgent(t *testing.T, bin, tenant string) *agent {
+	t.Helper()
+	ports := freePorts(t, 2)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "agent.yaml")
+	yaml := fmt.Sprintf("tenant: {name: %s}\nfederation: {listen: 127.0.0.1:%d, gossip: 127.0.0.1:%d, advertise: 127.0.0.1}\n", tenant, ports[0], ports[1])
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{t: t, log: &syncBuffer{}}
+	cmd := exec.Command(bin, "agent", "--config", cfg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SLUICE_API_LISTEN=127.0.0.1:0", "SLUICE_DATA_DIR="+data)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(a.log, sc.Text())
+			if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("%s agent log:\n%s", tenant, a.log)
+		}
+	})
+	select {
+	case addr := <-ready:
+		a.url = "http://" + addr
+	case err := <-exited:
+		t.Fatalf("%s: agent exited before ready: %v\n%s", tenant, err, a.log)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: agent not ready after 30s\n%s", tenant, a.log)
+	}
+	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.token = strings.TrimSpace(string(tok))
+	return a
+}
+
+// freePorts finds loopback ports free for both TCP and UDP (gossip uses
+// both on one port).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100 {
+			t.Fatal("no free loopback ports")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		held = append(held, l, u)
+		ports = append(ports, port)
+	}
+	return ports
+}
+
+func (a *agent) call(method, path, ctype, body string) string {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", ctype)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		a.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, out)
+	}
+	return string(out)
+}
+
+func (a *agent) createStream(name, unit, desc string) {
+	b, _ := json.Marshal(map[string]string{"name": name, "unit": unit, "description": desc, "kind": "float"})
+	a.call("POST", "/api/v1/streams", "application/json", string(b))
+}
+
+func (a *agent) write(csv string) {
+	a.call("POST", "/api/v1/data", "text/csv", csv)
+}
+
+// series is bulk CSV of one stream: points every step over span, ending
+// at end.
+func series(name string, end time.Time, span, step time.Duration, f func(float64) float64) string {
+	var b strings.Builder
+	for ts := end.Add(-span); !ts.After(end); ts = ts.Add(step) {
+		x := float64(ts.Unix())
+		fmt.Fprintf(&b, "%s,%s,%.3f\n", name, ts.UTC().Format(time.RFC3339), f(x))
+	}
+	return b.String()
+}
+
+func waitFile(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no download at %s", path)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Browser.
+
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SLUICE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: run make deps (it installs Debian's chromium), or set SLUICE_CHROMIUM")
+	return ""
+}
+
+type browserRun struct {
+	t    *testing.T
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+}
+
+func newBrowser(t *testing.T, path string) *browserRun {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("hide-scrollbars", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start chromium %s: %v", path, err)
+	}
+	return &browserRun{t: t, ctx: ctx}
+}
+
+// tab opens a tab that records the page's uncaught exceptions and
+// console errors (the console logs CSP violations as errors).
+func (b *browserRun) tab(name string) *page {
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	exc := chromedp.Events(ctx, runtime.ExceptionThrown)
+	logs := chromedp.Events(ctx, runtime.ConsoleAPICalled)
+	go func() {
+		for ev, err := range exc {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			b.record(fmt.Sprintf("%s: exception at %s:%d: %s", name, d.URL, d.LineNumber+1, msg))
+		}
+	}()
+	go func() {
+		for ev, err := range logs {
+			if err != nil {
+				return
+			}
+			if ev.Type != runtime.ConsoleAPICalledTypeError && ev.Type != runtime.ConsoleAPICalledTypeAssert {
+				continue
+			}
+			var parts []string
+			for _, a := range ev.Args {
+				if len(a.Value) > 0 {
+					parts = append(parts, string(a.Value))
+				} else {
+					parts = append(parts, a.Description)
+				}
+			}
+			b.record(fmt.Sprintf("%s: console.%s: %s", name, ev.Type, strings.Join(parts, " ")))
+		}
+	}()
+	return &page{t: b.t, ctx: ctx, name: name}
+}
+
+func (b *browserRun) record(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.errs = append(b.errs, s)
+}
+
+func (b *browserRun) checkErrors() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		b.t.Errorf("in the page: %s", e)
+	}
+}
+
+type page struct {
+	t    *testing.T
+	ctx  context.Context
+	name string
+}
+
+func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.fail(what, err)
+	}
+}
+
+func (p *page) fail(what string, err error) {
+	p.t.Helper()
+	var body string
+	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
+	defer cancel()
+	if s, e := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + "\n" + document.body.innerText`)); e == nil {
+		body = s
+	}
+	if len(body) > 3000 {
+		body = body[:3000] + "…"
+	}
+	p.t.Fatalf("%s: %s: %v\npage text:\n%s", p.name, what, err, body)
+}
+
+func (p *page) open(u string) { p.t.Helper(); p.do("open "+u, chromedp.Navigate(u)) }
+
+func (p *page) waitVisible(sel string, opts ...chromedp.QueryOption) {
+	p.t.Helper()
+	p.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel), opts...))
+}
+
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// fill replaces an input's text as typing would: focus, select all, then
+// insert the text (one input event).
+func (p *page) fill(sel, text string) {
+	p.t.Helper()
+	p.do("fill "+sel,
+		chromedp.Focus(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.select ? document.activeElement.select() : null`),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if text == "" {
+				_, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: "Delete", Code: "Delete", WindowsVirtualKeyCode: 46})
+				if err == nil {
+					_, err = chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyUp, Key: "Delete", Code: "Delete", WindowsVirtualKeyCode: 46})
+				}
+				return err
+			}
+			_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+			return err
+		}))
+}
+
+// selectValue picks an option of a <select> as the keyboard would, which
+// fires change.
+func (p *page) selectValue(sel, value string) {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); if (![...s.options].some((o) => o.value === %q)) return false; s.value = %[2]q; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, value)
+	if p.eval(js) != "true" {
+		p.fail("select "+value+" in "+sel, errors.New("no such option"))
+	}
+}
+
+func (p *page) value(sel string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		p.fail("value of "+sel, err)
+	}
+	return v
+}
+
+func (p *page) eval(js string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
+	if err != nil {
+		p.fail("evaluate "+js, err)
+	}
+	return fmt.Sprint(v)
+}
+
+func (p *page) exists(sel string) bool {
+	p.t.Helper()
+	return p.eval(fmt.Sprintf(`!!document.querySelector(%q)`, sel)) == "true"
+}
+
+// waitFunc waits until a JavaScript expression is true.
+func (p *page) waitFunc(js string) {
+	p.t.Helper()
+	p.do("wait until "+js, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(waitFor))(ctx, t)
+		return err
+	}))
+}
+
+// waitText waits until the element's text contains want.
+func (p *page) waitText(sel, want string) {
+	p.t.Helper()
+	p.waitFunc(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want))
+}
+
+func (p *page) eventually(f func() bool, what string) {
+	p.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !f() {
+		if time.Now().After(deadline) {
+			p.fail("wait for "+what, context.DeadlineExceeded)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// drag presses the mouse at a fraction of an element's width, moves to
+// another, and releases, as a user selecting a range does.
+func (p *page) drag(sel string, from, to float64) {
+	p.t.Helper()
+	box := p.eval(fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(','); })()`, sel))
+	var x, y, w, h float64
+	if _, err := fmt.Sscanf(strings.ReplaceAll(box, ",", " "), "%g %g %g %g", &x, &y, &w, &h); err != nil {
+		p.fail("box of "+sel, err)
+	}
+	ev := func(typ input.DispatchMouseEventType, fx float64, buttons int64) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			prm := input.DispatchMouseEventParams{Type: typ, X: x + fx*w, Y: y + h/2, Button: input.MouseButtonLeft, Buttons: buttons, ClickCount: 1}
+			_, err := chromedp.Call(ctx, input.DispatchMouseEvent, prm)
+			return err
+		})
+	}
+	steps := []chromedp.Action[chromedp.Void]{ev(input.DispatchMouseEventTypeMouseMoved, from, 0), ev(input.DispatchMouseEventTypeMousePressed, from, 1)}
+	for i := 1; i <= 5; i++ {
+		steps = append(steps, ev(input.DispatchMouseEventTypeMouseMoved, from+(to-from)*float64(i)/5, 1))
+	}
+	steps = append(steps, ev(input.DispatchMouseEventTypeMouseReleased, to, 0))
+	p.do("drag across "+sel, steps...)
+}
+
+// shot saves a full-page PNG.
+func (p *page) shot(dir, name string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	// Let charts and tables settle, and drop the pointer's hover.
+	chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))`, chromedp.EvalAwaitPromise))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.fail("screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
