@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/federation/identity"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -253,40 +252,13 @@ func (n *Node) shareConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Stream      string `json:"stream"`
-		HistoryFrom string `json:"history_from"`
-		Lookback    string `json:"lookback"`
-		Expires     string `json:"expires"`
-		MinInterval string `json:"min_interval"`
-	}
+	var req shareRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if _, err := n.opts.Reader.StreamInfo(r.Context(), req.Stream); err != nil {
-		return deny(404, "unknown_stream", "stream %q: %v", req.Stream, err)
-	}
-	now := n.opts.Now()
-	var c policy.Constraints
-	if req.HistoryFrom != "" {
-		if c.NotBefore, err = n.opts.ParseTime(req.HistoryFrom, now); err != nil {
-			return deny(400, "bad_request", "history_from: %v", err)
-		}
-	}
-	if req.Expires != "" {
-		if c.Expires, err = n.opts.ParseTime(req.Expires, now); err != nil {
-			return deny(400, "bad_request", "expires: %v", err)
-		}
-	}
-	if req.Lookback != "" {
-		if c.Lookback, err = configs.ParseDuration(req.Lookback); err != nil {
-			return deny(400, "bad_request", "lookback: %v", err)
-		}
-	}
-	if req.MinInterval != "" {
-		if c.MinInterval, err = configs.ParseDuration(req.MinInterval); err != nil {
-			return deny(400, "bad_request", "min_interval: %v", err)
-		}
+	c, err := n.constraints(r.Context(), req)
+	if err != nil {
+		return err
 	}
 	rec := policy.Record{Kind: policy.KindStreamShared, Tenant: peer, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: c}
 	if err := n.issueTo(r.Context(), peer, rec, false); err != nil {

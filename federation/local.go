@@ -617,40 +617,13 @@ func (n *Node) share(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Stream      string `json:"stream"`
-		HistoryFrom string `json:"history_from"`
-		Lookback    string `json:"lookback"`
-		Expires     string `json:"expires"`
-		MinInterval string `json:"min_interval"`
-	}
+	var req shareRequest
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if _, err := n.opts.Reader.StreamInfo(r.Context(), req.Stream); err != nil {
-		return deny(404, "unknown_stream", "stream %q: %v", req.Stream, err)
-	}
-	now := n.opts.Now()
-	var c policy.Constraints
-	if req.HistoryFrom != "" {
-		if c.NotBefore, err = n.opts.ParseTime(req.HistoryFrom, now); err != nil {
-			return deny(400, "bad_request", "history_from: %v", err)
-		}
-	}
-	if req.Expires != "" {
-		if c.Expires, err = n.opts.ParseTime(req.Expires, now); err != nil {
-			return deny(400, "bad_request", "expires: %v", err)
-		}
-	}
-	if req.Lookback != "" {
-		if c.Lookback, err = configs.ParseDuration(req.Lookback); err != nil {
-			return deny(400, "bad_request", "lookback: %v", err)
-		}
-	}
-	if req.MinInterval != "" {
-		if c.MinInterval, err = configs.ParseDuration(req.MinInterval); err != nil {
-			return deny(400, "bad_request", "min_interval: %v", err)
-		}
+	c, err := n.constraints(r.Context(), req)
+	if err != nil {
+		return err
 	}
 	rec := policy.Record{Kind: policy.KindStreamShared, Community: ci.ID, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: c}
 	if _, err := n.issue(r.Context(), rec, participants(st, ci.ID)...); err != nil {
@@ -680,6 +653,47 @@ func (n *Node) unshare(w http.ResponseWriter, r *http.Request) error {
 	n.log.Info("stream unshared", "community", ci.ID, "stream", ref.Name)
 	w.WriteHeader(204)
 	return nil
+}
+
+// shareRequest is the body of a share, into a community or a connection.
+type shareRequest struct {
+	Stream      string `json:"stream"`
+	HistoryFrom string `json:"history_from"`
+	Lookback    string `json:"lookback"`
+	Expires     string `json:"expires"`
+	MinInterval string `json:"min_interval"`
+}
+
+// constraints checks that the stream is this tenant's and reads the
+// share's limits.
+func (n *Node) constraints(ctx context.Context, req shareRequest) (policy.Constraints, error) {
+	var c policy.Constraints
+	if _, err := n.opts.Reader.StreamInfo(ctx, req.Stream); err != nil {
+		return c, deny(404, "unknown_stream", "stream %q: %v", req.Stream, err)
+	}
+	now := n.opts.Now()
+	var err error
+	if req.HistoryFrom != "" {
+		if c.NotBefore, err = n.opts.ParseTime(req.HistoryFrom, now); err != nil {
+			return c, deny(400, "bad_request", "history_from: %v", err)
+		}
+	}
+	if req.Expires != "" {
+		if c.Expires, err = n.opts.ParseTime(req.Expires, now); err != nil {
+			return c, deny(400, "bad_request", "expires: %v", err)
+		}
+	}
+	if req.Lookback != "" {
+		if c.Lookback, err = configs.ParseDuration(req.Lookback); err != nil {
+			return c, deny(400, "bad_request", "lookback: %v", err)
+		}
+	}
+	if req.MinInterval != "" {
+		if c.MinInterval, err = configs.ParseDuration(req.MinInterval); err != nil {
+			return c, deny(400, "bad_request", "min_interval: %v", err)
+		}
+	}
+	return c, nil
 }
 
 // catalog gathers every member's shared streams: this tenant's from its own
