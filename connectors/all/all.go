@@ -7,4 +7,5 @@ package all
 import (
 	_ "github.com/sluice-edge/sluice/connectors/mqtt"  // type: mqtt
 	_ "github.com/sluice-edge/sluice/connectors/opcua" // type: opcua
+	_ "github.com/sluice-edge/sluice/connectors/pi"    // types: omf, pi-webapi
 )
