@@ -176,6 +176,7 @@ func (a *Agent) start(ctx context.Context) error {
 		GossipTiming: a.opts.GossipTiming,
 
 		Audit:                  a.auditEvent,
+		Caller:                 caller,
 		SendMail:               mailer(cfg.SMTP),
 		MaxPartnerReads:        cfg.Federation.PartnerReads,
 		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,

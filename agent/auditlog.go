@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-edge/sluice/agent/audit"
 	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/policy"
 )
 
 // The audit log records every administrative action (any API call that
@@ -23,6 +24,17 @@ func actor(ctx context.Context) string {
 		return p.User
 	}
 	return ""
+}
+
+// caller names the user behind a request and its roles in community c,
+// for federation. Requests that reached federation passed the users
+// middleware, so a principal is there.
+func caller(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
+	p, ok := users.PrincipalFrom(ctx)
+	if !ok {
+		return "", 0
+	}
+	return p.User, p.RoleSet(c)
 }
 
 // auditEvent turns a federation event into an audit entry.

@@ -328,7 +328,7 @@ func (n *Node) connectionRead(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := n.forwardQuery(r)
+	q, err := n.forwardQuery(r, "")
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -724,4 +725,47 @@ func TestConnectionFlows(t *testing.T) {
 	b.ok("DELETE", "/api/v1/connections/c/shares/s", nil)
 	code, body := c1.do("GET", "/api/v1/connections/b/streams/s/latest", nil)
 	wantDenied(t, code, body, "not_shared")
+}
+
+// TestVouchedUser: the reader's agent names its user and the user's roles;
+// the owner checks the roles with policy and writes the user into its
+// audit event, and learns nothing else of the reader's users.
+func TestVouchedUser(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	var mu sync.Mutex
+	var events []AuditEvent
+	acme := newNodeOpts(t, "acme", clk, func(o *Options) {
+		o.Audit = func(ctx context.Context, e AuditEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	}, "s")
+	var roles atomic.Uint32 // the test changes olivia's roles between requests
+	roles.Store(uint32(policy.NewRoleSet(policy.RoleCommunityMember)))
+	north := newNodeOpts(t, "northwind", clk, func(o *Options) {
+		o.Caller = func(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
+			return "olivia", policy.RoleSet(roles.Load())
+		}
+	})
+	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	join(t, acme, north, "c")
+	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
+	if code, body := north.read("c", "acme", "s", "latest", nil); code != 200 {
+		t.Fatalf("member read: %d %s", code, body)
+	}
+	mu.Lock()
+	last := events[len(events)-1]
+	mu.Unlock()
+	if last.Kind != "partner_read" || last.Actor != string(north.ID())+"/olivia" {
+		t.Fatalf("owner's audit event: %+v", last)
+	}
+	// A community admin without the member role may not read.
+	roles.Store(uint32(policy.NewRoleSet(policy.RoleCommunityAdmin)))
+	code, body := north.read("c", "acme", "s", "latest", nil)
+	wantDenied(t, code, body, "role_forbids")
+	// ...but still sees its community in the list, unlike a user with no role here.
+	if out := north.ok("GET", "/api/v1/communities", nil); !strings.Contains(out, `"name": "c"`) {
+		t.Fatalf("community admin does not see its community: %s", out)
+	}
+	roles.Store(0)
+	if out := north.ok("GET", "/api/v1/communities", nil); strings.Contains(out, `"name": "c"`) {
+		t.Fatalf("a user without a role in c sees it: %s", out)
+	}
 }

@@ -116,9 +116,14 @@ func (n *Node) listCommunities(w http.ResponseWriter, r *http.Request) error {
 	st := n.book.snapshot()
 	out := []communityJSON{}
 	for _, ci := range st.Communities() {
-		if ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) != policy.MemberNone {
-			out = append(out, n.communityJSON(st, ci))
+		if ci.Owner != n.self && st.MemberStatus(ci.ID, n.self) == policy.MemberNone {
+			continue
 		}
+		// A user sees the communities its roles reach, no others.
+		if _, roles := n.caller(r.Context(), ci.ID); !roles.Can(policy.ActionRead) && !roles.Can(policy.ActionManageUsers) && !roles.Can(policy.ActionAdminister) {
+			continue
+		}
+		out = append(out, n.communityJSON(st, ci))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, 200, out)
@@ -298,7 +303,7 @@ func (n *Node) showCommunity(w http.ResponseWriter, r *http.Request) error {
 		Invitations []invitationJSON `json:"invitations,omitempty"`
 		Shares      []shareJSON      `json:"shares"`
 	}{communityJSON: n.communityJSON(st, ci), Members: n.members(st, ci), Shares: n.shares(st, ci.ID)}
-	if ci.Owner == n.self {
+	if _, roles := n.caller(r.Context(), ci.ID); ci.Owner == n.self && roles.Can(policy.ActionAdminister) {
 		out.Invitations = invitations(st, ci.ID, n.opts.Now().UnixNano())
 	}
 	writeJSON(w, 200, out)
@@ -802,7 +807,7 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := n.forwardQuery(r)
+	q, err := n.forwardQuery(r, ci.ID)
 	if err != nil {
 		return err
 	}
@@ -823,7 +828,7 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 // forwardQuery turns a local read's query into the owner's: times are
 // resolved here (relative times on this agent's clock) and sent as
 // nanoseconds, durations likewise.
-func (n *Node) forwardQuery(r *http.Request) (url.Values, error) {
+func (n *Node) forwardQuery(r *http.Request, c policy.CommunityID) (url.Values, error) {
 	kind := r.PathValue("kind")
 	if _, ok := readKinds[kind]; !ok {
 		return nil, deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kind)
@@ -861,6 +866,13 @@ func (n *Node) forwardQuery(r *http.Request) (url.Values, error) {
 		if v := in.Get(k); v != "" {
 			q.Set(k, v)
 		}
+	}
+	// Who reads, as this agent vouches: the owner checks the roles with
+	// policy and names the user in its audit log. It never learns more of
+	// this tenant's users than that.
+	if user, roles := n.caller(r.Context(), c); user != "" {
+		q.Set("user", user)
+		q.Set("roles", strconv.Itoa(int(roles)))
 	}
 	return q, nil
 }

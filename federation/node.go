@@ -82,6 +82,13 @@ type Options struct {
 	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
 	// it the partner gets 429 with Retry-After. Default 8.
 	MaxPartnerReads int
+	// Caller, when set, names the local user behind a request and that
+	// user's roles in a community ("" for tenant-wide). Federation vouches
+	// them to the stream's owner on a partner read (policy checks them,
+	// and the owner's audit line names the user), filters the communities
+	// a user is shown, and hides invitations from non-administrators.
+	// Nil means every caller is a tenant admin.
+	Caller func(ctx context.Context, c policy.CommunityID) (user string, roles policy.RoleSet)
 	// Audit, when set, receives every partner read and denial (on the
 	// owner's side and on the reader's) and every refused record.
 	Audit func(ctx context.Context, e AuditEvent)
@@ -115,6 +122,14 @@ func (n *Node) audit(ctx context.Context, e AuditEvent) {
 	if n.opts.Audit != nil {
 		n.opts.Audit(ctx, e)
 	}
+}
+
+// caller returns the local user behind ctx and its roles in c.
+func (n *Node) caller(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
+	if n.opts.Caller == nil {
+		return "", policy.NewRoleSet(policy.RoleTenantAdmin)
+	}
+	return n.opts.Caller(ctx, c)
 }
 
 // Sign signs msg with the tenant key (the audit log's checkpoints).

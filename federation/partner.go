@@ -315,11 +315,20 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 			rq.Start = num("start")
 		}
 	}
-	dec := policy.Authorize(n.book.snapshot(), policy.Request{
+	req := policy.Request{
 		Requester: peer, Community: c, Stream: policy.StreamRef{Owner: n.self, Name: stream},
 		Read: kind, Interval: rq.Interval, Start: rq.Start, End: rq.End, Now: now,
-	})
-	ev := AuditEvent{Side: "owner", Actor: string(peer), Tenant: peer, Community: c, Connection: c == "",
+	}
+	actor := string(peer)
+	if u := q.Get("user"); u != "" {
+		// The partner's agent vouches for its user; the user id is
+		// scoped to the partner tenant, so it cannot name one of ours.
+		req.User = policy.UserID{Tenant: peer, Name: u}
+		req.Roles = policy.RoleSet(num("roles"))
+		actor = string(peer) + "/" + u
+	}
+	dec := policy.Authorize(n.book.snapshot(), req)
+	ev := AuditEvent{Side: "owner", Actor: actor, Tenant: peer, Community: c, Connection: c == "",
 		Stream: stream, Read: r.PathValue("kind"), Start: rq.Start, End: rq.End}
 	if !dec.Allow {
 		n.m.reads.WithLabelValues(label, string(peer), string(dec.Reason)).Inc()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -31,6 +32,9 @@ import (
 // headless Chromium as their administrators would: sign in, streams, a
 // trend, the community handshake, sharing, a partner's trend and its
 // denial on pause, the connection manager, a data view and the audit page.
+// acme's administrator is a user of the agent, signed in with user and
+// password (a session cookie, CSRF token and step-up); northwind's signs in
+// with the admin token.
 //
 // SLUICE_SCREENSHOTS=dir keeps a PNG of each page there; otherwise they go
 // to a temporary directory. The README's pictures come from
@@ -63,23 +67,32 @@ func TestConsoleInBrowser(t *testing.T) {
 	a.write(series("site1/tank/level", now, 2*time.Hour, 30*time.Second, func(x float64) float64 { return 60 + 20*math.Sin(x/2000) }))
 	b.write(series("line1/flow", now, 2*time.Hour, 5*time.Second, func(x float64) float64 { return 40 + 5*math.Sin(x/700) }))
 
+	// acme's administrator: a user of the agent, made with the admin token.
+	const user, password = "maria", "correct horse battery staple"
+	a.call("POST", "/api/v1/users", "application/json",
+		`{"name":"`+user+`","password":"`+password+`","roles":[{"role":"tenant-admin"}]}`)
+
 	br := newBrowser(t, chrome)
 	pa := br.tab("acme")
 	pb := br.tab("northwind")
 
-	// Sign-in: a wrong token is refused, the right one opens Streams.
+	// Sign-in with user and password: a wrong password is refused, the
+	// right one opens Streams.
 	pa.open(a.url + "/")
-	pa.waitVisible("#signin-form")
+	pa.waitVisible("#signin-form #user")
 	pa.shot(shots, "signin")
-	pa.fill("#token", "wrong")
+	pa.fill("#user", user)
+	pa.fill("#password", "not the password")
 	pa.click("#signin-submit")
 	pa.waitText("#signin-error", "did not accept")
-	pa.fill("#token", a.token)
+	pa.fill("#password", password)
 	pa.click("#signin-submit")
 
 	// Streams: latest values, search, the stream page.
 	pa.waitVisible(`#streams-table tr[data-stream="site1/boiler/temp"] .latest-value`)
 	pa.waitText("#tenant-name", "acme-refinery")
+	pa.waitText("#who-user", user)
+	pa.checkSession(a.url, true)
 	pa.shot(shots, "streams")
 	pa.fill("#stream-search", "tank")
 	pa.waitFunc(`document.querySelectorAll('#streams-table tbody tr').length === 1 && document.querySelector('#streams-table tbody tr').dataset.stream === 'site1/tank/level'`)
@@ -110,6 +123,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The handshake, through both consoles. B signs in in its own tab.
 	pb.open(b.url + "/")
+	pb.click("#signin-switch")
 	pb.fill("#token", b.token)
 	pb.click("#signin-submit")
 	pb.waitVisible("#streams-table")
@@ -143,6 +157,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// A's page refreshes by itself and offers to confirm.
 	pa.click(`#members-table tr[data-tenant="northwind"][data-status="accepted"] button.confirm-member`)
+	pa.stepUp(password) // confirming a member needs the password again
 	pa.waitVisible(`#members-table tr[data-tenant="northwind"][data-status="confirmed"]`)
 	pa.fill("#share-stream", "site1/boiler/temp")
 	pa.click("#share-submit")
@@ -204,6 +219,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	pa.fill("#review-comment", "approved by the plant manager")
 	pa.shot(shots, "connections-review")
 	pa.click("#review-submit")
+	pa.stepUp("not the password")
+	pa.waitText("#stepup-error", "Wrong password")
+	pa.stepUp(password)
 	pa.waitVisible(`#paired-table tr[data-from="northwind"][data-to="acme-refinery"]`)
 	pa.waitText("#paired-table", "Catalog and data")
 	pa.shot(shots, "connections-paired")
@@ -242,13 +260,97 @@ func TestConsoleInBrowser(t *testing.T) {
 	pa.waitFunc(`!!document.querySelector('#audit-unavailable, #audit-table')`)
 	pa.shot(shots, "audit")
 
-	// Signing out forgets the token.
+	// Signing out ends the session: sessionStorage is empty, the cookie
+	// gone, and the agent refuses it.
 	pa.click("#signout")
 	pa.waitVisible("#signin-form")
 	if pa.eval(`String(sessionStorage.length)`) != "0" {
+		t.Error("sign-out left the CSRF token in sessionStorage")
+	}
+	pa.checkSession(a.url, false)
+	pb.click("#signout")
+	pb.waitVisible("#signin-form")
+	if pb.eval(`String(sessionStorage.length)`) != "0" {
 		t.Error("sign-out left the token in sessionStorage")
 	}
+	if code := pb.fetchStatus(b.url+"/api/v1/status", "GET", ""); code != 401 {
+		t.Errorf("northwind after sign-out: %d, want 401", code)
+	}
 	br.checkErrors()
+}
+
+// checkSession checks the session cookie in the browser: there and
+// HttpOnly (invisible to scripts), SameSite=Strict, GETs work and a POST
+// without the CSRF header is refused; or, after sign-out, gone.
+func (p *page) checkSession(base string, signedIn bool) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base + "/"}})
+	if err != nil {
+		p.fail("get cookies", err)
+	}
+	var c *network.Cookie
+	for _, ck := range res.Cookies {
+		if ck.Name == "sluice_session" {
+			c = ck
+		}
+	}
+	if !signedIn {
+		if c != nil {
+			p.t.Errorf("%s: session cookie left after sign-out", p.name)
+		}
+		return
+	}
+	switch {
+	case c == nil:
+		p.fail("session cookie", errors.New("no sluice_session cookie"))
+	case !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" || c.Session:
+		p.t.Errorf("%s: session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, Max-Age", p.name, c)
+	}
+	if strings.Contains(p.eval(`document.cookie`), "sluice_session") {
+		p.t.Errorf("%s: the session cookie is visible to scripts", p.name)
+	}
+	if strings.Contains(p.eval(`JSON.stringify(sessionStorage)`), "slu_") {
+		p.t.Errorf("%s: a token in sessionStorage", p.name)
+	}
+	if code := p.fetchStatus("api/v1/whoami", "GET", ""); code != 200 {
+		p.t.Errorf("%s: GET with the cookie: %d", p.name, code)
+	}
+	if code := p.fetchStatus("api/v1/streams", "POST", ""); code != 403 {
+		p.t.Errorf("%s: POST with the cookie and without the CSRF header: %d, want 403", p.name, code)
+	}
+	if code := p.fetchStatus("api/v1/streams", "POST", "not-the-token"); code != 403 {
+		p.t.Errorf("%s: POST with a wrong CSRF header: %d, want 403", p.name, code)
+	}
+}
+
+// fetchStatus fetches from the page with its cookies and returns the status.
+func (p *page) fetchStatus(url, method, csrf string) int {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	init := fmt.Sprintf(`{method: %q, credentials: 'same-origin', headers: {}}`, method)
+	if method != "GET" {
+		init = fmt.Sprintf(`{method: %q, credentials: 'same-origin', headers: {'Content-Type': 'application/json'}, body: '{}'}`, method)
+	}
+	if csrf != "" {
+		init = fmt.Sprintf(`{...%s, headers: {'Content-Type': 'application/json', 'X-CSRF-Token': %q}}`, init, csrf)
+	}
+	js := fmt.Sprintf(`fetch(%q, %s).then((r) => r.status)`, url, init)
+	code, err := chromedp.Run(ctx, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.fail("fetch "+url, err)
+	}
+	return code
+}
+
+// stepUp answers the password dialog of an action that needs it.
+func (p *page) stepUp(password string) {
+	p.t.Helper()
+	p.waitVisible("#stepup-password")
+	p.fill("#stepup-password", password)
+	p.click("#stepup-submit")
 }
 
 // Agents.

@@ -75,6 +75,7 @@ const (
 var routes = []Route{
 	// Session.
 	{"POST /api/v1/login", 0, ScopePublic, false},
+	{"POST /api/v1/logout", 0, ScopeAuthenticated, false},
 	{"GET /api/v1/whoami", 0, ScopeAuthenticated, false},
 	{"GET /api/v1/status", 0, ScopeAuthenticated, false},
 	{"GET /api/v1/tenant", 0, ScopeAuthenticated, false},

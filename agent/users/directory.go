@@ -113,6 +113,8 @@ type Directory struct {
 	metrics *metrics
 	closed  atomic.Bool
 
+	sessions sessionStore // browser sessions of this run (session.go)
+
 	handlerOnce sync.Once
 	handler     http.Handler
 	handled     []string // patterns the handler serves
@@ -197,6 +199,7 @@ func Open(path string, opts Options) (*Directory, error) {
 		metrics: newMetrics(opts.Registerer),
 	}
 	d.locks.tracked = make(map[string]*attempts)
+	d.sessions.init()
 	d.dummy = sync.OnceValue(func() string {
 		h, _ := d.hashPassword(randomString(24))
 		return h

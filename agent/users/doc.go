@@ -41,6 +41,28 @@
 // unknown tokens and disabled users fail with distinct errors for logs
 // and metrics, and one message for the caller.
 //
+// # Browser sessions
+//
+// The web console signs in with POST /api/v1/login and "session": true.
+// The new token (label "session", DefaultSessionTTL 12 h unless "ttl"
+// says otherwise) then goes only into the cookie sluice_session:
+// HttpOnly, SameSite=Strict, Path=/, Max-Age its lifetime, Secure when the
+// login came over TLS; the body is {"csrf","user","expires"}. A session
+// login that a browser sends from another origin is refused (403 csrf),
+// so no site can sign the browser in to an account of its choosing.
+//
+// The Middleware reads the cookie when a request has no Authorization
+// header, and accepts only tokens this process issued as sessions. Every
+// cookie-authenticated request but GET and HEAD must carry the header
+// X-CSRF-Token with the session's CSRF token, base64url(HMAC-SHA256(key,
+// token id)), compared in constant time; else 403 {"reason": "csrf"}.
+// Bearer requests need no CSRF token: a browser never adds the header by
+// itself. The key and the list of sessions live in memory only, so
+// sessions end when the agent restarts (their tokens expire unused, after
+// at most their lifetime). POST /api/v1/logout revokes the session's
+// token and clears the cookie; called with a bearer token it only clears
+// the cookie and leaves the token alone.
+//
 // # Roles
 //
 // An Assignment is a policy.Role in a community, or tenant-wide when the
@@ -76,8 +98,9 @@
 //
 // Routes lists every /api/v1 route with the action it needs, the scope
 // in which that action must be allowed, and whether it needs step-up. The
-// Middleware authenticates the bearer token, matches the request against
-// the table as http.ServeMux does, resolves the {c} community with the
+// Middleware authenticates the bearer token or the session cookie,
+// matches the request against the table as http.ServeMux does, resolves
+// the {c} community with the
 // agent's Resolver, checks Allowed, and enforces step-up: the caller's own
 // password again, in the X-Sluice-Password header, checked (and rate
 // limited) like a login. Step-up guards accepting a connection,
@@ -87,7 +110,7 @@
 // things away (revoke, disable) never needs it. A route that is not in
 // the table is refused: fail closed. Refusals are JSON
 // {"error": "...", "reason": "..."}: 401 unauthenticated, 403 forbidden,
-// step_up_required or step_up_failed, 404 no_route, 429 locked.
+// csrf, step_up_required or step_up_failed, 404 no_route, 429 locked.
 //
 // The Access the middleware granted travels in the request's context
 // (FromContext). Handlers should call Authorized(r), which also checks
@@ -98,6 +121,8 @@
 // Mount serves these routes (bodies JSON; role names as above):
 //
 //	POST   /api/v1/login                  {"user","password","label"?,"ttl"?} -> 201 token (public)
+//	POST   /api/v1/login                  {"user","password","session":true,"ttl"?} -> 201 {"csrf","user","expires"} + cookie
+//	POST   /api/v1/logout                 -> 204 (revokes the session, clears the cookie)
 //	GET    /api/v1/whoami                 -> {"user","token_id","admin","roles"}
 //	GET    /api/v1/users                  -> [User] (community admins see roles of their communities)
 //	POST   /api/v1/users                  {"name","password","roles"?:[{"role","community"?}]} -> 201 User

@@ -81,6 +81,7 @@ func (d *Directory) buildHandler() {
 		})
 	}
 	h("POST /api/v1/login", d.login)
+	h("POST /api/v1/logout", d.logout)
 	h("GET /api/v1/whoami", d.whoami)
 	h("GET /api/v1/users", d.listUsers)
 	h("POST /api/v1/users", d.addUser)
@@ -186,16 +187,25 @@ func (d *Directory) login(w http.ResponseWriter, r *http.Request, _ Access) erro
 		Password string `json:"password"`
 		Label    string `json:"label"`
 		TTL      string `json:"ttl"`
+		Session  bool   `json:"session"` // a browser session: cookie and CSRF token
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ttl, err := parseTTL(req.TTL, DefaultLoginTTL)
+	def, label := DefaultLoginTTL, "login"
+	if req.Session {
+		// A cross-site page must not sign the browser in (login CSRF).
+		if err := loginCrossOrigin.Check(r); err != nil {
+			return &httpError{http.StatusForbidden, "csrf", "cross-origin session login refused"}
+		}
+		def, label = DefaultSessionTTL, sessionLabel
+	}
+	ttl, err := parseTTL(req.TTL, def)
 	if err != nil {
 		return err
 	}
 	if req.Label == "" {
-		req.Label = "login"
+		req.Label = label
 	}
 	if err := checkLabel(req.Label); err != nil {
 		return err
@@ -211,7 +221,11 @@ func (d *Directory) login(w http.ResponseWriter, r *http.Request, _ Access) erro
 	if err != nil {
 		return err
 	}
-	d.log.Info("login", "user", req.User, "token", info.ID, "remote", r.RemoteAddr)
+	d.log.Info("login", "user", req.User, "token", info.ID, "session", req.Session, "remote", r.RemoteAddr)
+	if req.Session {
+		d.startSession(w, r, secret, info)
+		return nil
+	}
 	tj := d.toTokenJSON(info)
 	tj.Token = secret
 	writeJSON(w, http.StatusCreated, tj)

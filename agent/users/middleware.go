@@ -32,6 +32,9 @@ type Access struct {
 	// Community is the resolved {c} on ScopeCommunity routes; "" when the
 	// route has none or the resolver failed.
 	Community policy.CommunityID
+	// Session is set when the request was authenticated by the session
+	// cookie rather than a bearer token.
+	Session bool
 }
 
 type accessKey struct{}
@@ -58,7 +61,11 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 //  1. finds the route in the table the way http.ServeMux would (so it
 //     also works in front of sub-muxes mounted on a prefix); a public
 //     route (login) goes on without a token;
-//  2. authenticates "Authorization: Bearer <token>" with dir, else 401;
+//  2. authenticates "Authorization: Bearer <token>" with dir, or, when
+//     the request has no Authorization header, the sluice_session cookie
+//     of a session this process started; else 401. A request
+//     authenticated by the cookie must carry the session's X-CSRF-Token
+//     unless it is a GET or HEAD, else 403 csrf;
 //  3. refuses a route missing from the table with 404: fail closed;
 //  4. checks the route's action in its scope, resolving {c} with resolve
 //     (nil: the path value is taken as the id), else 403;
@@ -131,18 +138,26 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
 		return
 	}
-	p, err := g.authenticate(r)
+	p, session, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, http.StatusUnauthorized, "unauthenticated", reasonOf(err),
 			ErrUnauthenticated.Error()+" (send Authorization: Bearer <token>)", "")
 		return
+	}
+	if session && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hs := r.Header.Values(CSRFHeader)
+		if len(hs) != 1 || !g.dir.sessions.checkCSRF(p.TokenID, hs[0]) {
+			g.refuse(w, r, http.StatusForbidden, "csrf", "csrf",
+				"missing or wrong "+CSRFHeader+" header (sign in again if this persists)", p.User)
+			return
+		}
 	}
 	if !matched {
 		g.refuse(w, r, http.StatusNotFound, "no_route", "no_route",
 			"no such API route: "+r.Method+" "+r.URL.Path+" (names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", p.User)
 		return
 	}
-	acc := &Access{Principal: p, Route: rt}
+	acc := &Access{Principal: p, Route: rt, Session: session}
 	if !g.authorize(r.Context(), acc, mr) {
 		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, mr), p.User)
 		return
@@ -183,17 +198,27 @@ func strip(ctx context.Context, r *http.Request) *http.Request {
 	return r2
 }
 
-// authenticate reads exactly one "Authorization: Bearer <token>" header.
-func (g *guard) authenticate(r *http.Request) (Principal, error) {
+// authenticate reads exactly one "Authorization: Bearer <token>" header,
+// or, when there is none, exactly one session cookie (session true).
+func (g *guard) authenticate(r *http.Request) (p Principal, session bool, err error) {
 	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 {
+		cs := r.CookiesNamed(SessionCookie)
+		if len(cs) != 1 {
+			return Principal{}, false, ErrTokenMalformed
+		}
+		p, err := g.dir.authenticateSession(cs[0].Value)
+		return p, err == nil, err
+	}
 	if len(hs) != 1 {
-		return Principal{}, ErrTokenMalformed
+		return Principal{}, false, ErrTokenMalformed
 	}
 	scheme, tok, ok := strings.Cut(hs[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return Principal{}, ErrTokenMalformed
+		return Principal{}, false, ErrTokenMalformed
 	}
-	return g.dir.Authenticate(strings.TrimSpace(tok))
+	p, err = g.dir.Authenticate(strings.TrimSpace(tok))
+	return p, false, err
 }
 
 // authorize applies the route's scope, filling acc.Community.

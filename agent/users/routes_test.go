@@ -46,6 +46,7 @@ var expected = map[string]struct {
 	stepUp bool
 }{
 	"POST /api/v1/login":   {public, false},
+	"POST /api/v1/logout":  {authed, false},
 	"GET /api/v1/whoami":   {authed, false},
 	"GET /api/v1/status":   {authed, false},
 	"GET /api/v1/tenant":   {authed, false},

@@ -31,12 +31,24 @@ export async function request(method, path, opts = {}) {
   }
   init = auth.authorize(init);
   if (opts.stepUp) init = await auth.stepUp(init);
-  let res;
-  try {
-    res = await fetch(url, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'the agent cannot be reached: ' + e.message);
+  if (!init) throw new ApiError(0, 'cancelled: the action needs your password');
+  const send = async () => {
+    try {
+      return await fetch(url, init);
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'the agent cannot be reached: ' + e.message);
+    }
+  };
+  let res = await send();
+  // The agent wants the password again (step-up): ask, and try again;
+  // a wrong password is asked once more.
+  for (let tries = 0; res.status === 403 && tries < 3; tries++) {
+    const why = await stepUpReason(res);
+    if (!why) break;
+    init = await auth.stepUp(init, why === 'step_up_failed' ? 'failed' : true);
+    if (!init) throw new ApiError(403, 'cancelled: the action needs your password', why);
+    res = await send();
   }
   if (res.status === 401) {
     auth.expired();
@@ -57,6 +69,17 @@ export async function request(method, path, opts = {}) {
   const data = await res.json();
   if (unreachable && data && typeof data === 'object') data.unreachable = unreachable;
   return data;
+}
+
+// stepUpReason returns the reason of a step-up refusal, else "" (the
+// response is left readable).
+async function stepUpReason(res) {
+  try {
+    const j = await res.clone().json();
+    return j.reason === 'step_up_required' || j.reason === 'step_up_failed' ? j.reason : '';
+  } catch (_) {
+    return '';
+  }
 }
 
 const get = (p, query, signal) => request('GET', p, { query, signal });

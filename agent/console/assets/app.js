@@ -61,7 +61,7 @@ function renderWho() {
   if (!auth.signedIn()) return;
   add(whoEl,
     tenant && tenant.name ? h('span', { class: 'tenant', title: 'tenant id ' + tenant.id, id: 'tenant-name' }, tenant.name, ' ', h('code', { class: 'muted' }, shortID(tenant.id))) : null,
-    h('span', { class: 'muted' }, auth.who()),
+    h('span', { class: 'muted', id: 'who-user', title: 'signed in as' }, auth.who()),
     h('button', { type: 'button', class: 'link', id: 'signout', onclick: () => { tenant = null; auth.signOut(); } }, 'Sign out'));
 }
 
