@@ -162,6 +162,18 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := dir.EnsureBootstrap(filepath.Join(cfg.DataDir, TokenFile)); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
+	// HTTP sources (OMF) accept the tokens of users who may write data,
+	// which the route table gives tenant admins.
+	a.sources.authenticate = func(bearer string) (string, error) {
+		p, err := dir.Authenticate(bearer)
+		if err != nil {
+			return "", err
+		}
+		if !p.RoleSet("").Can(policy.ActionAdminister) {
+			return "", fmt.Errorf("user %s may not write data", p.User)
+		}
+		return p.User, nil
+	}
 	// Federation's identity first: the audit log signs with the tenant key.
 	fed, err := federation.New(federation.Options{
 		DataDir:      cfg.DataDir,
@@ -466,6 +478,9 @@ type supervisor struct {
 	metrics *connectors.Metrics
 	dataDir string
 	routes  *sourceRoutes // nil until the API is up
+	// authenticate checks the agent's user tokens for HTTP sources; nil
+	// until the users directory is open.
+	authenticate func(bearer string) (string, error)
 
 	mu      sync.Mutex
 	running map[string]*running
@@ -484,7 +499,8 @@ func newSupervisor(log *slog.Logger, m *connectors.Metrics, dataDir string) *sup
 }
 
 func (s *supervisor) env(name string) connectors.Env {
-	return connectors.Env{Name: name, DataDir: s.dataDir, Logger: s.log.With("source", name), Metrics: s.metrics}
+	return connectors.Env{Name: name, DataDir: s.dataDir, Logger: s.log.With("source", name), Metrics: s.metrics,
+		Authenticate: s.authenticate}
 }
 
 // build creates every source, which validates their sections.

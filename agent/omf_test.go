@@ -42,12 +42,10 @@ const agentSources = `sources:
       paths: [/omf, /piwebapi/omf]
       auth:
         basic: [{username: fledge, password: s3cret}]
+        users: true
 `
 
 func TestOMFThroughTheAgent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a whole agent")
-	}
 	dir := t.TempDir()
 	ready := make(chan string, 1)
 	a, err := New(Options{Config: omfAgentConfig(t, dir, agentSources), OnReady: func(addr string) { ready <- addr },
@@ -121,6 +119,28 @@ func TestOMFThroughTheAgent(t *testing.T) {
 	}
 	if len(out.Points) != 1 || fmt.Sprint(out.Points[0].Value) != "12.5" {
 		t.Fatalf("read back %+v", out)
+	}
+
+	// With auth.users, an API token of the agent's users works too; a
+	// wrong one does not.
+	bearer := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/omf", strings.NewReader(`[{"containerid": "Tank1", "values": [{"Timestamp": "2026-11-23T10:00:02Z", "Pressure": 14}]}]`))
+		req.Header.Set("messagetype", "data")
+		req.Header.Set("messageformat", "JSON")
+		req.Header.Set("omfversion", "1.2")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := bearer(tok); st != 204 {
+		t.Fatalf("OMF with the admin's user token: %d", st)
+	}
+	if st := bearer("slu_000000000000_nope"); st != 401 {
+		t.Fatalf("OMF with a wrong token: %d, want 401", st)
 	}
 
 	// Reload: the source changes (new path), then goes away; the mux keeps

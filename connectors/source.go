@@ -77,6 +77,12 @@ type Env struct {
 	DataDir string       // the agent's data directory (certificates, session state)
 	Logger  *slog.Logger // never nil; already carries source=<name>
 	Metrics *Metrics     // never nil; shared by every source of the agent
+	// Authenticate checks an API token of the agent's users (the Bearer
+	// token in an Authorization header value) and returns the user it
+	// belongs to, if that user may write data. HTTP sources use it to
+	// accept the agent's users beside their own credentials. Nil while the
+	// agent only validates a config.
+	Authenticate func(bearer string) (user string, err error)
 }
 
 // Registration makes a connector known under its config `type:`.

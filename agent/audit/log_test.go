@@ -247,7 +247,7 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, st := queryAll(t, l, Filter{Kinds: []string{KindPartnerRead}})
-	if len(got) != writers*each || st.Skipped != 0 {
+	if len(got) != writers*each || st.Unreadable != 0 {
 		t.Fatalf("query: %d entries, stats %+v", len(got), st)
 	}
 	// Each writer's entries are in its own order.
@@ -295,7 +295,7 @@ func TestTornLastLine(t *testing.T) {
 		t.Fatalf("before repair: %+v\n%s", rep, rep.String())
 	}
 	st := mustQueryDir(t, crash)
-	if st.Skipped != 1 {
+	if st.Unreadable != 1 {
 		t.Fatalf("QueryDir on the torn log: %+v", st)
 	}
 

@@ -55,10 +55,10 @@ func (f *Filter) skips(next *segment) bool {
 
 // QueryStats says what a query read.
 type QueryStats struct {
-	Segments int   // segments opened
-	Lines    int64 // lines read
-	Matched  int64 // entries passed to yield
-	Skipped  int64 // lines that did not parse, a torn last line included
+	Segments   int   // segments opened
+	Lines      int64 // lines read
+	Matched    int64 // entries passed to yield
+	Unreadable int64 // lines that did not parse, a torn last line included
 }
 
 // Query calls yield with every durable entry that matches f, oldest first,
@@ -141,12 +141,12 @@ func queryLines(ctx context.Context, lr *lineReader, f *Filter, st *QueryStats, 
 			}
 		}
 		if !complete {
-			st.Skipped++
+			st.Unreadable++
 			continue
 		}
 		e, err := parseLine(line)
 		if err != nil {
-			st.Skipped++
+			st.Unreadable++
 			continue
 		}
 		if !f.Until.IsZero() && !e.Time.Before(f.Until) {

@@ -73,7 +73,7 @@ func TestQueryFilters(t *testing.T) {
 			if !slices.Equal(seqs(got), want) {
 				t.Fatalf("Query: %v\nwant %v", seqs(got), want)
 			}
-			if st.Matched != int64(len(want)) || st.Skipped != 0 {
+			if st.Matched != int64(len(want)) || st.Unreadable != 0 {
 				t.Fatalf("stats %+v", st)
 			}
 			var fromDir []Entry

@@ -282,7 +282,7 @@ func TestVerifyEmptyAndMissing(t *testing.T) {
 	writeLines(t, p, lines)
 	var count int
 	st, err := QueryDir(context.Background(), dir, Filter{}, func(Entry) bool { count++; return true })
-	if err != nil || st.Skipped != 1 || count != 65 || st.Matched != 65 {
+	if err != nil || st.Unreadable != 1 || count != 65 || st.Matched != 65 {
 		t.Fatalf("QueryDir: %d entries, %+v, %v", count, st, err)
 	}
 }

@@ -216,6 +216,11 @@ func (s *OMFSource) authenticate(r *http.Request, creds []credential) (*credenti
 				return c, nil
 			}
 		}
+		if s.cfg.Auth.Users && s.env.Authenticate != nil {
+			if user, err := s.env.Authenticate(strings.TrimSpace(tok)); err == nil {
+				return &credential{user: user, bearer: true}, nil
+			}
+		}
 		return nil, errors.New("wrong bearer token")
 	}
 	return nil, errors.New("unsupported authorization scheme (want Basic or Bearer)")

@@ -45,9 +45,12 @@ type OMFConfig struct {
 
 // OMFAuth holds the endpoint's credentials.
 type OMFAuth struct {
-	Basic     []BasicCredential  `yaml:"basic"`
-	Bearer    []BearerCredential `yaml:"bearer"`
-	Anonymous bool               `yaml:"anonymous"`
+	Basic  []BasicCredential  `yaml:"basic"`
+	Bearer []BearerCredential `yaml:"bearer"`
+	// Users accepts the API tokens of the agent's own users who may write
+	// data (tenant admins), as Bearer tokens, beside the credentials above.
+	Users     bool `yaml:"users"`
+	Anonymous bool `yaml:"anonymous"`
 }
 
 // BasicCredential is a user name and a password (a secret reference).
@@ -125,8 +128,8 @@ func (cfg *OMFConfig) validate() error {
 		}
 		seen[path] = true
 	}
-	if !cfg.Auth.Anonymous && len(cfg.Auth.Basic) == 0 && len(cfg.Auth.Bearer) == 0 {
-		p.add("auth", "no credentials: add auth.basic or auth.bearer entries, or set auth.anonymous: true")
+	if !cfg.Auth.Anonymous && !cfg.Auth.Users && len(cfg.Auth.Basic) == 0 && len(cfg.Auth.Bearer) == 0 {
+		p.add("auth", "no credentials: add auth.basic or auth.bearer entries, set auth.users: true, or set auth.anonymous: true")
 	}
 	users := map[string]bool{}
 	for i, c := range cfg.Auth.Basic {
