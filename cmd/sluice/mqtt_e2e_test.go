@@ -117,9 +117,6 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
 	if err := publish(0, 1000); err != nil {
 		t.Fatal(err)
 	}
-	// Kill the agent while messages are still flowing to it.
-	done := make(chan error, 1)
-	go func() { done <- publish(1000, 2000) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for count(a) < 500 {
 		if time.Now().After(deadline) {
@@ -127,6 +124,21 @@ func TestMQTTAgentKilledMidStream(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Kill the agent while messages are still flowing to it: a tenth into
+	// the next thousand. (Waiting for the store to reach a count instead
+	// is too slow under load: the CLI reads take longer than publishing
+	// the thousand, and the agent would be killed idle.)
+	flowing := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		err := publish(1000, 1100)
+		close(flowing)
+		if err == nil {
+			err = publish(1100, 2000)
+		}
+		done <- err
+	}()
+	<-flowing
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
