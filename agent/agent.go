@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/sluice-edge/sluice/agent/console"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/agent/users"
+	"github.com/sluice-edge/sluice/agent/views"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/federation"
@@ -249,6 +251,9 @@ func (a *Agent) start(ctx context.Context) error {
 	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
 		a.api.HandleAuthenticated(p, "federation", local)
 	}
+	if err := a.mountViews(dir); err != nil {
+		return err
+	}
 	a.api.Handle("/", console.Handler())
 
 	// 4. Sources, last: everything they write to is up. Sources that
@@ -266,6 +271,29 @@ func (a *Agent) start(ctx context.Context) error {
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(a.apiAddr)
 	}
+	return nil
+}
+
+// mountViews serves the data views (agent/views). An export reads each
+// stream through the API's own handlers, in process, as the caller:
+// users.Internal checks every read's own route rule. Exports are audited
+// (they may come from tools holding a token in a URL); the middleware has
+// already taken ?token= out of the URL by then.
+func (a *Agent) mountViews(dir *users.Directory) error {
+	vs, err := views.Open(filepath.Join(a.cfg.DataDir, "views.json"))
+	if err != nil {
+		return fmt.Errorf("views: %w", err)
+	}
+	h := &views.Handler{Store: vs, Inner: users.Internal(dir, a.api.Handler(), a.resolveCommunity),
+		OnExport: func(r *http.Request, code int) {
+			outcome := map[bool]string{true: "ok", false: "error"}[code < 400]
+			e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
+				Reason: strconv.Itoa(code), Detail: r.Method + " " + r.URL.RequestURI()}
+			if err := a.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
+				a.log.Error("audit append failed", "err", err)
+			}
+		}}
+	h.Mount(a.api.HandleAuthenticated)
 	return nil
 }
 

@@ -154,7 +154,28 @@ var routes = []Route{
 	{"GET /api/v1/audit/verify", admin, ScopeTenant, false},
 	{"GET /api/v1/audit/report", admin, ScopeTenant, false},
 	{"GET /api/v1/audit/tail", admin, ScopeTenant, false},
+
+	// Data views: per-tenant saved queries, so reading the tenant's data
+	// is enough to keep them (docs/api.md). The export's own reads of each
+	// stream are checked again, route by route, by Internal.
+	{"GET /api/v1/views", read, ScopeTenant, false},
+	{"POST /api/v1/views", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}", read, ScopeTenant, false},
+	{"PUT /api/v1/views/{name}", read, ScopeTenant, false},
+	{"DELETE /api/v1/views/{name}", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/export", read, ScopeTenant, false},
 }
+
+// queryToken lists the routes that also take the API token as the
+// ?token= query parameter, for tools that cannot set headers (Excel,
+// Power BI, Grafana's CSV/JSON sources). Only GET routes, never step-up.
+var queryToken = map[string]bool{
+	"GET /api/v1/views/{name}/export": true,
+}
+
+// QueryToken reports whether the route accepts ?token= (see queryToken).
+// The middleware removes the parameter before the request goes on.
+func (r Route) QueryToken() bool { return queryToken[r.Pattern] }
 
 // Routes returns a copy of the authorization table.
 func Routes() []Route { return slices.Clone(routes) }

@@ -138,7 +138,26 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
 		return
 	}
-	p, session, err := g.authenticate(r)
+	var (
+		p       Principal
+		session bool
+		err     error
+	)
+	if matched && rt.QueryToken() {
+		// The token may come in the URL here: take it out before anything
+		// (handlers, logs, the audit log) sees the request.
+		var tok string
+		var has bool
+		r, tok, has = stripQueryToken(r)
+		if has && len(r.Header.Values("Authorization")) == 0 {
+			p, err = g.dir.Authenticate(strings.TrimSpace(tok))
+		} else {
+			p, session, err = g.authenticate(r)
+		}
+		_, mr, _ = g.match(r)
+	} else {
+		p, session, err = g.authenticate(r)
+	}
 	if err != nil {
 		g.refuse(w, r, http.StatusUnauthorized, "unauthenticated", reasonOf(err),
 			ErrUnauthenticated.Error()+" (send Authorization: Bearer <token>)", "")
@@ -186,6 +205,59 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
+}
+
+// QueryTokenParam is the query parameter that carries the API token on
+// the routes whose rule allows it (Route.QueryToken).
+const QueryTokenParam = "token"
+
+// stripQueryToken returns r without the token query parameter, the
+// token, and whether there was one. More than one is malformed: the token
+// returned is then "", which does not authenticate.
+func stripQueryToken(r *http.Request) (*http.Request, string, bool) {
+	q := r.URL.Query()
+	vs, ok := q[QueryTokenParam]
+	if !ok {
+		return r, "", false
+	}
+	q.Del(QueryTokenParam)
+	r2 := r.Clone(r.Context())
+	r2.URL.RawQuery = q.Encode()
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Form, r2.PostForm = nil, nil
+	if len(vs) != 1 {
+		return r2, "", true
+	}
+	return r2, vs[0], true
+}
+
+// Internal serves in-process sub-requests made on behalf of a request
+// the Middleware already let through (a data view's export reads each of
+// its streams through the API's own handlers). It never authenticates:
+// the principal is the one in the request's context, and without one the
+// answer is 401. Each sub-request is judged by its own route rule, as if
+// the caller had sent it: only GET routes without step-up, else 403; a
+// route missing from the table is 404.
+func Internal(dir *Directory, next http.Handler, resolve Resolver) http.Handler {
+	g := Middleware(dir, next, resolve).(*guard)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outer, ok := FromContext(r.Context())
+		if !ok || outer.Principal.User == "" {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrUnauthenticated.Error(), Reason: "unauthenticated"})
+			return
+		}
+		rt, mr, matched := g.match(r)
+		if !matched || !underAPI(r.URL.Path) {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API route: " + r.Method + " " + r.URL.Path, Reason: "no_route"})
+			return
+		}
+		acc := &Access{Principal: outer.Principal, Route: rt, Session: outer.Session}
+		if r.Method != http.MethodGet || rt.StepUp || rt.Scope == ScopePublic || !g.authorize(r.Context(), acc, mr) {
+			writeJSON(w, http.StatusForbidden, errorBody{Error: denial(outer.Principal, rt, mr), Reason: "forbidden"})
+			return
+		}
+		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
+	})
 }
 
 // strip returns r with ctx and without the step-up header.

@@ -115,6 +115,13 @@ var expected = map[string]struct {
 	"GET /api/v1/audit/verify": {adminT, false},
 	"GET /api/v1/audit/report": {adminT, false},
 	"GET /api/v1/audit/tail":   {adminT, false},
+
+	"GET /api/v1/views":               {readT, false},
+	"POST /api/v1/views":              {readT, false},
+	"GET /api/v1/views/{name}":        {readT, false},
+	"PUT /api/v1/views/{name}":        {readT, false},
+	"DELETE /api/v1/views/{name}":     {readT, false},
+	"GET /api/v1/views/{name}/export": {readT, false},
 }
 
 // fixture is a directory with one user per principal, their tokens, and

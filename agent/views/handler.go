@@ -1,0 +1,414 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-edge/sluice/agent/api"
+)
+
+const maxRows = 100000
+
+var parseDuration = api.ParseDuration
+
+// Handler serves the views routes. Inner answers the export's reads of
+// each stream: the API's own handler behind users.Internal, so each read
+// is the same route, with the same rule, as if the caller had sent it.
+type Handler struct {
+	Store *Store
+	Inner http.Handler
+	Now   func() time.Time
+	// OnExport, if set, is called after each export (for the audit log);
+	// the request's URL no longer holds the ?token= parameter.
+	OnExport func(r *http.Request, code int)
+}
+
+// Mount registers the routes with handle (api.Server.HandleAuthenticated).
+func (h *Handler) Mount(handle func(pattern, name string, h http.Handler)) {
+	handle("GET /api/v1/views", "views", http.HandlerFunc(h.list))
+	handle("POST /api/v1/views", "views", http.HandlerFunc(h.create))
+	handle("GET /api/v1/views/{name}", "views", http.HandlerFunc(h.get))
+	handle("PUT /api/v1/views/{name}", "views", http.HandlerFunc(h.put))
+	handle("DELETE /api/v1/views/{name}", "views", http.HandlerFunc(h.del))
+	handle("GET /api/v1/views/{name}/export", "views_export", http.HandlerFunc(h.export))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, err error) {
+	code, reason := http.StatusBadRequest, "bad_request"
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code, reason = http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrExists):
+		code, reason = http.StatusConflict, "exists"
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error(), "reason": reason})
+}
+
+func decode(r *http.Request) (View, error) {
+	var v View
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("body: %w", err)
+	}
+	return v, nil
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"views": h.Store.List()})
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	v, err := h.Store.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	v, err := decode(r)
+	if err == nil {
+		v, err = h.Store.Put(v, true)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
+	v, err := decode(r)
+	if err == nil {
+		if v.Name == "" {
+			v.Name = r.PathValue("name")
+		}
+		if v.Name != r.PathValue("name") {
+			err = errors.New("name: the body's name differs from the path's (views are not renamed)")
+		}
+	}
+	if err == nil {
+		v, err = h.Store.Put(v, false)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) del(w http.ResponseWriter, r *http.Request) {
+	if err := h.Store.Delete(r.PathValue("name")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Label is the column header of a source.
+func (s Source) label() string {
+	switch {
+	case s.Label != "":
+		return s.Label
+	case s.Tenant != "":
+		return s.Tenant + "/" + s.Stream
+	}
+	return s.Stream
+}
+
+func (s Source) path(kind string) string {
+	e := url.PathEscape
+	switch {
+	case s.Community != "":
+		return "/api/v1/communities/" + e(s.Community) + "/streams/" + e(s.Tenant) + "/" + e(s.Stream) + "/" + kind
+	case s.Tenant != "":
+		return "/api/v1/connections/" + e(s.Tenant) + "/streams/" + e(s.Stream) + "/" + kind
+	}
+	return "/api/v1/streams/" + e(s.Stream) + "/" + kind
+}
+
+// readError is an inner read's refusal, passed on with its status.
+type readError struct {
+	code int
+	msg  string
+}
+
+func (e *readError) Error() string { return e.msg }
+
+// column reads one source on the grid: time (ns) → value (JSON text, or
+// nil for no good value).
+func (h *Handler) column(ctx context.Context, v View, s Source, start, end int64) (map[int64]json.RawMessage, error) {
+	q := url.Values{"time": {"ns"}}
+	q.Set("start", time.Unix(0, start).UTC().Format(time.RFC3339Nano))
+	q.Set("end", time.Unix(0, end).UTC().Format(time.RFC3339Nano))
+	kind := "interpolated"
+	iv, _ := parseDuration(v.Interval)
+	if v.Mode != ModeInterpolated {
+		kind = "summaries"
+		if v.Count > 0 {
+			iv = time.Duration((end - start + int64(v.Count) - 1) / int64(v.Count))
+		}
+		q.Set("interval", strconv.FormatInt(max(iv.Milliseconds(), 1), 10)+"ms")
+	} else if v.Count > 0 {
+		q.Set("count", strconv.Itoa(v.Count))
+	} else {
+		q.Set("interval", v.Interval)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+s.path(kind)+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	h.Inner.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if e.Error == "" {
+			e.Error = http.StatusText(rec.Code)
+		}
+		return nil, &readError{code: rec.Code, msg: fmt.Sprintf("column %q: %s", s.label(), e.Error)}
+	}
+	out := map[int64]json.RawMessage{}
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.UseNumber()
+	if kind == "interpolated" {
+		var body struct {
+			Points []struct {
+				Time    json.Number     `json:"time"`
+				Value   json.RawMessage `json:"value"`
+				Quality uint64          `json:"quality"`
+			} `json:"points"`
+		}
+		if err := dec.Decode(&body); err != nil {
+			return nil, fmt.Errorf("column %q: %w", s.label(), err)
+		}
+		for _, p := range body.Points {
+			t, err := p.Time.Int64()
+			if err != nil {
+				continue
+			}
+			if (p.Quality>>30)&3 == 2 { // bad
+				out[t] = nil
+				continue
+			}
+			out[t] = p.Value
+		}
+		return out, nil
+	}
+	var body struct {
+		Summaries []map[string]json.RawMessage `json:"summaries"`
+	}
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("column %q: %w", s.label(), err)
+	}
+	for _, sm := range body.Summaries {
+		var ts string
+		json.Unmarshal(sm["start"], &ts)
+		t, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			continue
+		}
+		val := sm[v.Mode]
+		if v.Mode == "first" || v.Mode == "last" {
+			var pt struct {
+				Value json.RawMessage `json:"value"`
+			}
+			if json.Unmarshal(val, &pt) == nil {
+				val = pt.Value
+			}
+		}
+		if string(val) == "null" {
+			val = nil
+		}
+		out[t] = val
+	}
+	return out, nil
+}
+
+// export answers GET /api/v1/views/{name}/export?format=csv|json&start&end.
+func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
+	rec := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+	h.doExport(rec, r)
+	if h.OnExport != nil {
+		h.OnExport(r, rec.code)
+	}
+}
+
+func (h *Handler) doExport(w http.ResponseWriter, r *http.Request) {
+	v, err := h.Store.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	qs := r.URL.Query()
+	format := qs.Get("format")
+	if format == "" {
+		format = "csv"
+	}
+	if format != "csv" && format != "json" {
+		fail(w, fmt.Errorf("format %q: want csv or json", format))
+		return
+	}
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	start, end := qs.Get("start"), qs.Get("end")
+	if start == "" {
+		start = v.Window
+	}
+	if end == "" {
+		end = "now"
+	}
+	t0, err := api.ParseTime(start, now)
+	if err != nil {
+		fail(w, fmt.Errorf("start: %w", err))
+		return
+	}
+	t1, err := api.ParseTime(end, now)
+	if err != nil {
+		fail(w, fmt.Errorf("end: %w", err))
+		return
+	}
+	if v.Interval != "" {
+		iv, _ := parseDuration(v.Interval)
+		t0 = t0 / int64(iv) * int64(iv) // a round grid
+		if (t1-t0)/int64(iv) > maxRows {
+			fail(w, fmt.Errorf("more than %d rows: use a shorter window or a coarser interval", maxRows))
+			return
+		}
+	}
+	if t1 <= t0 {
+		fail(w, errors.New("the window ends before it starts"))
+		return
+	}
+	cols := make([]map[int64]json.RawMessage, len(v.Streams))
+	times := map[int64]bool{}
+	for i, s := range v.Streams {
+		c, err := h.column(r.Context(), v, s, t0, t1)
+		if err != nil {
+			var re *readError
+			if errors.As(err, &re) {
+				writeJSON(w, re.code, map[string]string{"error": re.msg, "reason": "read_failed"})
+			} else {
+				writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error(), "reason": "read_failed"})
+			}
+			return
+		}
+		cols[i] = c
+		for t := range c {
+			times[t] = true
+		}
+	}
+	sorted := make([]int64, 0, len(times))
+	for t := range times {
+		sorted = append(sorted, t)
+	}
+	slices.Sort(sorted)
+	labels := make([]string, len(v.Streams))
+	for i, s := range v.Streams {
+		labels[i] = s.label()
+	}
+	ts := func(t int64) string { return time.Unix(0, t).UTC().Format(time.RFC3339Nano) }
+	w.Header().Set("Cache-Control", "no-store")
+	if format == "json" {
+		rows := make([]json.RawMessage, 0, len(sorted))
+		for _, t := range sorted {
+			var b bytes.Buffer
+			b.WriteString(`{"time":`)
+			k, _ := json.Marshal(ts(t))
+			b.Write(k)
+			for i, l := range labels {
+				k, _ := json.Marshal(l)
+				b.WriteByte(',')
+				b.Write(k)
+				b.WriteByte(':')
+				if val := cols[i][t]; len(val) > 0 {
+					b.Write(val)
+				} else {
+					b.WriteString("null")
+				}
+			}
+			b.WriteByte('}')
+			rows = append(rows, b.Bytes())
+		}
+		writeJSON(w, http.StatusOK, rows)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `inline; filename="`+strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, v.Name)+`.csv"`)
+	cw := csv.NewWriter(w)
+	cw.Write(append([]string{"time"}, labels...))
+	rec := make([]string, len(labels)+1)
+	for _, t := range sorted {
+		rec[0] = ts(t)
+		for i := range labels {
+			rec[i+1] = csvValue(cols[i][t])
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+}
+
+// csvValue writes a JSON value as a CSV field: numbers and booleans as
+// they are, strings unquoted, null as empty.
+func csvValue(v json.RawMessage) string {
+	if len(v) == 0 || string(v) == "null" {
+		return ""
+	}
+	if v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s
+		}
+	}
+	return string(v)
+}
+
+type codeWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (c *codeWriter) WriteHeader(code int) {
+	if !c.wrote {
+		c.code, c.wrote = code, true
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeWriter) Write(b []byte) (int, error) {
+	c.wrote = true
+	return c.ResponseWriter.Write(b)
+}
