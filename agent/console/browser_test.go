@@ -155,6 +155,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	pb.waitText(`#communities-table tr[data-community="supply-chain"]`, "accepted")
 	pb.shot(shots, "communities-joined")
 
+	// A community member of acme (a user with only the community-member
+	// role, signed in with an API token in its own tab) sees the community
+	// and the accepted partner, but none of the admin's actions.
+	a.call("POST", "/api/v1/users", "application/json", `{"name":"ivan","password":"another long passphrase","roles":[{"role":"community-member"}]}`)
+	var ivan struct{ Token string }
+	if err := json.Unmarshal([]byte(a.call("POST", "/api/v1/users/ivan/tokens", "application/json", `{"label":"browser test"}`)), &ivan); err != nil || ivan.Token == "" {
+		t.Fatalf("ivan's token: %v", err)
+	}
+	pm := br.tab("acme-member")
+	pm.open(a.url + "/#/signin?with=token&next=communities")
+	pm.fill("#token", ivan.Token)
+	pm.click("#signin-submit")
+	pm.waitVisible(`#communities-table tr[data-community="supply-chain"] a.community-link`)
+	for _, sel := range []string{"#create-community", "#join-community"} {
+		if pm.exists(sel) {
+			t.Errorf("a community member sees %s", sel)
+		}
+	}
+	pm.click(`#communities-table tr[data-community="supply-chain"] a.community-link`)
+	pm.waitVisible(`#members-table tr[data-tenant="northwind"][data-status="accepted"]`)
+	for _, sel := range []string{"#invite-form", "#invite-submit", "button.confirm-member", "button.remove-member", "#delete-community", "#pause", "#share-form:not([hidden])"} {
+		if pm.exists(sel) {
+			t.Errorf("a community member sees %s", sel)
+		}
+	}
+	if pm.eval(`String(document.querySelector('nav a[data-page="audit"]').hidden)`) != "true" {
+		t.Error("a community member sees the audit page in the menu")
+	}
+	pm.click("#signout")
+	pm.waitVisible("#signin-form")
+
 	// A's page refreshes by itself and offers to confirm.
 	pa.click(`#members-table tr[data-tenant="northwind"][data-status="accepted"] button.confirm-member`)
 	pa.stepUp(password) // confirming a member needs the password again
@@ -255,9 +286,24 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("exported CSV row: %q", lines[7])
 	}
 
-	// Audit: the report where the agent has one, else a plain notice.
+	// The view is kept by the agent, and its export URL is shown without a token.
+	if u := pa.value("#view-export-url"); u != a.url+"/api/v1/views/boiler-hourly/export?format=csv&token=TOKEN" {
+		t.Errorf("export URL on the page: %q", u)
+	}
+	var saved struct {
+		Streams  []struct{ Stream string }
+		Interval string
+	}
+	if err := json.Unmarshal([]byte(a.call("GET", "/api/v1/views/boiler-hourly", "", "")), &saved); err != nil || saved.Interval != "5m" || len(saved.Streams) != 2 {
+		t.Errorf("the view on the agent: %+v (%v)", saved, err)
+	}
+
+	// Audit: the log, its verification and the report.
 	pa.click(`nav a[data-page="audit"]`)
 	pa.waitFunc(`!!document.querySelector('#audit-unavailable, #audit-table')`)
+	pa.waitVisible("#audit-log-table")
+	pa.click("#audit-verify")
+	pa.waitVisible("#audit-verify-report.ok")
 	pa.shot(shots, "audit")
 
 	// Signing out ends the session: sessionStorage is empty, the cookie

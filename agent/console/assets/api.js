@@ -55,16 +55,20 @@ export async function request(method, path, opts = {}) {
     throw new ApiError(401, 'not signed in (the agent did not accept the credentials)');
   }
   if (!res.ok) {
-    let msg = res.status + ' ' + res.statusText, reason = '', detail;
+    let msg = res.status + ' ' + res.statusText, reason = '', detail, body;
     try {
       const j = await res.json();
+      body = j;
       msg = j.error || msg;
       reason = j.reason || '';
       detail = j.detail;
     } catch (_) { /* not JSON */ }
-    throw new ApiError(res.status, msg, reason, detail);
+    const err = new ApiError(res.status, msg, reason, detail);
+    err.body = body;
+    throw err;
   }
   if (res.status === 204) return null;
+  if (opts.text) return res.text();
   const unreachable = res.headers.get('Sluice-Unreachable');
   const data = await res.json();
   if (unreachable && data && typeof data === 'object') data.unreachable = unreachable;
@@ -85,9 +89,11 @@ async function stepUpReason(res) {
 const get = (p, query, signal) => request('GET', p, { query, signal });
 const post = (p, body, opts) => request('POST', p, { body: body === undefined ? {} : body, ...opts });
 const del = (p) => request('DELETE', p);
+const put = (p, body) => request('PUT', p, { body });
 
 export const status = () => get('status');
 export const tenant = () => get('tenant');
+export const whoami = () => get('whoami');
 
 // Streams.
 export const listStreams = (query) => get('streams', query);
@@ -135,5 +141,23 @@ export const connectionCatalog = (t) => get('connections/' + enc(t) + '/catalog'
 export const readConnection = (t, stream, kind, query, signal) =>
   get('connections/' + enc(t) + '/streams/' + enc(stream) + '/' + kind, query, signal);
 
-// Audit (being built: 404 until the agent has it).
+// Data views, kept by the agent (docs/api.md "Data views").
+const v = (name) => 'views/' + enc(name);
+export const views = () => get('views');
+export const view = (name) => get(v(name));
+export const createView = (body) => post('views', body);
+export const saveView = (name, body) => put(v(name), body);
+export const deleteView = (name) => del(v(name));
+// viewExportPath is the export's path relative to the console's base.
+export const viewExportPath = (name, format) => 'api/v1/' + v(name) + '/export?format=' + enc(format || 'csv');
+
+// Audit (agents without the audit log answer 404).
 export const auditReport = (query) => get('audit/report', query);
+// auditEntries reads GET audit (NDJSON) into an array of entries.
+export async function auditEntries(query) {
+  const text = await request('GET', 'audit', { query, text: true });
+  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+// auditVerify resolves to {ok, report, detail}; a damaged log answers 409
+// and rejects with an ApiError whose body holds the report.
+export const auditVerify = () => get('audit/verify');

@@ -5,6 +5,7 @@
 
 import * as auth from './auth.js';
 import * as api from './api.js';
+import * as roles from './roles.js';
 import { h, add, clear, notify, errorBox, shortID } from './ui.js';
 import * as streams from './pages/streams.js';
 import * as stream from './pages/stream.js';
@@ -82,9 +83,17 @@ async function route() {
     return;
   }
   nav.hidden = false;
-  await loadTenant();
+  await Promise.all([loadTenant(), roles.load()]);
   if (gen !== generation) return;
   renderWho();
+  // Pages the user may not use are left out of the menu (the agent
+  // refuses them anyway): the audit log is the tenant admin's; local
+  // streams, connections and data views need tenant-wide read.
+  const allowed = {
+    streams: roles.can(roles.READ), trend: true, communities: true,
+    connections: roles.can(roles.READ), views: roles.can(roles.READ), audit: roles.can(roles.ADMIN),
+  };
+  for (const a of nav.querySelectorAll('a')) a.hidden = allowed[a.dataset.page] === false;
   let match = null;
   for (const [re, page, mod] of routes) {
     const m = re.exec(path);

@@ -24,9 +24,10 @@ import { h, add, clear } from './ui.js';
 const TOKEN = 'sluice.token';
 const CSRF = 'sluice.csrf';
 const WHO = 'sluice.who';
+const ME = 'sluice.me';
 
 function forget() {
-  for (const k of [TOKEN, CSRF, WHO]) sessionStorage.removeItem(k);
+  for (const k of [TOKEN, CSRF, WHO, ME]) sessionStorage.removeItem(k);
 }
 
 export function signedIn() {
@@ -119,13 +120,26 @@ export function who() {
   return signedIn() ? (sessionStorage.getItem(WHO) || '') : '';
 }
 
-// whoami asks the agent who the credentials are, for the header.
-async function whoami() {
+// me is what GET api/v1/whoami answered after sign-in ({user, admin,
+// roles: [{role, community}]}), or null if it is not known (roles.js).
+export function me() {
+  if (!signedIn()) return null;
+  try {
+    return JSON.parse(sessionStorage.getItem(ME) || 'null');
+  } catch (_) {
+    return null;
+  }
+}
+
+// whoami asks the agent who the credentials are and what roles they hold,
+// once after sign-in, for the header and roles.js.
+export async function whoami() {
   try {
     const res = await fetch('api/v1/whoami', authorize({ headers: { Accept: 'application/json' } }));
     if (!res.ok) return;
     const w = await res.json();
     sessionStorage.setItem(WHO, w.user + (sessionStorage.getItem(TOKEN) ? ' (token)' : ''));
+    sessionStorage.setItem(ME, JSON.stringify({ user: w.user, admin: !!w.admin, roles: Array.isArray(w.roles) ? w.roles : [] }));
   } catch (_) { /* the header stays without a name */ }
 }
 

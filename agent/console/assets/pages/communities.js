@@ -2,6 +2,7 @@
 // joining one with an invitation token from its owner.
 
 import * as api from '../api.js';
+import { can, ADMIN } from '../roles.js';
 import { h, add, clear, table, badge, shortID, errorBox, notify, action, field, copyText } from '../ui.js';
 
 export async function render(root, ctx) {
@@ -43,7 +44,8 @@ export async function render(root, ctx) {
   add(root, 
     h('div', { class: 'page-head' }, h('h1', {}, 'Communities')),
     listEl,
-    h('div', { class: 'columns' }, createForm, joinForm),
+    // Creating and joining communities are the tenant admin's.
+    can(ADMIN) ? h('div', { class: 'columns' }, createForm, joinForm) : null,
     h('div', { class: 'card small' },
       h('p', {}, 'Your tenant id (give it to an owner who pins the invitation to you): '),
       idBox, ' ', h('button', { type: 'button', onclick: action(async () => { if (await copyText(idBox.value, idBox)) notify('Copied.'); }) }, 'Copy')));

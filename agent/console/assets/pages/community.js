@@ -3,6 +3,7 @@
 // members share.
 
 import * as api from '../api.js';
+import { can, SHARE, ADMIN } from '../roles.js';
 import { h, add, clear, table, badge, shortID, fmtTime, errorBox, notify, action, confirmButton, field, copyText, errorText } from '../ui.js';
 import { fromCatalog } from '../series.js';
 
@@ -129,6 +130,9 @@ export async function render(root, ctx) {
     lastSig = sig;
     document.title = c.name + ' · Sluice';
     const owner = c.role === 'owner';
+    // What this user may do here (roles.js); the agent checks again.
+    const mayShare = can(SHARE, c.id);
+    const mayAdmin = can(ADMIN, c.id);
     const live = c.status === 'owner' || c.status === 'confirmed';
     const mine = c.shares.filter((s) => s.tenant === self);
     const paused = mine.length ? mine.every((s) => s.paused) : null;
@@ -136,11 +140,11 @@ export async function render(root, ctx) {
     add(clear(head), 
       h('h1', { id: 'community-title' }, c.name, ' ', badge(c.status)),
       h('div', { class: 'actions' },
-        live ? h('button', { type: 'button', id: 'pause', disabled: paused === true, title: 'Stop all of your sharing into this community at once',
+        live && mayShare ? h('button', { type: 'button', id: 'pause', disabled: paused === true, title: 'Stop all of your sharing into this community at once',
           onclick: action(async () => { await api.pause(c.id); notify('Sharing paused: partners are denied from the next read.'); await load(); loadCatalog(); }) }, 'Pause sharing') : null,
-        live ? h('button', { type: 'button', id: 'resume', disabled: paused === false,
+        live && mayShare ? h('button', { type: 'button', id: 'resume', disabled: paused === false,
           onclick: action(async () => { await api.resume(c.id); notify('Sharing resumed.'); await load(); loadCatalog(); }) }, 'Resume sharing') : null,
-        c.status === 'deleted' ? null : owner
+        c.status === 'deleted' || !mayAdmin ? null : owner
           ? confirmButton('Delete community', 'Really delete it?', async () => { await api.deleteCommunity(c.id); notify('Community deleted.'); location.hash = '#/communities'; }, { id: 'delete-community' })
           : confirmButton('Leave', 'Really leave?', async () => { await api.leave(c.id); notify('You left ' + c.name + '.'); location.hash = '#/communities'; }, { id: 'leave-community' })));
     add(clear(summary), h('p', { class: 'muted' },
@@ -153,14 +157,14 @@ export async function render(root, ctx) {
       { label: 'Tenant', cell: (m) => m.tenant === self ? `${m.name || 'you'} (you)` : (m.name || '—') },
       { label: 'Id', cell: (m) => m.tenant ? h('code', { class: 'small', title: m.tenant }, shortID(m.tenant)) : '' },
       { label: 'Status', cell: (m) => badge(m.status) },
-      { label: '', cell: (m) => !owner || m.tenant === self || !m.tenant ? '' : [
+      { label: '', cell: (m) => !owner || !mayAdmin || m.tenant === self || !m.tenant ? '' : [
         m.status === 'accepted' ? h('button', { type: 'button', class: 'primary confirm-member', onclick: action(async () => { await api.confirmMember(c.id, m.tenant); notify(`${m.name || shortID(m.tenant)} confirmed: data can flow.`); await load(); loadCatalog(); }) }, 'Confirm') : null,
         m.status === 'accepted' || m.status === 'confirmed' ? confirmButton('Remove', 'Really remove?', async () => { await api.removeMember(c.id, m.tenant); notify('Removed.'); await load(); }, { class: 'danger remove-member' }) : null,
       ] },
     ], c.members, { id: 'members-table', rowData: (m) => ({ tenant: m.name || m.tenant, status: m.status }) }));
 
     clear(invitesEl);
-    if (owner && c.status !== 'deleted') {
+    if (owner && mayAdmin && c.status !== 'deleted') {
       invitesEl.append(h('section', { class: 'card' }, h('h2', {}, 'Invitations'),
         table([
           { label: 'E-mail', cell: (i) => i.email },
@@ -176,9 +180,9 @@ export async function render(root, ctx) {
       { label: 'Stream', cell: (s) => h('a', { href: '#/streams/' + encodeURIComponent(s.stream) }, s.stream) },
       { label: 'Access', cell: (s) => constraintsText(s) },
       { label: 'State', cell: (s) => badge(s.paused ? 'paused' : 'shared') },
-      { label: '', cell: (s) => confirmButton('Unshare', 'Really unshare?', async () => { await api.unshare(c.id, s.stream); notify(`${s.stream} is no longer shared: partners lose it and its history now.`); await load(); loadCatalog(); }, { class: 'danger unshare' }) },
+      { label: '', cell: (s) => !mayShare ? '' : confirmButton('Unshare', 'Really unshare?', async () => { await api.unshare(c.id, s.stream); notify(`${s.stream} is no longer shared: partners lose it and its history now.`); await load(); loadCatalog(); }, { class: 'danger unshare' }) },
     ], mine, { id: 'shares-table', empty: 'You share no stream here.', rowData: (s) => ({ stream: s.stream }) }));
-    shareForm.hidden = !live;
+    shareForm.hidden = !live || !mayShare;
     if (live && catalogLive === false) loadCatalog(); // just confirmed
     catalogLive = live;
   }

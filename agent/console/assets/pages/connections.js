@@ -3,6 +3,7 @@
 // level and a comment, or reject), Outgoing (cancel), Paired, Rejected.
 
 import * as api from '../api.js';
+import { can, ADMIN } from '../roles.js';
 import { h, add, clear, table, badge, shortID, errorBox, notify, action, confirmButton, field, tabs, copyText } from '../ui.js';
 import { connectionSeries } from '../series.js';
 
@@ -14,6 +15,7 @@ const nameOf = (id, name) => name || shortID(id);
 export async function render(root, ctx) {
   document.title = 'Connections · Sluice';
   const self = ctx.tenant.id;
+  const admin = can(ADMIN); // requesting, reviewing and cancelling are the tenant admin's
   const tab = TABS.some(([k]) => k === ctx.params.get('tab')) ? ctx.params.get('tab') : 'incoming';
   const tabsEl = h('div');
   const body = h('div', { id: 'connections-body' });
@@ -37,7 +39,7 @@ export async function render(root, ctx) {
   add(root, 
     h('div', { class: 'page-head' }, h('h1', {}, 'Connection manager')),
     tabsEl, body,
-    h('div', { class: 'columns' }, requestForm,
+    h('div', { class: 'columns' }, admin ? requestForm : null,
       h('div', { class: 'card' }, h('h2', {}, 'Your connection card'),
         h('p', { class: 'muted small' }, 'A partner needs your tenant id and agent address to request a connection to you.'),
         card, ' ', h('button', { type: 'button', onclick: action(async () => { if (await copyText(card.value, card)) notify('Copied.'); }) }, 'Copy'))));
@@ -61,14 +63,14 @@ export async function render(root, ctx) {
       body.append(table([
         { label: 'From', cell: (x) => h('span', { title: x.from }, nameOf(x.from, x.from_name)) },
         { label: 'Comment', cell: (x) => x.comment || '' },
-        { label: '', cell: (x) => h('button', { type: 'button', class: 'primary review', onclick: (ev) => openReview(ev.currentTarget, x) }, 'Review') },
+        { label: '', cell: (x) => admin ? h('button', { type: 'button', class: 'primary review', onclick: (ev) => openReview(ev.currentTarget, x) }, 'Review') : '' },
       ], rows, { id: 'incoming-table', empty: 'No pending requests.', rowData: (x) => ({ tenant: x.from_name || x.from }) }));
     } else if (tab === 'outgoing') {
       body.append(table([
         { label: 'To', cell: (x) => h('span', { title: x.to }, nameOf(x.to, x.to_name)) },
         { label: 'Comment', cell: (x) => x.comment || '' },
         { label: 'Status', cell: (x) => badge(x.status) },
-        { label: '', cell: (x) => confirmButton('Cancel request', 'Really cancel?', async () => { await api.cancelConnection(x.to); notify('Request cancelled.'); await load(); }, { class: 'danger cancel-request' }) },
+        { label: '', cell: (x) => !admin ? '' : confirmButton('Cancel request', 'Really cancel?', async () => { await api.cancelConnection(x.to); notify('Request cancelled.'); await load(); }, { class: 'danger cancel-request' }) },
       ], rows, { id: 'outgoing-table', empty: 'No requests waiting for a partner.', rowData: (x) => ({ tenant: x.to_name || x.to }) }));
     } else if (tab === 'paired') {
       body.append(h('p', { class: 'muted small' }, 'The tenant on the left can see what the tenant on the right shares with it.'),
