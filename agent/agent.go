@@ -7,6 +7,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -156,6 +157,7 @@ func (a *Agent) start(ctx context.Context) error {
 	// 2. Users, then the API behind their middleware.
 	dir, err := users.Open(filepath.Join(cfg.DataDir, "users.json"), users.Options{
 		Logger: a.log.With("component", "users"), Registerer: a.reg,
+		CookieSuffix: cookieSuffix(cfg.DataDir),
 	})
 	if err != nil {
 		return err
@@ -366,6 +368,17 @@ func (a *Agent) Reload(cfg configs.Config) error {
 	a.notify(fmt.Sprintf("READY=1\nSTATUS=serving, reloaded %d sources", len(cfg.Sources)))
 	a.log.Info("reloaded", "sources", len(cfg.Sources))
 	return nil
+}
+
+// cookieSuffix names this agent's console session cookie after its data
+// dir, so several agents on one host keep their sessions apart.
+func cookieSuffix(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:4])
 }
 
 // resolveCommunity lets the users middleware check roles of a community

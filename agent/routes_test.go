@@ -27,3 +27,12 @@ func TestEveryRouteHasARule(t *testing.T) {
 		}
 	}
 }
+
+// TestCookieSuffix: two agents on one host (two data dirs) get session
+// cookies of different names; one agent keeps its name across restarts.
+func TestCookieSuffix(t *testing.T) {
+	a, b := cookieSuffix("/var/lib/sluice"), cookieSuffix("/srv/sluice-2")
+	if a == b || a == "" || a != cookieSuffix("/var/lib/sluice") {
+		t.Fatalf("suffixes %q and %q", a, b)
+	}
+}

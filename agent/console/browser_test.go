@@ -338,7 +338,7 @@ func (p *page) checkSession(base string, signedIn bool) {
 	}
 	var c *network.Cookie
 	for _, ck := range res.Cookies {
-		if ck.Name == "sluice_session" {
+		if strings.HasPrefix(ck.Name, "sluice_session") {
 			c = ck
 		}
 	}

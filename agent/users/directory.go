@@ -56,6 +56,10 @@ type Options struct {
 	// DefaultArgon2Params. Existing hashes keep their own parameters and
 	// are rehashed at the next successful login when they differ.
 	Argon2 Argon2Params
+	// CookieSuffix, when set, makes the session cookie's name this
+	// agent's own (sluice_session_<suffix>): browsers share cookies across
+	// the ports of one host, so two agents there need two names.
+	CookieSuffix string
 }
 
 // Assignment is one role a user holds: in one community, or tenant-wide
@@ -104,6 +108,7 @@ type Directory struct {
 	log    *slog.Logger
 	argon  Argon2Params
 	hashes chan struct{} // bounds concurrent argon2 runs (each holds Argon2.Memory)
+	cookie string        // the session cookie's name
 
 	mu  sync.Mutex            // serializes writers
 	cur atomic.Pointer[state] // immutable once published
@@ -197,6 +202,10 @@ func Open(path string, opts Options) (*Directory, error) {
 		argon:   opts.Argon2,
 		hashes:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/int(opts.Argon2.Threads))),
 		metrics: newMetrics(opts.Registerer),
+		cookie:  SessionCookie,
+	}
+	if opts.CookieSuffix != "" {
+		d.cookie = SessionCookie + "_" + opts.CookieSuffix
 	}
 	d.locks.tracked = make(map[string]*attempts)
 	d.sessions.init()

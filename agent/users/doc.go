@@ -45,7 +45,8 @@
 //
 // The web console signs in with POST /api/v1/login and "session": true.
 // The new token (label "session", DefaultSessionTTL 12 h unless "ttl"
-// says otherwise) then goes only into the cookie sluice_session:
+// says otherwise) then goes only into the cookie sluice_session (with a
+// per-agent suffix, Options.CookieSuffix):
 // HttpOnly, SameSite=Strict, Path=/, Max-Age its lifetime, Secure when the
 // login came over TLS; the body is {"csrf","user","expires"}. A session
 // login that a browser sends from another origin is refused (403 csrf),

@@ -275,7 +275,7 @@ func strip(ctx context.Context, r *http.Request) *http.Request {
 func (g *guard) authenticate(r *http.Request) (p Principal, session bool, err error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
-		cs := r.CookiesNamed(SessionCookie)
+		cs := r.CookiesNamed(g.dir.CookieName())
 		if len(cs) != 1 {
 			return Principal{}, false, ErrTokenMalformed
 		}

@@ -12,8 +12,11 @@ import (
 
 // Browser sessions (the web console).
 const (
-	// SessionCookie holds the session's token: HttpOnly, SameSite=Strict,
-	// Path=/, Secure when the login came over TLS.
+	// SessionCookie starts the name of the cookie that holds the session's
+	// token (HttpOnly, SameSite=Strict, Path=/, Secure when the login came
+	// over TLS). Each agent adds a suffix of its own (CookieName), since
+	// browsers do not keep cookies apart by port: two agents on one host
+	// would otherwise overwrite each other's sessions.
 	SessionCookie = "sluice_session"
 	// CSRFHeader must carry the session's CSRF token on every request
 	// authenticated by the cookie, except GET and HEAD.
@@ -102,7 +105,7 @@ func (d *Directory) startSession(w http.ResponseWriter, r *http.Request, secret 
 	now := d.now()
 	d.sessions.add(info.ID, info.Expires, now)
 	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
+		Name:     d.CookieName(),
 		Value:    secret,
 		Path:     "/",
 		MaxAge:   max(1, int(info.Expires.Sub(now).Seconds())),
@@ -129,8 +132,12 @@ func (d *Directory) logout(w http.ResponseWriter, r *http.Request, a Access) err
 		d.sessions.remove(a.Principal.TokenID)
 		d.log.Info("logout", "user", a.Principal.User, "token", a.Principal.TokenID, "remote", r.RemoteAddr)
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: d.CookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// CookieName is this agent's session cookie: SessionCookie, plus
+// Options.CookieSuffix when the agent set one.
+func (d *Directory) CookieName() string { return d.cookie }
