@@ -42,6 +42,7 @@ import (
 
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 func init() {
@@ -126,7 +127,7 @@ func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 		m:          s.m,
 		batchSize:  s.cfg.BatchSize,
 		batchDelay: s.cfg.BatchDelay,
-		backoff:    backoff{min: 50 * time.Millisecond, max: 5 * time.Second},
+		backoff:    retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second},
 		streams:    map[string]streamState{},
 	}
 	// The writer outlives ctx by up to drain_timeout, so that what is
@@ -163,7 +164,7 @@ func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 // connectLoop keeps a connection up until ctx ends and returns the client
 // of the connection open at that moment, if any.
 func (s *Source) connectLoop(ctx context.Context, q *queue) client {
-	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	bo := retry.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	log := s.env.Logger
 	connectedOnce := false
 	for attempt := 0; ; {
@@ -177,10 +178,10 @@ func (s *Source) connectLoop(ctx context.Context, q *queue) client {
 				return nil
 			}
 			s.m.error("connect")
-			delay := bo.delay(attempt)
+			delay := bo.Delay(attempt)
 			log.Warn("mqtt connect failed", "brokers", s.cfg.Brokers, "attempt", attempt+1, "retry_in", delay, "err", err)
 			attempt++
-			if !sleep(ctx, delay) {
+			if !retry.Sleep(ctx, delay) {
 				return nil
 			}
 			continue
@@ -199,9 +200,9 @@ func (s *Source) connectLoop(ctx context.Context, q *queue) client {
 			s.m.connected.Set(0)
 			s.m.error("connection_lost")
 			c.Disconnect(0)
-			delay := bo.delay(0)
+			delay := bo.Delay(0)
 			log.Warn("mqtt connection lost; reconnecting", "retry_in", delay, "err", err)
-			if !sleep(ctx, delay) {
+			if !retry.Sleep(ctx, delay) {
 				return nil
 			}
 		}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 // entry is one received message on its way to the store. Every message,
@@ -222,7 +222,7 @@ type writer struct {
 	m          *metrics
 	batchSize  int
 	batchDelay time.Duration
-	backoff    backoff
+	backoff    retry.Backoff
 	streams    map[string]streamState
 }
 
@@ -303,10 +303,10 @@ func (w *writer) commit(ctx context.Context, batch []entry) bool {
 		// A stream may have been deleted or changed under us: ensure
 		// every stream again on the next attempt.
 		clear(w.streams)
-		delay := w.backoff.delay(attempt)
+		delay := w.backoff.Delay(attempt)
 		w.log.Warn("store write failed; messages stay unacknowledged, retrying",
 			"messages", len(batch), "attempt", attempt+1, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !retry.Sleep(ctx, delay) {
 			return false
 		}
 	}
@@ -375,30 +375,4 @@ func (w *writer) points(batch []entry) []connectors.Point {
 		}
 	}
 	return out
-}
-
-// backoff is exponential with jitter: attempt n waits a random time in
-// [d/2, d] where d = min(max, min*2^n).
-type backoff struct{ min, max time.Duration }
-
-func (b backoff) delay(attempt int) time.Duration {
-	d := b.min
-	for i := 0; i < attempt && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -408,21 +408,6 @@ func TestStreamKindsAndRefusals(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	for attempt, want := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
-		want *= time.Millisecond
-		for range 50 {
-			if d := b.delay(attempt); d < want/2 || d > want {
-				t.Fatalf("delay(%d) = %v, want in [%v, %v]", attempt, d, want/2, want)
-			}
-		}
-	}
-	if b.delay(1000) > time.Second {
-		t.Fatal("delay overflows max")
-	}
-}
-
 // logRecorder is a slog.Handler that keeps records.
 type logRecorder struct {
 	mu   sync.Mutex

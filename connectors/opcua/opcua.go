@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 func init() {
@@ -123,7 +124,7 @@ func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 		log:     s.env.Logger,
 		m:       s.m,
 		batch:   s.cfg.BatchSize,
-		backoff: backoff{min: 50 * time.Millisecond, max: 5 * time.Second},
+		backoff: retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second},
 		meta:    s.meta,
 		known:   map[string]streamState{},
 	}
@@ -157,7 +158,7 @@ var errWatchdog = errors.New("watchdog: neither data nor keep-alive within the k
 
 // loop builds sessions until ctx ends.
 func (s *Source) loop(ctx context.Context, q *queue) {
-	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	bo := retry.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	log := s.env.Logger
 	var gapStart time.Time // when the last session was lost; zero before the first
 	established := false
@@ -174,14 +175,14 @@ func (s *Source) loop(ctx context.Context, q *queue) {
 				reason = ce.reason
 			}
 			s.m.error(reason)
-			delay := bo.delay(attempt)
+			delay := bo.Delay(attempt)
 			level := slog.LevelWarn
 			if reason == "untrusted_certificate" || reason == "auth" || reason == "endpoint" {
 				level = slog.LevelError
 			}
 			log.Log(ctx, level, "opc ua connection failed", "endpoint", s.cfg.Endpoint, "attempt", attempt+1, "retry_in", delay, "err", err)
 			attempt++
-			if !sleep(ctx, delay) {
+			if !retry.Sleep(ctx, delay) {
 				return
 			}
 			continue
@@ -221,9 +222,9 @@ func (s *Source) loop(ctx context.Context, q *queue) {
 		} else {
 			short = 0
 		}
-		delay := bo.delay(short - 1)
+		delay := bo.Delay(short - 1)
 		log.Warn("opc ua session lost; rebuilding it", "endpoint", s.cfg.Endpoint, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !retry.Sleep(ctx, delay) {
 			return
 		}
 	}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 // queue is the FIFO between the session (producers: the Publish loops or
@@ -131,7 +131,7 @@ type writer struct {
 	log     *slog.Logger
 	m       *metrics
 	batch   int
-	backoff backoff
+	backoff retry.Backoff
 	meta    func(stream string) (connectors.StreamSpec, bool)
 	known   map[string]streamState
 }
@@ -178,9 +178,9 @@ func (w *writer) commit(ctx context.Context, in []connectors.Point) bool {
 		}
 		w.m.error(reason)
 		clear(w.known) // a stream may have changed under us
-		delay := w.backoff.delay(attempt)
+		delay := w.backoff.Delay(attempt)
 		w.log.Warn("store write failed; retrying", "points", len(in), "attempt", attempt+1, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
+		if !retry.Sleep(ctx, delay) {
 			return false
 		}
 	}
@@ -246,30 +246,4 @@ func (w *writer) points(in []connectors.Point) []connectors.Point {
 		out = append(out, p)
 	}
 	return out
-}
-
-// backoff is exponential with jitter: attempt n waits a random time in
-// [d/2, d] where d = min(max, min*2^n).
-type backoff struct{ min, max time.Duration }
-
-func (b backoff) delay(attempt int) time.Duration {
-	d := b.min
-	for i := 0; i < attempt && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 // WebAPISource reads PI points and AF attributes through PI Web API.
@@ -119,7 +119,8 @@ func (s *WebAPISource) Run(ctx context.Context, sink connectors.Sink) error {
 	defer client.close()
 	streams := s.initStreams()
 	defer s.m.connected.Set(0)
-	backoff := s.cfg.ReconnectMin.Std()
+	bo := retry.Backoff{Min: s.cfg.ReconnectMin.Std(), Max: s.cfg.ReconnectMax.Std()}
+	attempt := 0
 	for {
 		began := time.Now()
 		err := s.session(ctx, client, sink, streams)
@@ -129,16 +130,14 @@ func (s *WebAPISource) Run(ctx context.Context, sink connectors.Sink) error {
 		s.m.connected.Set(0)
 		s.m.reconnects.Inc()
 		if time.Since(began) > s.cfg.ReconnectMax.Std() {
-			backoff = s.cfg.ReconnectMin.Std()
+			attempt = 0 // it ran a good while: start the backoff over
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.Delay(attempt)
 		s.logOnce("session", "PI Web API session failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return nil
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, s.cfg.ReconnectMax.Std())
+		attempt++
 	}
 }
 
