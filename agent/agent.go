@@ -6,7 +6,6 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -479,35 +478,17 @@ func (a *Agent) startWatchdog(ctx context.Context) {
 	}()
 }
 
-// AdminToken returns the admin token in dataDir, creating it (mode 0600)
-// on first start.
+// AdminToken reads the built-in admin's token from dataDir, where the
+// agent writes it (mode 0600) on first start (users.EnsureBootstrap). A
+// missing file is an error wrapping fs.ErrNotExist.
 func AdminToken(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, TokenFile)
-	if b, err := os.ReadFile(path); err == nil {
-		if tok := strings.TrimSpace(string(b)); tok != "" {
-			return tok, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	b, err := os.ReadFile(filepath.Join(dataDir, TokenFile))
+	if err != nil {
 		return "", fmt.Errorf("read admin token: %w", err)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	tok := hex.EncodeToString(raw[:])
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("create admin token: %w", err)
-	}
-	_, err = f.WriteString(tok + "\n")
-	if err2 := f.Sync(); err == nil {
-		err = err2
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("read admin token: %s is empty", filepath.Join(dataDir, TokenFile))
 	}
 	return tok, nil
 }

@@ -399,9 +399,3 @@ func (s *Store) RunGC() {
 		s.metrics.gcRuns.Inc()
 	}
 }
-
-// Flatten compacts Badger's LSM tree to its last level, dropping deleted
-// and superseded keys. It is for benchmarks and offline maintenance.
-func (s *Store) Flatten() error {
-	return s.db.Flatten(2)
-}

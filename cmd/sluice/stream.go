@@ -11,9 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -50,11 +48,12 @@ func (f clientFlags) client() (*api.Client, error) {
 			if d == "" {
 				continue
 			}
-			if b, err := os.ReadFile(filepath.Join(d, agent.TokenFile)); err == nil {
-				token = strings.TrimSpace(string(b))
+			tok, err := agent.AdminToken(d)
+			if err == nil {
+				token = tok
 				break
 			} else if !errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("read admin token: %w", err)
+				return nil, err
 			}
 		}
 		if token == "" {
