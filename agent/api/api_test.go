@@ -308,7 +308,6 @@ func TestBadWritesChangeNothing(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	block := make(chan struct{})
 	f := newFixture(t, func(o *Options) { o.MaxBodyBytes = 100; o.MaxInFlight = 1 })
 	f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: "s"})
 	big := strings.Repeat("1763892001,1\n", 20)
@@ -350,7 +349,6 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("second write: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	pw.Close()
-	close(block)
 	if code := <-done; code != 200 {
 		t.Fatalf("first write: %d", code)
 	}
