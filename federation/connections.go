@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -115,9 +116,11 @@ func (n *Node) requestConnection(w http.ResponseWriter, r *http.Request) error {
 // otherwise it counts here at once and delivery is retried in the
 // background.
 func (n *Node) issueTo(ctx context.Context, peer policy.TenantID, rec policy.Record, strict bool) error {
-	rec.Issuer = n.self
-	rec.Version = n.book.snapshot().NextVersion()
-	rec.Time = n.opts.Now().UnixNano()
+	now := n.opts.Now().UnixNano()
+	rec.Issuer, rec.Time = n.self, now
+	if rec.Version = n.book.snapshot().NextVersion(n.self, now); rec.Version == 0 {
+		return errors.New("this tenant's record clock is exhausted: no record can be issued")
+	}
 	env := n.seal(rec)
 	if err := policy.Check(rec); err != nil {
 		return deny(400, rejectReason(err), "%v", err)
@@ -137,7 +140,11 @@ func (n *Node) issueTo(ctx context.Context, peer policy.TenantID, rec policy.Rec
 			return fmt.Errorf("tenant %s did not take the request: %w", n.displayTenant(peer), err)
 		}
 	}
-	if _, errs := n.book.merge([]Envelope{env}); len(errs) > 0 {
+	added, errs := n.book.merge([]Envelope{env}, true)
+	if len(errs) == 0 && len(added) == 0 {
+		errs = []error{errNoChange}
+	}
+	if len(errs) > 0 {
 		return deny(409, rejectReason(errs[0]), "%v", errs[0])
 	}
 	n.m.records.WithLabelValues("issued").Inc()
@@ -180,7 +187,7 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request, peer policy
 			return deny(403, "issuer_mismatch", "only records between %s and this tenant, issued by the caller, are taken here", identity.ShortID(string(peer)))
 		}
 	}
-	if _, errs := n.book.merge(req.Records); len(errs) > 0 {
+	if _, errs := n.book.merge(req.Records, false); len(errs) > 0 {
 		n.m.records.WithLabelValues("rejected_" + rejectReason(errs[0])).Inc()
 		return deny(409, rejectReason(errs[0]), "%v", errs[0])
 	}

@@ -345,6 +345,9 @@ type token struct {
 	OwnerName string   `json:"owner_name"`
 	Fed       string   `json:"fed"`
 	Gossip    string   `json:"gossip"`
+	// Secret proves to the owner that the invitee was sent this token.
+	// Members see the invitation record by gossip, never the secret.
+	Secret string `json:"secret,omitempty"`
 }
 
 func (t token) encode() string {
@@ -394,11 +397,17 @@ func (n *Node) invite(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec.Time = n.opts.Now().UnixNano()
 	rec.Expires = n.opts.Policy.InvitationExpires(rec.Time)
+	// The secret is kept before the invitation exists, so an acceptance
+	// can never arrive for an invitation whose secret was lost.
+	secret := randomID(32)
+	if err := n.local.setSecret(ci.ID, rec.Invitation, secret); err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
 	env, err := n.issue(r.Context(), rec)
 	if err != nil {
 		return deny(400, rejectReason(err), "%v", err)
 	}
-	tok := token{V: 1, Env: env, Name: ci.Name, OwnerName: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()}
+	tok := token{V: 1, Env: env, Name: ci.Name, OwnerName: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr(), Secret: secret}
 	n.log.Info("invitation issued", "community", ci.ID, "invitation", rec.Invitation, "email", req.Email)
 	out := map[string]any{"id": rec.Invitation, "token": tok.encode(), "expires": time.Unix(0, rec.Expires).UTC()}
 	if n.opts.SendMail != nil {
@@ -496,11 +505,13 @@ func (n *Node) answerInvitation(kind policy.Kind) func(w http.ResponseWriter, r 
 		}
 		ans := policy.Record{Kind: kind, Issuer: n.self, Community: inv.Community, Invitation: inv.Invitation,
 			Expires: inv.Expires, Time: now}
-		ans.Version = n.book.snapshot().NextVersion()
+		if ans.Version = n.book.snapshot().NextVersion(n.self, now); ans.Version == 0 {
+			return errors.New("this tenant's record clock is exhausted: no record can be issued")
+		}
 		env := n.seal(ans)
 		owner := inv.Issuer
 		n.local.setTenant(owner, tenantInfo{Name: tok.OwnerName, Fed: tok.Fed, Gossip: tok.Gossip})
-		body, _ := json.Marshal(acceptRequest{Envelope: env, Name: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()})
+		body, _ := json.Marshal(acceptRequest{Envelope: env, Secret: tok.Secret, Name: n.id.Name(), Fed: n.fedAddr, Gossip: n.GossipAddr()})
 		resp, err := n.call(r.Context(), owner, tok.Fed, "POST", "/fed/v1/accept", nil, bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -512,7 +523,7 @@ func (n *Node) answerInvitation(kind policy.Kind) func(w http.ResponseWriter, r 
 		if err := json.NewDecoder(resp.Body).Decode(&ans2); err != nil {
 			return fmt.Errorf("owner's answer: %w", err)
 		}
-		n.accept(append(ans2.Records, env), "accept")
+		n.accept(append(ans2.Records, env), "accept", true)
 		n.log.Info("invitation answered", "community", inv.Community, "kind", kind, "owner", owner)
 		if kind == policy.KindInvitationDeclined {
 			w.WriteHeader(204)
@@ -549,6 +560,11 @@ func (n *Node) confirm(w http.ResponseWriter, r *http.Request) error {
 	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberConfirmed, Community: ci.ID, Invitation: invitation, Tenant: t}); err != nil {
 		return deny(400, rejectReason(err), "%v", err)
 	}
+	// Members take an acceptance only with its confirmation (the owner
+	// alone takes them in the handshake): gossip them together.
+	n.spread(r.Context(), ci.ID, n.book.find(ci.ID, func(rec policy.Record) bool {
+		return rec.Kind == policy.KindInvitationAccepted && rec.Invitation == invitation && rec.Issuer == t
+	}))
 	n.reconcile() // make sure the key exists
 	// Hand the new member the community's state and gossip key.
 	st = n.book.snapshot()
@@ -603,15 +619,26 @@ func (n *Node) leave(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (n *Node) pauseResume(kind policy.Kind) func(w http.ResponseWriter, r *http.Request) error {
+	pause := kind == policy.KindSharingPaused
+	word := map[bool]string{true: "paused", false: "resumed"}[pause]
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ci, st, err := n.resolve(r.PathValue("c"))
 		if err != nil {
 			return err
 		}
-		if _, err := n.issue(r.Context(), policy.Record{Kind: kind, Community: ci.ID}, participants(st, ci.ID)...); err != nil {
-			return deny(400, rejectReason(err), "%v", err)
+		scope := policy.Scope{Community: ci.ID}
+		if st.Paused(scope, n.self) == pause {
+			return deny(409, "unchanged", "sharing into %q is already %s", ci.Name, word)
 		}
-		n.log.Info("sharing "+map[policy.Kind]string{policy.KindSharingPaused: "paused", policy.KindSharingResumed: "resumed"}[kind], "community", ci.ID)
+		if _, err := n.issue(r.Context(), policy.Record{Kind: kind, Community: ci.ID}, participants(st, ci.ID)...); err != nil {
+			return deny(409, rejectReason(err), "%v", err)
+		}
+		// Say "paused" only if the state this agent decides reads with
+		// says so.
+		if n.book.snapshot().Paused(scope, n.self) != pause {
+			return fmt.Errorf("sharing into %q was not %s: a record held here overrides it", ci.Name, word)
+		}
+		n.log.Info("sharing "+word, "community", ci.ID)
 		w.WriteHeader(204)
 		return nil
 	}
@@ -653,7 +680,12 @@ func (n *Node) unshare(w http.ResponseWriter, r *http.Request) error {
 		return deny(404, "not_shared", "stream %q is not shared into %q", ref.Name, ci.Name)
 	}
 	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindStreamUnshared, Community: ci.ID, Stream: ref}, participants(st, ci.ID)...); err != nil {
-		return deny(400, rejectReason(err), "%v", err)
+		return deny(409, rejectReason(err), "%v", err)
+	}
+	for _, s := range n.book.snapshot().Shares(policy.Scope{Community: ci.ID}) {
+		if s.Stream == ref {
+			return fmt.Errorf("stream %q is still shared into %q: a record held here overrides the unshare", ref.Name, ci.Name)
+		}
 	}
 	n.log.Info("stream unshared", "community", ci.ID, "stream", ref.Name)
 	w.WriteHeader(204)
@@ -799,12 +831,19 @@ func (n *Node) callMember(ctx context.Context, c policy.CommunityID, t policy.Te
 // back. The owner decides with its own state; this side only resolves
 // names and times. Nothing is stored here.
 func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
-	ci, _, err := n.resolve(r.PathValue("c"))
+	ci, st, err := n.resolve(r.PathValue("c"))
 	if err != nil {
 		return err
 	}
 	owner, err := n.resolveTenant(r.PathValue("tenant"))
 	if err != nil {
+		return err
+	}
+	// A tenant that left or was removed knows it here first (it left by
+	// its own record): it does not wait for the owner to hear of it.
+	if s := st.MemberStatus(ci.ID, n.self); s == policy.MemberLeft || s == policy.MemberRemoved {
+		err := &PeerError{Status: 403, Reason: s.String(), Message: "denied: " + s.String()}
+		n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), nil, 0, err)
 		return err
 	}
 	q, err := n.forwardQuery(r, ci.ID)

@@ -12,6 +12,8 @@ package federation
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -163,6 +164,8 @@ type Node struct {
 	reads   map[policy.TenantID]int
 	budget  map[policy.TenantID]*bucket
 
+	recordBudget *limiter // records pushed per peer
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -197,21 +200,23 @@ func New(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("tenant identity: %w", err)
 	}
 	dir := filepath.Join(opts.DataDir, "federation")
-	b, bad, err := openBook(dir)
+	self := policy.TenantID(id.ID())
+	b, bad, err := openBook(dir, self, opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("federation records: %w", err)
 	}
 	for _, e := range bad {
 		opts.Logger.Warn("record book", "err", e)
 	}
-	loc, err := loadLocal(dir)
+	loc, err := loadLocal(dir, opts.Logger)
 	if err != nil {
 		b.close()
 		return nil, err
 	}
 	n := &Node{
-		opts: opts, log: opts.Logger, id: id, self: policy.TenantID(id.ID()), book: b, local: loc,
+		opts: opts, log: opts.Logger, id: id, self: self, book: b, local: loc,
 		m: newMetrics(opts.Registerer), reads: map[policy.TenantID]int{}, budget: map[policy.TenantID]*bucket{},
+		recordBudget: newLimiter(recordsPerMinute),
 	}
 	n.local.setTenant(n.self, tenantInfo{Name: id.Name()})
 	return n, nil
@@ -331,16 +336,24 @@ func (n *Node) GossipAddr() string {
 
 // issue signs a new record of this tenant, merges it into the book and
 // spreads it: by gossip to the community, and directly to the tenants it
-// concerns (so a removal or a confirmation does not wait for gossip).
+// concerns (so a removal or a confirmation does not wait for gossip). A
+// record that would change nothing (it loses to one already held) is an
+// error: an action must never report success without taking effect.
 func (n *Node) issue(ctx context.Context, rec policy.Record, notify ...policy.TenantID) (Envelope, error) {
-	rec.Issuer = n.self
-	rec.Version = n.book.snapshot().NextVersion()
-	if rec.Time == 0 {
-		rec.Time = n.opts.Now().UnixNano()
-	}
-	env := n.seal(rec)
-	if _, errs := n.book.merge([]Envelope{env}); len(errs) > 0 {
-		return env, errs[0]
+	env, err := n.book.issue(func(st policy.State) (Envelope, error) {
+		now := n.opts.Now().UnixNano()
+		rec.Issuer = n.self
+		rec.Version = st.NextVersion(n.self, now)
+		if rec.Version == 0 {
+			return Envelope{}, errors.New("this tenant's record clock is exhausted: no record can be issued")
+		}
+		if rec.Time == 0 {
+			rec.Time = now
+		}
+		return n.seal(rec), nil
+	})
+	if err != nil {
+		return env, err
 	}
 	n.m.records.WithLabelValues("issued").Inc()
 	n.reconcile()
@@ -353,13 +366,20 @@ func (n *Node) seal(rec policy.Record) Envelope {
 	return Envelope{Record: b, Key: n.id.PublicKey(), Sig: n.id.Sign(b)}
 }
 
-// accept merges envelopes that came from outside and counts the ones
-// refused, by reason. It returns how many were new.
-func (n *Node) accept(envs []Envelope, via string) int {
-	added, errs := n.book.merge(envs)
+// accept admits envelopes that came from outside and counts the ones
+// refused, by reason. Refusals of records handed over directly are logged
+// and audited; gossip re-sends what a peer holds on every exchange, so its
+// refusals are counted and logged at debug level only. It returns how many
+// records were new.
+func (n *Node) accept(envs []Envelope, via string, direct bool) int {
+	added, errs := n.book.merge(envs, false)
 	for _, err := range errs {
 		reason := rejectReason(err)
 		n.m.records.WithLabelValues("rejected_" + reason).Inc()
+		if !direct {
+			n.log.Debug("record refused", "via", via, "reason", reason, "err", err)
+			continue
+		}
 		n.log.Warn("record refused", "via", via, "reason", reason, "err", err)
 		n.audit(context.Background(), AuditEvent{Kind: "record_rejected", Side: "owner", Actor: via, Outcome: "denied", Reason: reason})
 	}
@@ -374,11 +394,15 @@ func rejectReason(err error) string {
 	switch {
 	case errors.Is(err, identity.ErrBadSignature), errors.Is(err, identity.ErrWrongTenant), errors.Is(err, identity.ErrInvalidID):
 		return "signature"
+	case errors.Is(err, policy.ErrNoStanding):
+		return "standing"
+	case errors.Is(err, policy.ErrFuture):
+		return "future"
 	case errors.Is(err, policy.ErrNoAuthority):
 		return "authority"
 	case errors.Is(err, policy.ErrExpired):
 		return "expired"
-	case errors.Is(err, policy.ErrConflict):
+	case errors.Is(err, policy.ErrConflict), errors.Is(err, errNoChange):
 		return "conflict"
 	case errors.Is(err, policy.ErrDeleted):
 		return "deleted"
@@ -427,7 +451,9 @@ func (n *Node) reconcile() {
 		}
 		if ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) == policy.MemberConfirmed {
 			if ci.Owner == n.self && n.local.key(ci.ID) == nil {
-				n.local.setKey(ci.ID, newKey())
+				if err := n.local.setKey(ci.ID, newKey()); err != nil {
+					n.log.Error("could not keep a new gossip key", "community", ci.ID, "err", err)
+				}
 			}
 			if n.local.key(ci.ID) != nil {
 				want[ci.ID] = true
@@ -515,8 +541,21 @@ type delegate struct {
 	c policy.CommunityID
 }
 
+// LocalState is what a push/pull exchange sends: the community's records
+// but those the peer would refuse (declines, and acceptances the owner has
+// not confirmed, which only the owner takes, in the handshake).
 func (d *delegate) LocalState() []byte {
-	b, _ := json.Marshal(d.n.book.community(d.c))
+	st := d.n.book.snapshot()
+	envs := d.n.book.find(d.c, func(r policy.Record) bool {
+		switch r.Kind {
+		case policy.KindInvitationDeclined:
+			return false
+		case policy.KindInvitationAccepted:
+			return st.MemberStatus(d.c, r.Issuer) != policy.MemberAccepted
+		}
+		return true
+	})
+	b, _ := json.Marshal(envs)
 	return b
 }
 
@@ -539,7 +578,7 @@ func (d *delegate) merge(buf []byte, via string) {
 			d.n.m.records.WithLabelValues("rejected_foreign").Inc()
 		}
 	}
-	d.n.accept(kept, "gossip-"+via)
+	d.n.accept(kept, "gossip-"+via, false)
 }
 
 func newKey() []byte {
@@ -551,14 +590,19 @@ func newKey() []byte {
 }
 
 // localState is what this agent knows that is not a signed record: the
-// gossip keys of its communities and the addresses and names of tenants.
-// It is kept in a small JSON file, written atomically.
+// gossip keys of its communities, the secrets of the invitations it
+// issued, and the addresses and names of tenants. It is kept in a small
+// JSON file, replaced atomically and durably on every change.
 type localState struct {
 	path string
+	log  *slog.Logger
 	mu   sync.Mutex
 	data struct {
 		Keys    map[policy.CommunityID][]byte  `json:"keys"`
 		Tenants map[policy.TenantID]tenantInfo `json:"tenants"`
+		// Secrets holds the SHA-256 of each invitation token's secret, by
+		// "<community> <invitation>".
+		Secrets map[string][]byte `json:"secrets,omitempty"`
 	}
 }
 
@@ -568,8 +612,8 @@ type tenantInfo struct {
 	Gossip string `json:"gossip,omitempty"`
 }
 
-func loadLocal(dir string) (*localState, error) {
-	l := &localState{path: filepath.Join(dir, "local.json")}
+func loadLocal(dir string, log *slog.Logger) (*localState, error) {
+	l := &localState{path: filepath.Join(dir, "local.json"), log: log}
 	b, err := os.ReadFile(l.path)
 	if err == nil {
 		if err := json.Unmarshal(b, &l.data); err != nil {
@@ -584,24 +628,18 @@ func loadLocal(dir string) (*localState, error) {
 	if l.data.Tenants == nil {
 		l.data.Tenants = map[policy.TenantID]tenantInfo{}
 	}
+	if l.data.Secrets == nil {
+		l.data.Secrets = map[string][]byte{}
+	}
 	return l, nil
 }
 
-func (l *localState) saveLocked() {
-	b, _ := json.MarshalIndent(&l.data, "", "  ")
-	tmp := l.path + ".tmp." + strconv.Itoa(os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+func (l *localState) saveLocked() error {
+	b, err := json.MarshalIndent(&l.data, "", "  ")
 	if err != nil {
-		return
+		return fmt.Errorf("federation local state: %w", err)
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err == nil {
-		os.Rename(tmp, l.path)
-	}
+	return identity.WriteFileAtomic(l.path, b, 0o600)
 }
 
 func (l *localState) key(c policy.CommunityID) []byte {
@@ -610,11 +648,45 @@ func (l *localState) key(c policy.CommunityID) []byte {
 	return l.data.Keys[c]
 }
 
-func (l *localState) setKey(c policy.CommunityID, k []byte) {
+// setKey keeps a community's gossip key; the agent must not use a key it
+// could lose in a crash, so the error is the caller's to act on.
+func (l *localState) setKey(c policy.CommunityID, k []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	old, had := l.data.Keys[c]
 	l.data.Keys[c] = k
-	l.saveLocked()
+	if err := l.saveLocked(); err != nil {
+		if had {
+			l.data.Keys[c] = old
+		} else {
+			delete(l.data.Keys, c)
+		}
+		return err
+	}
+	return nil
+}
+
+// setSecret keeps the hash of an invitation token's secret.
+func (l *localState) setSecret(c policy.CommunityID, invitation string, secret string) error {
+	sum := sha256.Sum256([]byte(secret))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.data.Secrets[string(c)+" "+invitation] = sum[:]
+	return l.saveLocked()
+}
+
+// secretMatches reports whether secret is the one of the token of the
+// invitation. Invitations issued before tokens carried a secret have none
+// kept, and any answer passes this check (the others still apply).
+func (l *localState) secretMatches(c policy.CommunityID, invitation, secret string) bool {
+	l.mu.Lock()
+	want, ok := l.data.Secrets[string(c)+" "+invitation]
+	l.mu.Unlock()
+	if !ok {
+		return true
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(sum[:], want) == 1
 }
 
 func (l *localState) tenant(t policy.TenantID) (tenantInfo, bool) {
@@ -625,7 +697,8 @@ func (l *localState) tenant(t policy.TenantID) (tenantInfo, bool) {
 }
 
 // setTenant records what we learned of a tenant; empty fields keep what
-// was known.
+// was known. Addresses are learned again on the next contact, so a failed
+// save is logged rather than failing the request that taught them.
 func (l *localState) setTenant(t policy.TenantID, info tenantInfo) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -643,7 +716,9 @@ func (l *localState) setTenant(t policy.TenantID, info tenantInfo) {
 		return
 	}
 	l.data.Tenants[t] = info
-	l.saveLocked()
+	if err := l.saveLocked(); err != nil {
+		l.log.Error("could not save what this agent knows of a tenant", "tenant", t, "err", err)
+	}
 }
 
 // byName finds tenants by display name.

@@ -25,6 +25,7 @@ import (
 // acceptRequest is what an invitee's agent hands the owner's agent.
 type acceptRequest struct {
 	Envelope Envelope `json:"envelope"` // invitation.accepted or .declined
+	Secret   string   `json:"secret"`   // the token's secret, which proves the caller was sent it
 	Name     string   `json:"name"`
 	Fed      string   `json:"fed"`
 	Gossip   string   `json:"gossip"`
@@ -147,53 +148,74 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // handleAccept: an invitee hands over its signed acceptance (or decline).
+// This is the only path on which the owner takes an answer to an
+// invitation, and it judges it on its own clock: the invitation must be
+// pending (single use), not expired or revoked, the answer's time close to
+// the owner's clock, and the caller must hold the token's secret, which
+// gossip never carries.
 func (n *Node) handleAccept(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
 	var req acceptRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		n.m.records.WithLabelValues("rejected_malformed").Inc()
 		return deny(400, "malformed", "body: %v", err)
 	}
-	rec, err := req.Envelope.open()
+	rec, err := policy.ParseRecord(req.Envelope.Record)
 	if err != nil {
-		n.m.records.WithLabelValues("rejected_signature").Inc()
-		return deny(400, "signature", "acceptance: %v", err)
+		n.m.records.WithLabelValues("rejected_malformed").Inc()
+		return deny(400, "malformed", "acceptance: %v", err)
 	}
-	if rec.Issuer != peer {
+	switch {
+	case rec.Issuer != peer:
 		n.m.records.WithLabelValues("rejected_authority").Inc()
 		return deny(403, "issuer_mismatch", "the acceptance is signed by %s but your certificate is %s", identity.ShortID(string(rec.Issuer)), identity.ShortID(string(peer)))
-	}
-	if rec.Kind != policy.KindInvitationAccepted && rec.Kind != policy.KindInvitationDeclined {
+	case rec.Kind != policy.KindInvitationAccepted && rec.Kind != policy.KindInvitationDeclined:
+		n.m.records.WithLabelValues("rejected_malformed").Inc()
 		return deny(400, "malformed", "expected an acceptance or a decline, got %s", rec.Kind)
-	}
-	if rec.Community.Owner() != n.self {
+	case rec.Community.Owner() != n.self:
+		n.m.records.WithLabelValues("rejected_standing").Inc()
 		return deny(404, "not_owner", "community %s is not this tenant's", rec.Community)
 	}
-	st := n.book.snapshot()
-	inv, ok := findInvitation(st, rec.Community, rec.Invitation, n.opts.Now().UnixNano())
-	switch {
-	case !ok:
-		return deny(404, "unknown_invitation", "no invitation %s in community %s", rec.Invitation, rec.Community)
-	case inv.Status == policy.InvitationRevoked:
-		return deny(410, "revoked", "invitation %s was revoked", inv.ID)
-	case inv.Status == policy.InvitationExpired:
-		return deny(410, "expired", "invitation %s expired at %s", inv.ID, time.Unix(0, inv.Expires).UTC().Format(time.RFC3339))
-	case inv.Status != policy.InvitationPending:
-		return deny(409, "used", "invitation %s was already used (%s)", inv.ID, inv.Status)
-	}
-	if _, errs := n.book.merge([]Envelope{req.Envelope}); len(errs) > 0 {
-		reason := rejectReason(errs[0])
+	now := n.opts.Now()
+	inv, ok := findInvitation(n.book.snapshot(), rec.Community, rec.Invitation, now.UnixNano())
+	reject := func(code int, reason, format string, a ...any) error {
 		n.m.records.WithLabelValues("rejected_" + reason).Inc()
+		n.audit(r.Context(), AuditEvent{Kind: "record_rejected", Side: "owner", Actor: "accept from " + identity.ShortID(string(peer)),
+			Tenant: peer, Community: rec.Community, Outcome: "denied", Reason: reason})
+		return deny(code, reason, format, a...)
+	}
+	switch skew := time.Duration(rec.Time - now.UnixNano()); {
+	case !ok:
+		return reject(404, "standing", "no invitation %s in community %s", rec.Invitation, rec.Community)
+	case !n.local.secretMatches(rec.Community, rec.Invitation, req.Secret):
+		return reject(403, "standing", "invitation %s: the token's secret does not match; accept with the token you were sent", inv.ID)
+	case inv.Pin != "" && inv.Pin != peer:
+		return reject(403, "standing", "invitation %s is for another tenant", inv.ID)
+	case inv.Status == policy.InvitationRevoked:
+		return reject(410, "revoked", "invitation %s was revoked", inv.ID)
+	case inv.Status == policy.InvitationExpired:
+		return reject(410, "expired", "invitation %s expired at %s", inv.ID, time.Unix(0, inv.Expires).UTC().Format(time.RFC3339))
+	case inv.Status != policy.InvitationPending:
+		return reject(409, "conflict", "invitation %s was already used (%s)", inv.ID, inv.Status)
+	case skew > policy.MaxClockSkew || skew < -policy.MaxClockSkew:
+		return reject(400, "future", "the answer is dated %s, %s from this agent's clock; check the clocks", time.Unix(0, rec.Time).UTC().Format(time.RFC3339), skew.Round(time.Second))
+	}
+	added, errs := n.book.merge([]Envelope{req.Envelope}, true)
+	if len(errs) == 0 && len(added) == 0 {
+		errs = []error{errNoChange}
+	}
+	if len(errs) > 0 {
+		reason := rejectReason(errs[0])
 		code := 400
 		if reason == "expired" {
 			code = 410
 		} else if reason == "conflict" {
 			code = 409
 		}
-		return deny(code, reason, "%v", errs[0])
+		return reject(code, reason, "%v", errs[0])
 	}
 	n.m.records.WithLabelValues("accepted").Inc()
 	n.local.setTenant(peer, tenantInfo{Name: req.Name, Fed: req.Fed, Gossip: req.Gossip})
 	n.log.Info("invitation answered", "community", rec.Community, "invitation", rec.Invitation, "tenant", peer, "name", req.Name, "kind", rec.Kind)
-	n.spread(r.Context(), rec.Community, []Envelope{req.Envelope})
 	writeJSON(w, 200, map[string]any{"records": n.book.community(rec.Community), "owner_name": n.id.Name()})
 	return nil
 }
@@ -207,16 +229,54 @@ func findInvitation(st policy.State, c policy.CommunityID, id string, now int64)
 	return policy.Invitation{}, false
 }
 
-// handleRecords merges records a partner pushes. Each is checked on its
-// own (signature, authority) so the sender needs no special standing.
+// Bounds on records pushed to /fed/v1/records. Pushes carry the few
+// records an action issues; gossip carries the rest.
+const (
+	maxRecordsPerPush = 256
+	maxPushBytes      = 1 << 20
+)
+
+// handleRecords admits records a partner pushes: its own records about
+// communities this tenant takes part in, within the per-peer rate. Each is
+// then judged on its own (standing, authority, signature).
 func (n *Node) handleRecords(w http.ResponseWriter, r *http.Request, peer policy.TenantID) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPushBytes)
 	var envs []Envelope
 	if err := json.NewDecoder(r.Body).Decode(&envs); err != nil {
 		n.m.records.WithLabelValues("rejected_malformed").Inc()
-		return deny(400, "malformed", "body: %v", err)
+		code := 400
+		if errors.As(err, new(*http.MaxBytesError)) {
+			code = 413
+		}
+		return deny(code, "malformed", "body: %v", err)
 	}
-	added := n.accept(envs, "push from "+identity.ShortID(string(peer)))
-	writeJSON(w, 200, map[string]int{"accepted": added})
+	if len(envs) > maxRecordsPerPush {
+		n.m.records.WithLabelValues("rejected_rate").Add(float64(len(envs)))
+		return deny(413, "too_many", "%d records in one push; at most %d", len(envs), maxRecordsPerPush)
+	}
+	if wait, ok := n.recordBudget.take(peer, len(envs), n.opts.Now()); !ok {
+		n.m.records.WithLabelValues("rejected_rate").Add(float64(len(envs)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return deny(429, "rate", "more than %d records a minute from %s; retry in %s", recordsPerMinute, identity.ShortID(string(peer)), wait.Round(time.Second))
+	}
+	kept := envs[:0]
+	for _, e := range envs {
+		rec, err := policy.ParseRecord(e.Record)
+		switch {
+		case err != nil:
+			n.m.records.WithLabelValues("rejected_malformed").Inc()
+		case rec.Issuer != peer:
+			n.m.records.WithLabelValues("rejected_authority").Inc()
+		case rec.Community == "":
+			// Connection records travel on /fed/v1/connect only.
+			n.m.records.WithLabelValues("rejected_standing").Inc()
+		default:
+			kept = append(kept, e)
+		}
+	}
+	refused := len(envs) - len(kept)
+	added := n.accept(kept, "push from "+identity.ShortID(string(peer)), true)
+	writeJSON(w, 200, map[string]int{"accepted": added, "refused": refused})
 	return nil
 }
 
@@ -231,7 +291,7 @@ func (n *Node) handleWelcome(w http.ResponseWriter, r *http.Request, peer policy
 		n.m.records.WithLabelValues("rejected_authority").Inc()
 		return deny(403, "not_owner", "only the owner of %s can welcome members", wl.Community)
 	}
-	n.accept(wl.Records, "welcome")
+	n.accept(wl.Records, "welcome", true)
 	for t, info := range wl.Tenants {
 		if t != n.self {
 			n.local.setTenant(t, info)
@@ -243,7 +303,9 @@ func (n *Node) handleWelcome(w http.ResponseWriter, r *http.Request, peer policy
 	if len(wl.Key) != 32 {
 		return deny(400, "malformed", "gossip key has %d bytes, want 32", len(wl.Key))
 	}
-	n.local.setKey(wl.Community, wl.Key)
+	if err := n.local.setKey(wl.Community, wl.Key); err != nil {
+		return fmt.Errorf("keep the gossip key of %s: %w", wl.Community, err)
+	}
 	n.reconcile()
 	n.log.Info("welcomed into community", "community", wl.Community)
 	w.WriteHeader(204)

@@ -323,7 +323,7 @@ func confirmedInRecords(all []Record, c CommunityID, t TenantID) bool {
 func checkNextDecision(t *testing.T, s State, req Request) {
 	t.Helper()
 	owner := req.Stream.Owner
-	v := s.NextVersion()
+	v := s.NextVersion(owner, pNow)
 	changes := []struct {
 		r    Record
 		want Reason

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 )
 
@@ -163,6 +162,11 @@ func (s State) admit(r Record) (key, bool, error) {
 	if err := Check(r); err != nil {
 		return key{}, false, err
 	}
+	return s.admitChecked(r)
+}
+
+// admitChecked is admit for a record that passed Check.
+func (s State) admitChecked(r Record) (key, bool, error) {
 	k := keyOf(r)
 	if r.Community != "" && k.slot != slotDeleted {
 		if _, gone := s.get(key{slot: slotDeleted, community: r.Community}); gone {
@@ -246,21 +250,4 @@ func (s State) Records() []Record {
 		out[i] = e.r
 	}
 	return out
-}
-
-// NextVersion returns the version for the next record this tenant issues:
-// one more than the highest version held (Lamport's rule, since every record
-// received is applied first). Only records Apply accepted count, so forged
-// records cannot push the clock. It saturates at math.MaxUint64.
-func (s State) NextVersion() uint64 {
-	var v uint64
-	for _, b := range s.buckets {
-		for _, r := range b {
-			v = max(v, r.Version)
-		}
-	}
-	if v == math.MaxUint64 {
-		return v
-	}
-	return v + 1
 }

@@ -121,15 +121,25 @@ func TestApplyAll(t *testing.T) {
 
 func TestNextVersionAndLen(t *testing.T) {
 	var s State
-	if s.NextVersion() != 1 || s.Len() != 0 || len(s.Records()) != 0 {
-		t.Error("zero State is not empty")
+	if s.NextVersion(acme, 5) != 5 || s.Len() != 0 || len(s.Records()) != 0 {
+		t.Error("zero State is not empty, or its clock is not the wall clock")
 	}
 	s = build(t, created(C, 41), request(beta, acme, 7))
-	if s.NextVersion() != 42 || s.Len() != 2 {
-		t.Errorf("NextVersion = %d, Len = %d", s.NextVersion(), s.Len())
+	if s.NextVersion(acme, 5) != 42 || s.Len() != 2 {
+		t.Errorf("NextVersion = %d, Len = %d", s.NextVersion(acme, 5), s.Len())
 	}
+	if s.NextVersion(acme, 100) != 100 {
+		t.Errorf("NextVersion does not follow the wall clock: %d", s.NextVersion(acme, 100))
+	}
+	// Another tenant's version moves the clock at most MaxClockSkew/2 past now.
+	skew := uint64(MaxClockSkew / 2)
+	s = build(t, request(beta, acme, math.MaxUint64-1))
+	if got := s.NextVersion(acme, 100); got != 100+skew+1 {
+		t.Errorf("a foreign version moved the clock to %d, want %d", got, 100+skew+1)
+	}
+	// One's own exhausted clock is reported, not wrapped.
 	s = build(t, created(C, math.MaxUint64))
-	if s.NextVersion() != math.MaxUint64 {
-		t.Errorf("NextVersion does not saturate: %d", s.NextVersion())
+	if got := s.NextVersion(acme, 100); got != 0 {
+		t.Errorf("exhausted own clock: NextVersion = %d, want 0", got)
 	}
 }

@@ -294,8 +294,13 @@ func sameKey(priv crypto.Signer, cert *x509.Certificate) bool {
 	return ok && pub.Equal(cert.PublicKey)
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it, renames it over path and fsyncs the directory.
+// WriteFileAtomic writes data to path through a temporary file in the
+// same directory, fsyncs it, renames it over path and fsyncs the
+// directory: after a crash path holds either the old or the new content.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, data, perm)
+}
+
 func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
