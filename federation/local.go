@@ -598,6 +598,7 @@ func (n *Node) remove(w http.ResponseWriter, r *http.Request) error {
 	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberRemoved, Community: ci.ID, Tenant: t}, append(participants(st, ci.ID), t)...); err != nil {
 		return deny(400, rejectReason(err), "%v", err)
 	}
+	n.rotateLater(ci.ID)
 	n.log.Info("member removed", "community", ci.ID, "tenant", t)
 	w.WriteHeader(204)
 	return nil

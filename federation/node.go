@@ -48,6 +48,10 @@ type ReadQuery struct {
 	Stream     string
 	Kind       policy.ReadKind
 	Start, End int64
+	// Lo and Hi are the share's window [Lo, Hi) at the time of the read,
+	// as policy decided it; Start and End lie within. The answer must
+	// draw on no stored point outside it.
+	Lo, Hi     int64
 	Interval   time.Duration // summaries, interpolated
 	Count      int           // interpolated
 	Limit      int           // window
@@ -165,6 +169,7 @@ type Node struct {
 	budget  map[policy.TenantID]*bucket
 
 	recordBudget *limiter // records pushed per peer
+	rotating     sync.Map // policy.CommunityID -> *sync.Mutex: one key rotation at a time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -278,6 +283,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.gossip = gm
 	n.local.setTenant(n.self, tenantInfo{Name: n.id.Name(), Fed: n.fedAddr, Gossip: gm.Addr()})
 	n.reconcile()
+	n.refreshKeys()
 	n.wg.Add(1)
 	go n.renewLoop()
 	n.log.Info("federation ready", "tenant", n.self, "name", n.id.Name(), "listen", n.fedAddr, "gossip", gm.Addr())
@@ -387,6 +393,12 @@ func (n *Node) accept(envs []Envelope, via string, direct bool) int {
 		n.m.records.WithLabelValues("accepted").Add(float64(len(added)))
 		n.reconcile()
 	}
+	for _, rec := range added {
+		// A member left a community of ours: it must not read on.
+		if rec.Kind == policy.KindMemberLeft && rec.Community.Owner() == n.self {
+			n.rotateLater(rec.Community)
+		}
+	}
 	return len(added)
 }
 
@@ -476,14 +488,15 @@ func (n *Node) reconcile() {
 		}
 		meta, _ := json.Marshal(nodeMeta{Tenant: n.self, Name: n.id.Name(), Fed: n.fedAddr})
 		cl, err := n.gossip.Join(n.ctx, gossip.ClusterConfig{
-			ID:       string(c),
-			Key:      n.local.key(c),
-			NodeName: string(n.self),
-			Meta:     meta,
-			Delegate: &delegate{n: n, c: c},
-			Admit:    n.admit(c),
-			Seeds:    n.seeds(st, c),
-			Timing:   n.opts.GossipTiming,
+			ID:            string(c),
+			Key:           n.local.key(c),
+			SecondaryKeys: n.local.secondaryKeys(c),
+			NodeName:      string(n.self),
+			Meta:          meta,
+			Delegate:      &delegate{n: n, c: c},
+			Admit:         n.admit(c),
+			Seeds:         n.seeds(st, c),
+			Timing:        n.opts.GossipTiming,
 		})
 		if err != nil {
 			n.log.Error("join community cluster", "community", c, "err", err)
@@ -598,8 +611,11 @@ type localState struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	data struct {
-		Keys    map[policy.CommunityID][]byte  `json:"keys"`
-		Tenants map[policy.TenantID]tenantInfo `json:"tenants"`
+		Keys map[policy.CommunityID][]byte `json:"keys"` // the primary gossip key
+		// OldKeys are the other keys of a rotation in progress: accepted on
+		// receipt, never used to send.
+		OldKeys map[policy.CommunityID][][]byte `json:"old_keys,omitempty"`
+		Tenants map[policy.TenantID]tenantInfo  `json:"tenants"`
 		// Secrets holds the SHA-256 of each invitation token's secret, by
 		// "<community> <invitation>".
 		Secrets map[string][]byte `json:"secrets,omitempty"`
@@ -627,6 +643,9 @@ func loadLocal(dir string, log *slog.Logger) (*localState, error) {
 	}
 	if l.data.Tenants == nil {
 		l.data.Tenants = map[policy.TenantID]tenantInfo{}
+	}
+	if l.data.OldKeys == nil {
+		l.data.OldKeys = map[policy.CommunityID][][]byte{}
 	}
 	if l.data.Secrets == nil {
 		l.data.Secrets = map[string][]byte{}
@@ -735,8 +754,9 @@ func (l *localState) byName(name string) []policy.TenantID {
 }
 
 type metrics struct {
-	records *prometheus.CounterVec
-	reads   *prometheus.CounterVec
+	records   *prometheus.CounterVec
+	reads     *prometheus.CounterVec
+	rotations prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -747,9 +767,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_partner_reads_total", Help: "Partner reads served or denied by this agent as owner, by outcome (allowed or the policy reason).",
 		}, []string{"community", "tenant", "outcome"}),
+		rotations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_federation_key_rotations_total", Help: "Gossip key rotations this agent completed as a community's owner (after a member was removed or left).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.reads)
+		reg.MustRegister(m.records, m.reads, m.rotations)
 	}
 	return m
 }

@@ -77,6 +77,8 @@ func (n *Node) partnerHandler() http.Handler {
 	mux.HandleFunc("POST /fed/v1/accept", n.peer(n.handleAccept))
 	mux.HandleFunc("POST /fed/v1/records", n.peer(n.handleRecords))
 	mux.HandleFunc("POST /fed/v1/welcome", n.peer(n.handleWelcome))
+	mux.HandleFunc("POST /fed/v1/key", n.peer(n.handleKey))
+	mux.HandleFunc("POST /fed/v1/keys", n.peer(n.handleKeys))
 	mux.HandleFunc("GET /fed/v1/catalog/{c}", n.peer(n.handleCatalog))
 	mux.HandleFunc("GET /fed/v1/read/{c}/{stream}/{kind}", n.peer(n.handleRead))
 	mux.HandleFunc("POST /fed/v1/connect", n.peer(n.handleConnect))
@@ -406,6 +408,7 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 			n.opts.MaxPartnerReads, n.opts.PartnerPointsPerSecond, wait.Round(time.Second))
 	}
 	rq.Start, rq.End = dec.Start, dec.End
+	rq.Lo, rq.Hi = dec.Share.Constraints.Window(now)
 	n.m.reads.WithLabelValues(label, string(peer), "allowed").Inc()
 	points, err := n.opts.Reader.ServeRead(w, r, rq)
 	n.releaseRead(peer, points)

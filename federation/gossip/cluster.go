@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Worst-case bytes memberlist adds around one user message in a gossip
@@ -52,6 +53,11 @@ type Cluster struct {
 	seeds    []string
 	delegate Delegate
 	admit    func(Member) error
+
+	keyMu   sync.Mutex          // serializes changes to keyring (see keys.go)
+	keyring *memberlist.Keyring // memberlist reads it on every packet
+
+	decryptUDP, decryptTCP prometheus.Counter // sluice_gossip_decrypt_failures_total
 
 	queue        *memberlist.TransmitLimitedQueue
 	maxPacketMsg int
@@ -114,14 +120,27 @@ func newCluster(m *Manager, cfg ClusterConfig) (*Cluster, error) {
 		firstAttempt: make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	keys := make([][]byte, len(cfg.SecondaryKeys))
+	for i, k := range cfg.SecondaryKeys {
+		keys[i] = bytes.Clone(k)
+	}
+	kr, err := memberlist.NewKeyring(keys, bytes.Clone(cfg.Key))
+	if err != nil { // cannot happen: Validate checked the sizes
+		return nil, fmt.Errorf("gossip: community %q: keyring: %w", cfg.ID, err)
+	}
+	c.keyring = kr
 	c.queue = &memberlist.TransmitLimitedQueue{
 		RetransmitMult: t.RetransmitMult,
 		// Not ml.NumMembers: no memberlist lock from inside its callbacks.
 		NumNodes: func() int { return int(max(c.alive.Load(), 1)) },
 	}
 
+	// Before memberlist starts: its log tap may count from the first packet.
+	c.decryptUDP = m.met.decrypt.WithLabelValues(cfg.ID, "udp")
+	c.decryptTCP = m.met.decrypt.WithLabelValues(cfg.ID, "tcp")
 	ct, err := m.tr.register(cfg.ID, t.TCPTimeout)
 	if err != nil {
+		m.met.decrypt.DeletePartialMatch(prometheus.Labels{"community": cfg.ID})
 		return nil, err
 	}
 
@@ -129,12 +148,12 @@ func newCluster(m *Manager, cfg ClusterConfig) (*Cluster, error) {
 	mc.Name = cfg.NodeName
 	mc.Transport = ct
 	mc.Label = cfg.ID // see the package comment: memberlist adds and checks it
-	mc.SecretKey = bytes.Clone(cfg.Key)
+	mc.Keyring = kr
 	mc.GossipVerifyIncoming = true
 	mc.GossipVerifyOutgoing = true
 	mc.BindPort = ct.shared.advPort // default port for seeds given without one
 	mc.AdvertisePort = ct.shared.advPort
-	mc.Logger = newMemberlistLogger(c.log.With("component", "memberlist"))
+	mc.Logger = newMemberlistLogger(c.log.With("component", "memberlist"), c.tapLog)
 	mc.Delegate = &delegate{c}
 	mc.Events = &eventDelegate{c}
 	if cfg.Admit != nil {
@@ -155,6 +174,7 @@ func newCluster(m *Manager, cfg ClusterConfig) (*Cluster, error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		_ = ct.Shutdown()
+		m.met.decrypt.DeletePartialMatch(prometheus.Labels{"community": cfg.ID})
 		return nil, fmt.Errorf("gossip: community %q: %w", cfg.ID, err)
 	}
 	c.ml = ml
@@ -393,6 +413,9 @@ func (c *Cluster) Shutdown() {
 	close(c.events)
 	c.mu.Unlock()
 	c.met.members.DeleteLabelValues(c.id)
+	// A late memberlist log line increments the counters held in c, which
+	// are no longer in the vector: the series stay deleted.
+	c.met.decrypt.DeletePartialMatch(prometheus.Labels{"community": c.id})
 	c.mgr.forget(c)
 }
 

@@ -245,6 +245,7 @@ func TestClusterConfigValidate(t *testing.T) {
 		{"ClusterConfig.ID", func(c *ClusterConfig) { c.ID = "" }},
 		{"ClusterConfig.ID", func(c *ClusterConfig) { c.ID = strings.Repeat("i", 256) }},
 		{"ClusterConfig.Key", func(c *ClusterConfig) { c.Key = c.Key[:16] }},
+		{"ClusterConfig.SecondaryKeys[1]", func(c *ClusterConfig) { c.SecondaryKeys = [][]byte{testKey(2), testKey(3)[:24]} }},
 		{"ClusterConfig.NodeName", func(c *ClusterConfig) { c.NodeName = "" }},
 		{"ClusterConfig.Meta", func(c *ClusterConfig) { c.Meta = make([]byte, MaxMetaSize+1) }},
 		{"ClusterConfig.Seeds[1]", func(c *ClusterConfig) { c.Seeds = []string{"h:1", ""} }},

@@ -36,6 +36,15 @@ var (
 	// ErrQueueFull is returned by Cluster.Broadcast when the stream path for
 	// oversized messages is saturated; the message was dropped and counted.
 	ErrQueueFull = errors.New("gossip: stream broadcast queue full")
+	// ErrInvalidKey is returned by the Cluster key methods for a key that
+	// is not KeySize bytes long.
+	ErrInvalidKey = errors.New("gossip: key must be 32 bytes")
+	// ErrUnknownKey is returned by Cluster.UseKey for a key that is not
+	// installed.
+	ErrUnknownKey = errors.New("gossip: key not installed")
+	// ErrPrimaryKey is returned by Cluster.RemoveKey for the key in use:
+	// switch to another one with UseKey first.
+	ErrPrimaryKey = errors.New("gossip: cannot remove the primary key")
 )
 
 // ConfigError names the field of Options or ClusterConfig that is invalid.
@@ -126,9 +135,17 @@ type ClusterConfig struct {
 	// travels in clear text in every packet header; 1 to 255 bytes.
 	ID string
 
-	// Key is the community's shared 32-byte AES-256 key. The slice is
-	// copied.
+	// Key is the community's shared 32-byte AES-256 key: this agent's
+	// primary key, which encrypts everything it sends and is tried first
+	// on what it receives. The slice is copied.
 	Key []byte
+
+	// SecondaryKeys are further 32-byte keys accepted on receipt but never
+	// used to send: the other keys of a key rotation in progress (see the
+	// package doc), so that an agent restarting mid-rotation still
+	// understands every member. Usually empty. Duplicates are ignored; the
+	// slices are copied.
+	SecondaryKeys [][]byte
 
 	// NodeName identifies this agent in the community and must be unique
 	// in it and stable across restarts (e.g. tenant id + "/" + agent id).
@@ -271,6 +288,11 @@ func (c *ClusterConfig) Validate() error {
 		return &ConfigError{"ClusterConfig.Meta", fmt.Sprintf("%d bytes, more than %d", len(c.Meta), MaxMetaSize)}
 	case c.QueueSize < 0:
 		return &ConfigError{"ClusterConfig.QueueSize", "must not be negative"}
+	}
+	for i, k := range c.SecondaryKeys {
+		if len(k) != KeySize {
+			return &ConfigError{fmt.Sprintf("ClusterConfig.SecondaryKeys[%d]", i), fmt.Sprintf("must be %d bytes, got %d", KeySize, len(k))}
+		}
 	}
 	for i, s := range c.Seeds {
 		if s == "" {

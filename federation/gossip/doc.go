@@ -5,9 +5,10 @@
 //
 // Each community is its own hashicorp/memberlist cluster among the agents of
 // its member tenants, encrypted with that community's 32-byte key (AES-256-GCM,
-// memberlist's Keyring) and tagged with memberlist's packet label, which is
-// the community id. A [Manager] owns the agent's single UDP socket and single
-// TCP listener; [Manager.Join] adds one [Cluster] per community.
+// memberlist's Keyring; see Key rotation) and tagged with memberlist's packet
+// label, which is the community id. A [Manager] owns the agent's single UDP
+// socket and single TCP listener; [Manager.Join] adds one [Cluster] per
+// community.
 //
 // # One port: the label demultiplexer
 //
@@ -81,4 +82,51 @@
 // gossiping to it. Each Cluster runs a rejoin loop that, with exponential
 // backoff, pushes/pulls with the last known address of every member it saw
 // fail, and with the seeds while it is alone.
+//
+// # Key rotation
+//
+// When a member is removed or leaves, the community's owner rotates the key
+// so that the departed agent can no longer read new gossip or inject any.
+// The federation layer generates the new key and hands it to the remaining
+// confirmed members over mTLS; this package only changes keyrings. Each
+// Cluster holds a keyring: a primary key, which encrypts everything it sends
+// (packets, streams, push/pull) and is tried first on receipt, and secondary
+// keys, which are only tried on receipt. A rotation from K1 to K2 is three
+// phases, and each phase must be done on every remaining member before the
+// next one starts on any:
+//
+//  1. [Cluster.InstallKey](K2): every member accepts K1 and K2 and still
+//     sends with K1.
+//  2. [Cluster.UseKey](K2): members send with K2. A member that has switched
+//     is understood by one that has not (it has K2 installed) and the other
+//     way round (K1 is still installed), so there is no partition.
+//  3. [Cluster.RemoveKey](K1): members drop what arrives with K1.
+//
+// The holder of only K1 stops reading the community once the last member
+// has finished phase 2 (until then members still sending with K1 carry, and
+// re-gossip, everything), so the federation layer should hold back what the
+// departed member must not see until then. It stops being able to inject
+// into a member once that member has finished phase 3. Its packets and
+// streams are then dropped before any delegate sees them and counted in
+// sluice_gossip_decrypt_failures_total{community,proto}; memberlist reports
+// such failures only in its log, so the counter is fed by a tap on that
+// log. The departed agent is declared dead soon after (it can answer no
+// probe), and the others' rejoin loop keeps knocking at its address, in
+// vain, until ForgetAfter.
+//
+// Running a phase ahead of the barrier costs availability, not secrecy: a
+// member that uses K2 before another has installed it is not understood by
+// that one, and a member that removes K1 before another uses K2 no longer
+// understands that one, until they catch up. A new rotation may start
+// before the previous one has finished: the keyring holds any number of
+// keys. The key methods are cheap, never block on the network, and are
+// safe to call concurrently with everything else.
+//
+// An agent that restarts mid-rotation must come back with the keys it had:
+// persist [Cluster.Keys] (primary first) after each phase and pass them
+// back as [ClusterConfig.Key] and [ClusterConfig.SecondaryKeys]; it then
+// talks to members a phase ahead of or behind it. An agent that was down
+// through a whole phase needs the federation layer to bring its keyring up
+// to date: one that knows only K1 cannot read members past phase 2, and
+// they drop what it sends once past phase 3.
 package gossip

@@ -57,6 +57,22 @@ func join(t testing.TB, m *Manager, id string, key []byte, name string, d Delega
 	return c
 }
 
+// joinKeys is join with a keyring: keys[0] is the primary key, the rest
+// secondary keys.
+func joinKeys(t testing.TB, m *Manager, id string, keys [][]byte, name string, d Delegate, seeds ...string) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := m.Join(ctx, ClusterConfig{
+		ID: id, Key: keys[0], SecondaryKeys: keys[1:], NodeName: name, Meta: []byte("meta-" + name),
+		Delegate: d, Seeds: seeds, Timing: FastTiming(),
+	})
+	if err != nil {
+		t.Fatalf("Join %s/%s: %v", id, name, err)
+	}
+	return c
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

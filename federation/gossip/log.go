@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -11,8 +12,52 @@ import (
 // slog.NewLogLogger (STYLE habit 10). memberlist writes its level as a
 // "[DEBUG]", "[INFO]", "[WARN]" or "[ERR]" prefix; levelHandler turns that
 // prefix back into the record's level so an operator's level filter works.
-func newMemberlistLogger(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(levelHandler{l.Handler()}, slog.LevelInfo)
+//
+// tap, when not nil, sees every line first, whatever the level filter
+// says: memberlist reports some events (decryption failures) only in its
+// log. It runs on memberlist's goroutines, one line at a time: it must
+// not block.
+func newMemberlistLogger(l *slog.Logger, tap func(line string)) *log.Logger {
+	ll := slog.NewLogLogger(levelHandler{l.Handler()}, slog.LevelInfo)
+	if tap == nil {
+		return ll
+	}
+	return log.New(tapWriter{ll.Writer(), tap}, "", 0)
+}
+
+// tapWriter shows each line log.Logger writes (one Write per line, under
+// the Logger's lock) to tap, then passes it on.
+type tapWriter struct {
+	w   io.Writer
+	tap func(string)
+}
+
+func (t tapWriter) Write(p []byte) (int, error) {
+	t.tap(string(p))
+	return t.w.Write(p)
+}
+
+// decryptFailure reports whether a memberlist log line records an inbound
+// packet ("udp") or stream ("tcp") that no installed key decrypts, or a
+// plaintext stream where encryption is required. memberlist v0.7.0 has no
+// hook or counter for this, so the texts are its own (net.go ingestPacket
+// and readStream, security.go decryptPayload); TestDecryptFailureLines and
+// the rotation tests pin them. "remote error:" is a peer's failure sent
+// back to us, counted by that peer.
+func decryptFailure(line string) (proto string, ok bool) {
+	switch {
+	case strings.Contains(line, "Decrypt packet failed"):
+		return "udp", true
+	case strings.Contains(line, "remote error:"):
+		return "", false
+	case strings.Contains(line, "no installed keys could decrypt"),
+		strings.Contains(line, "remote state is not encrypted"),
+		strings.Contains(line, "payload is too small to decrypt"),
+		strings.Contains(line, "cannot decrypt empty payload"),
+		strings.Contains(line, "unsupported encryption version"):
+		return "tcp", true
+	}
+	return "", false
 }
 
 type levelHandler struct{ h slog.Handler }

@@ -32,6 +32,7 @@ type metrics struct {
 	unknownLabel *prometheus.CounterVec
 	joins        *prometheus.CounterVec
 	broadcasts   *prometheus.CounterVec
+	decrypt      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sluice_gossip_broadcasts_total",
 			Help: "Messages broadcast, by path: packet (gossiped) or stream (oversized, sent to each member).",
 		}, []string{"path"}),
+		decrypt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_gossip_decrypt_failures_total",
+			Help: "Inbound gossip packets (udp) and streams (tcp) of a community that none of its installed keys decrypts, dropped: a peer with an old or wrong key.",
+		}, []string{"community", "proto"}),
 	}
 	// Pre-create the series operators will alert on.
 	for _, r := range []string{dropNotifyQueueFull, dropMergeQueueFull, dropPacketQueueFull} {
@@ -85,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.members, m.clusters, m.dropped, m.unknownLabel, m.joins, m.broadcasts}
+	return []prometheus.Collector{m.members, m.clusters, m.dropped, m.unknownLabel, m.joins, m.broadcasts, m.decrypt}
 }
 
 // unregister lets a later Manager register on the same registry.

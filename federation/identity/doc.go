@@ -24,12 +24,14 @@
 //
 // # Files
 //
-// Everything lives in <data dir>/identity (mode 0700):
+// Everything lives in <data dir>/identity (mode 0700), every file mode
+// 0600: the certificates are public, but nothing in the data dir is for
+// other local users.
 //
-//	tenant.key   Ed25519 tenant private key, PKCS#8 PEM, 0600. SECRET.
-//	tenant.crt   self-signed tenant CA certificate, PEM, 0644
+//	tenant.key   Ed25519 tenant private key, PKCS#8 PEM. SECRET.
+//	tenant.crt   self-signed tenant CA certificate, PEM
 //	tenant.json  {"id", "name", "created"}: informational, checked on Load
-//	agent.key    this agent's TLS key, ECDSA P-256, PKCS#8 PEM, 0600. Secret.
+//	agent.key    this agent's TLS key, ECDSA P-256, PKCS#8 PEM. Secret.
 //	agent.crt    this agent's leaf certificate, signed by the tenant CA, PEM
 //
 // Every file is written atomically (temporary file, fsync, rename, fsync of

@@ -167,7 +167,7 @@ func Load(dataDir string, opts Options) (*Tenant, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(caPath, encodePEM(pemCert, der), 0o644); err != nil {
+		if err := writeFileAtomic(caPath, encodePEM(pemCert, der), 0o600); err != nil {
 			return nil, err
 		}
 		if ca, err = x509.ParseCertificate(der); err != nil {
@@ -323,7 +323,7 @@ func installIdentity(dataDir string, key ed25519.PrivateKey, caDER []byte, info 
 	if _, err := os.Stat(filepath.Join(dir, tenantKeyFile)); err == nil {
 		return fmt.Errorf("identity %s already exists: %w", dir, fs.ErrExist)
 	}
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	tmp, err := os.MkdirTemp(dataDir, "."+DirName+".tmp-*")
@@ -349,8 +349,8 @@ func installIdentity(dataDir string, key ed25519.PrivateKey, caDER []byte, info 
 		perm os.FileMode
 	}{
 		{tenantKeyFile, keyPEM, 0o600},
-		{tenantCertFile, encodePEM(pemCert, caDER), 0o644},
-		{tenantInfoFile, append(infoJSON, '\n'), 0o644},
+		{tenantCertFile, encodePEM(pemCert, caDER), 0o600},
+		{tenantInfoFile, append(infoJSON, '\n'), 0o600},
 	}
 	for _, f := range files {
 		if err := writeFileAtomic(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
@@ -454,7 +454,7 @@ func (t *Tenant) RenewLeaf() (bool, error) {
 	if err := writeFileAtomic(filepath.Join(t.dir, agentKeyFile), keyPEM, 0o600); err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(filepath.Join(t.dir, agentCertFile), encodePEM(pemCert, der), 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(t.dir, agentCertFile), encodePEM(pemCert, der), 0o600); err != nil {
 		return false, err
 	}
 	t.leaf.Store(t.tlsCert(leaf, key))

@@ -57,10 +57,10 @@ func TestInitLoadRoundTrip(t *testing.T) {
 	wantModes := map[string]fs.FileMode{
 		".":           0o700 | fs.ModeDir,
 		"tenant.key":  0o600,
-		"tenant.crt":  0o644,
-		"tenant.json": 0o644,
+		"tenant.crt":  0o600,
+		"tenant.json": 0o600,
 		"agent.key":   0o600,
-		"agent.crt":   0o644,
+		"agent.crt":   0o600,
 	}
 	for name, want := range wantModes {
 		fi, err := os.Stat(filepath.Join(dir, name))
