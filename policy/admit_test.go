@@ -127,9 +127,9 @@ func TestAdmitVerify(t *testing.T) {
 	var verified []int
 	batch := []Record{
 		grant(UserID{Tenant: stranger, Name: "x"}, "", RoleTenantAdmin, 1), // no standing
-		shareIn(C, stream(acme, "s1"), 11, Constraints{}),                // a duplicate
-		shareIn(C, stream(beta, "x"), 20, Constraints{}),                 // new
-		pauseIn(C, beta, 21),                                             // new, signature bad
+		shareIn(C, stream(acme, "s1"), 11, Constraints{}),                  // a duplicate
+		shareIn(C, stream(beta, "x"), 20, Constraints{}),                   // new
+		pauseIn(C, beta, 21), // new, signature bad
 	}
 	badSig := errors.New("bad signature")
 	got, res := Admit(s, batch, Admission{Self: acme, Now: pNow, Verify: func(i int) error {
@@ -233,4 +233,3 @@ func BenchmarkAdmitFlood(b *testing.B) {
 		})
 	}
 }
-
