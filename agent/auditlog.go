@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -175,8 +176,16 @@ func (a *Agent) auditQuery(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Agent) auditVerify(w http.ResponseWriter, r *http.Request) error {
-	rep, err := audit.Verify(a.audit.Dir(), a.fed.VerifyOwn)
+	rep, err := a.audit.Verify(a.fed.VerifyOwn) // also checks the files against the head it holds
 	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "text" { // the report's sentences only (the CLI)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !rep.OK() {
+			w.WriteHeader(http.StatusConflict)
+		}
+		_, err := io.WriteString(w, rep.String())
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -29,7 +29,7 @@
 //	start* end* read window, RFC 3339 UTC
 //	points*     points returned
 //	outcome*    allowed | denied | ok | error
-//	reason*     why (denials, errors)
+//	reason*     why (denials, errors); on a checkpoint, unclean_stop (see below)
 //	side*       owner | reader
 //	detail*     free text; never secrets
 //	anchor_seq* anchor*   retention entries: the last removed entry and its hash
@@ -49,24 +49,38 @@
 //
 // # Checkpoints
 //
-// After every CheckpointEvery entries, or CheckpointInterval after the last
-// checkpoint if anything was appended since, when a retention pass removes
-// segments, and on Close, the log appends a checkpoint entry (kind
-// "checkpoint"). Its prev is the head it signs, and its signature is
-// Signer.Sign over these bytes (each line ended by '\n'):
+// The log appends a checkpoint entry (kind "checkpoint") at the end of
+// every commit that holds a cross-tenant entry (a partner read or denial,
+// a rejected record: CrossTenant), in the same write and fsync, so such an
+// entry is signed by the time its Append returns; after CheckpointEvery
+// (64) entries, or CheckpointInterval (30 s) after the last checkpoint if
+// anything was appended since; when a retention pass removes segments;
+// and on Close, so that a cleanly closed log has nothing unsigned. Its
+// prev is the head it signs, and its signature is Signer.Sign over these
+// bytes (each line ended by '\n'):
 //
 //	sluice audit checkpoint v1
 //	seq <seq of the head, i.e. the checkpoint's seq - 1>
 //	head <prev, hex>
 //	time <the checkpoint's time, as in its line>
 //
+// A checkpoint with a reason signs "sluice audit checkpoint v2" with the
+// same lines and one more, "reason <reason>", so the reason cannot be
+// taken out without breaking the signature. Open writes one, with reason
+// unclean_stop, before anything else when the log does not end with a
+// checkpoint: the last run did not Close (a crash, kill -9, power loss),
+// or the end of the log was edited while no agent held it.
+//
 // With the tenant's key (*identity.Tenant is a Signer; Ed25519ctx) nobody
 // without the key can rewrite the log up to the last checkpoint: changing
 // an entry changes its hash, re-linking the rest changes the head a later
 // checkpoint signed. Entries after the last checkpoint are chained but not
-// yet signed; Verify says how many. Truncation of the end of the log
-// (whole checkpoints included) cannot be detected from the log alone: keep
-// the last checkpoint elsewhere if that matters.
+// yet signed; Verify says how many, and how many an unclean_stop
+// checkpoint signed late. Log.Verify, on the running log, also checks that
+// the files hold the head it wrote, hash and all, which covers the
+// unsigned entries too. Cutting the end of a stopped log at a checkpoint
+// cannot be detected from the log alone; the partner's log can show the
+// reads it lost (CompareReads), or keep the last checkpoint elsewhere.
 //
 // # Durability
 //
@@ -118,4 +132,6 @@
 // counting them, lines that do not parse. Tail follows new entries, woken
 // by each commit (no polling). Summary turns partner reads and denials
 // into one row per community, partner tenant, stream and side.
+// CompareReads pairs one log's partner reads and denials with a partner's
+// export of its own (ExportHeader, ReadExport).
 package audit

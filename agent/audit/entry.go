@@ -37,6 +37,23 @@ const (
 	SideReader = "reader" // logged by the agent that read it
 )
 
+// ReasonUncleanStop is the reason of a checkpoint that Open writes when the
+// log it opens does not end with a checkpoint: the entries it signs were
+// left unsigned by a run that did not Close (a crash, kill -9, power
+// loss), or the end of the log was rewritten while the agent was stopped.
+const ReasonUncleanStop = "unclean_stop"
+
+// CrossTenant reports whether e concerns another tenant: a partner read
+// or denial, a rejected record, anything with a side or a partner tenant.
+// A commit holding one ends with a checkpoint (see Options).
+func CrossTenant(e *Entry) bool {
+	switch e.Kind {
+	case KindPartnerRead, KindReadDenied, KindRecordRejected:
+		return true
+	}
+	return e.Side != "" || e.Tenant != "" || e.Connection != ""
+}
+
 // GenesisHash is the prev of entry 1.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -211,15 +228,26 @@ func isHex64(b []byte) bool {
 	return true
 }
 
-// checkpointMessage is what a checkpoint signs: the head (seq and hash)
-// and the checkpoint's own time. See the package doc.
-func checkpointMessage(headSeq uint64, head string, t time.Time) []byte {
-	b := make([]byte, 0, 160)
-	b = append(b, "sluice audit checkpoint v1\nseq "...)
+// checkpointMessage is what a checkpoint signs: the head (seq and hash),
+// the checkpoint's own time and, if it has one, its reason (v2). See the
+// package doc.
+func checkpointMessage(headSeq uint64, head string, t time.Time, reason string) []byte {
+	b := make([]byte, 0, 192)
+	if reason == "" {
+		b = append(b, "sluice audit checkpoint v1\nseq "...)
+	} else {
+		b = append(b, "sluice audit checkpoint v2\nseq "...)
+	}
 	b = strconv.AppendUint(b, headSeq, 10)
 	b = append(b, "\nhead "...)
 	b = append(b, head...)
 	b = append(b, "\ntime "...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '\n')
+	b = append(b, '\n')
+	if reason != "" {
+		b = append(b, "reason "...)
+		b = append(b, reason...)
+		b = append(b, '\n')
+	}
+	return b
 }

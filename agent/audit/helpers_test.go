@@ -177,7 +177,7 @@ func relink(t testing.TB, dir string, from uint64, key *testKey) {
 					e.Prev = prev
 				}
 				if e.Kind == KindCheckpoint {
-					e.Signature = key.Sign(checkpointMessage(e.Seq-1, e.Prev, e.Time))
+					e.Signature = key.Sign(checkpointMessage(e.Seq-1, e.Prev, e.Time, e.Reason))
 				}
 				nl, _, err := enc.encode(&e)
 				if err != nil {

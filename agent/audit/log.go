@@ -32,8 +32,8 @@ type VerifyFunc func(msg, sig []byte) error
 // Defaults for Options.
 const (
 	DefaultRetention          = 365 * 24 * time.Hour
-	DefaultCheckpointEvery    = 1000
-	DefaultCheckpointInterval = 10 * time.Minute
+	DefaultCheckpointEvery    = 64
+	DefaultCheckpointInterval = 30 * time.Second
 	DefaultSegmentSize        = 16 << 20
 )
 
@@ -57,11 +57,20 @@ type Options struct {
 	// everything.
 	Retention time.Duration
 
-	// A checkpoint is appended after CheckpointEvery entries (0: 1000) or
-	// CheckpointInterval after the last one (0: 10 minutes), whichever
-	// comes first, if anything was appended since.
+	// A checkpoint is appended after CheckpointEvery entries (0: 64) or
+	// CheckpointInterval after the last one (0: 30 s), whichever comes
+	// first, if anything was appended since; and at the end of every
+	// commit that holds a cross-tenant entry (see CrossTenant), in the
+	// same write and fsync, unless LazyCrossTenant is set. Close and a
+	// retention pass always end with one.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
+
+	// LazyCrossTenant lets cross-tenant entries wait for CheckpointEvery
+	// or CheckpointInterval like any other, instead of being signed by the
+	// commit that writes them. Benchmarks and tests that count lines use
+	// it; an agent should not.
+	LazyCrossTenant bool
 
 	// SegmentSize is the size at which a segment is closed (0: 16 MiB).
 	// Segments are also closed when the UTC day changes.
@@ -165,7 +174,7 @@ func Open(opts Options) (*Log, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create %s: %w", opts.Dir, err)
 	}
 	lock, err := lockDir(opts.Dir)
@@ -194,8 +203,37 @@ func Open(opts Options) (*Log, error) {
 	}
 	l.segs = slices.Clone(l.wsegs)
 	l.head, l.headHash = l.wSeq, l.wHash
+	if err := l.signUnclean(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		lock.Close()
+		return nil, err
+	}
 	go l.run()
 	return l, nil
+}
+
+// signUnclean signs, before anything is appended, entries that the last
+// run left after its last checkpoint, which a clean Close never does. The
+// checkpoint says so (ReasonUncleanStop), so that Verify can tell these
+// entries, signed only now, from the rest: a crash explains them, but so
+// would an edit made while the agent was stopped.
+func (l *Log) signUnclean() error {
+	if l.opts.Signer == nil || l.sinceCP == 0 {
+		return nil
+	}
+	n, through := l.sinceCP, l.wSeq
+	l.addCheckpoint(l.opts.Now(), ReasonUncleanStop)
+	if l.werr == nil {
+		l.flush()
+	}
+	if l.werr != nil {
+		return l.werr
+	}
+	l.log.Warn("audit: the log did not end with a checkpoint (the agent did not stop cleanly); signed the entries found",
+		"entries", n, "through", through)
+	return nil
 }
 
 // recover reads the segment list and the chain head, truncating an
@@ -421,6 +459,8 @@ func (l *Log) run() {
 			l.retDue = true
 		case <-l.stop:
 			if l.werr == nil && l.sinceCP > 0 && l.opts.Signer != nil {
+				// A cleanly closed log ends with a checkpoint: Verify
+				// then finds nothing unsigned.
 				l.commit([]*request{{checkpoint: true, done: make(chan error, 1)}})
 			}
 			l.finalErr = l.werr
@@ -464,13 +504,14 @@ func (l *Log) gather(first *request) []*request {
 func (l *Log) commit(batch []*request) {
 	errs := make([]error, len(batch))
 	now := l.opts.Now()
+	cross := false // the batch holds a cross-tenant entry
 	for i, r := range batch {
 		if l.werr != nil {
 			break
 		}
 		if r.checkpoint {
 			if l.sinceCP > 0 && l.opts.Signer != nil {
-				l.addCheckpoint(now)
+				l.addCheckpoint(now, "")
 			}
 			continue
 		}
@@ -479,9 +520,13 @@ func (l *Log) commit(batch []*request) {
 			errs[i] = err
 			continue
 		}
+		cross = cross || CrossTenant(&e)
 		if l.checkpointDue(now) {
-			l.addCheckpoint(now)
+			l.addCheckpoint(now, "")
 		}
+	}
+	if cross && !l.opts.LazyCrossTenant && l.sinceCP > 0 && l.opts.Signer != nil && l.werr == nil {
+		l.addCheckpoint(now, "") // in the same write and fsync as the entries
 	}
 	if l.werr == nil {
 		l.flush()
@@ -600,10 +645,12 @@ func (l *Log) checkpointDue(now time.Time) bool {
 		(l.sinceCP >= l.opts.CheckpointEvery || now.Sub(l.lastCP) >= l.opts.CheckpointInterval)
 }
 
-// addCheckpoint queues a checkpoint signing the current head.
-func (l *Log) addCheckpoint(now time.Time) {
+// addCheckpoint queues a checkpoint signing the current head; reason is
+// empty or ReasonUncleanStop.
+func (l *Log) addCheckpoint(now time.Time, reason string) {
 	t := l.stamp(now)
-	e := Entry{Kind: KindCheckpoint, Signature: l.opts.Signer.Sign(checkpointMessage(l.wSeq, l.wHash, t))}
+	e := Entry{Kind: KindCheckpoint, Reason: reason,
+		Signature: l.opts.Signer.Sign(checkpointMessage(l.wSeq, l.wHash, t, reason))}
 	if err := l.add(&e, t); err != nil && l.werr == nil {
 		l.fail(err)
 	}
@@ -631,7 +678,7 @@ func (l *Log) maybeRotate(t time.Time, n int) error {
 	if len(l.wsegs) > 0 {
 		num = l.wsegs[len(l.wsegs)-1].num + 1
 	}
-	f, err := os.OpenFile(segPath(l.dir, num), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(segPath(l.dir, num), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return l.fail(fmt.Errorf("create segment: %w", err))
 	}
@@ -675,7 +722,7 @@ func (l *Log) applyRetention() {
 		return
 	}
 	if l.opts.Signer != nil {
-		l.addCheckpoint(now)
+		l.addCheckpoint(now, "")
 	}
 	if l.werr == nil {
 		l.flush()

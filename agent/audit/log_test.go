@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ func TestAppendVerify(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 10, Now: clk.Now, Registerer: reg})
+	l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 10, LazyCrossTenant: true, Now: clk.Now, Registerer: reg})
 	for i := range 95 {
 		e := read(i)
 		if i%7 == 0 {
@@ -41,8 +42,9 @@ func TestAppendVerify(t *testing.T) {
 		rep.SignedThrough != 105 || rep.Unsigned != 0 || rep.Torn != nil || rep.Anchor != 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	if !strings.Contains(rep.String(), "OK") {
-		t.Fatalf("report text:\n%s", rep.String())
+	if want := "audit log " + dir + ": 105 entries (#1 to #105) in 1 segment, chain intact, signed through #105 (10 checkpoints).\n" +
+		"Every entry is covered by a signed checkpoint: 0 unsigned.\n"; rep.String() != want {
+		t.Fatalf("report text:\n%s\nwant\n%s", rep.String(), want)
 	}
 
 	// Without a key the chain still verifies; nothing counts as signed.
@@ -269,7 +271,7 @@ func TestConcurrentAppends(t *testing.T) {
 func TestTornLastLine(t *testing.T) {
 	key := newKey(1)
 	dir := t.TempDir()
-	l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 5})
+	l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 5, LazyCrossTenant: true})
 	for i := range 12 {
 		mustAppend(t, l, read(i))
 	}
@@ -299,16 +301,22 @@ func TestTornLastLine(t *testing.T) {
 		t.Fatalf("QueryDir on the torn log: %+v", st)
 	}
 
-	l2 := openLog(t, Options{Dir: crash, Signer: key, CheckpointEvery: 5})
-	if seq, _ := l2.Head(); seq != 14 {
-		t.Fatalf("head after repair %d, want 14", seq)
+	// Open repairs the line, and signs the two reads the crash left
+	// unsigned at once, saying so.
+	l2 := openLog(t, Options{Dir: crash, Signer: key, CheckpointEvery: 5, LazyCrossTenant: true})
+	if seq, _ := l2.Head(); seq != 15 {
+		t.Fatalf("head after repair %d, want 15 (14 and the checkpoint Open wrote)", seq)
 	}
 	mustAppend(t, l2, read(99))
 	mustClose(t, l2)
 	rep = mustVerify(t, crash, key)
 	wantClean(t, rep)
-	if rep.Torn != nil || rep.LastSeq != rep.SignedThrough || rep.Unsigned != 0 {
+	if rep.Torn != nil || rep.LastSeq != rep.SignedThrough || rep.Unsigned != 0 ||
+		rep.SignedLate != 2 || !slices.Equal(rep.Late, []SeqRange{{13, 14}}) {
 		t.Fatalf("after repair: %+v", rep)
+	}
+	if !strings.Contains(rep.String(), "2 entries (#13 to #14) were signed only when the agent restarted after an unclean stop") {
+		t.Fatalf("report text:\n%s", rep.String())
 	}
 }
 
@@ -361,14 +369,14 @@ func TestOpenAfterCrash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 1000})
+			l := openLog(t, Options{Dir: dir, Signer: key, CheckpointEvery: 1000, LazyCrossTenant: true})
 			for i := range 7 {
 				mustAppend(t, l, read(i))
 			}
 			crash := copyDir(t, dir)
 			mustClose(t, l)
 			tc.damage(t, crash)
-			l2, err := Open(Options{Dir: crash, Signer: key, CheckpointEvery: 1000})
+			l2, err := Open(Options{Dir: crash, Signer: key, CheckpointEvery: 1000, LazyCrossTenant: true})
 			if tc.wantErr {
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("Open: %v, want ErrCorrupt", err)
@@ -378,18 +386,19 @@ func TestOpenAfterCrash(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The head is the last entry before the crash (the timer may
-			// already have signed it: the tail left was unsigned).
-			got, _ := queryAll(t, l2, Filter{Kinds: []string{KindPartnerRead}})
-			if last := got[len(got)-1]; last.Seq != tc.head {
-				t.Fatalf("last read %d, want %d", last.Seq, tc.head)
+			// The head is the last entry before the crash, and Open has
+			// signed the unsigned tail the crash left, as such.
+			got, _ := queryAll(t, l2, Filter{})
+			if n := len(got); n != int(tc.head)+1 || got[n-2].Seq != tc.head ||
+				got[n-1].Kind != KindCheckpoint || got[n-1].Reason != ReasonUncleanStop {
+				t.Fatalf("entries after Open: %+v", got)
 			}
-			// The unsigned tail left by the crash is signed after reopening.
 			mustAppend(t, l2, read(50))
 			mustClose(t, l2)
 			rep := mustVerify(t, crash, key)
 			wantClean(t, rep)
-			if rep.Torn != nil || rep.Unsigned != 0 || rep.LastSeq != rep.SignedThrough {
+			if rep.Torn != nil || rep.Unsigned != 0 || rep.LastSeq != rep.SignedThrough ||
+				rep.SignedLate != int64(tc.head) || !slices.Equal(rep.Late, []SeqRange{{1, tc.head}}) {
 				t.Fatalf("report %+v", rep)
 			}
 		})
@@ -437,7 +446,7 @@ func TestRetention(t *testing.T) {
 	tampered := copyDir(t, dir)
 	os.Remove(segFiles(t, tampered)[0])
 	rep = mustVerify(t, tampered, key)
-	if rep.OK() || !strings.Contains(rep.Problems[0].Msg, "no retention entry accounts for entries 1 to") {
+	if rep.OK() || !strings.Contains(rep.Problems[0].Msg, "no retention entry accounts for entries #1 to") {
 		t.Fatalf("first segment deleted:\n%s", rep.String())
 	}
 
