@@ -38,6 +38,28 @@ type client interface {
 	Disconnect(quiesce time.Duration)
 }
 
+// pubClient is implemented by clients that can publish (pahoClient); the
+// Sparkplug host uses it for STATE and rebirth requests.
+type pubClient interface {
+	// Publish sends a message and returns at once; the token completes
+	// when the broker has it (QoS 1) or it is written (QoS 0).
+	Publish(topic string, qos byte, retained bool, payload []byte) token
+}
+
+// token is the part of paho.Token a pubClient returns.
+type token interface {
+	Done() <-chan struct{}
+	Error() error
+}
+
+// will is the message the broker publishes when the connection is lost.
+type will struct {
+	topic    string
+	payload  []byte
+	qos      byte
+	retained bool
+}
+
 // clientConfig is what a client is built from.
 type clientConfig struct {
 	Brokers        []string
@@ -48,6 +70,7 @@ type clientConfig struct {
 	KeepAlive      time.Duration
 	ConnectTimeout time.Duration
 	CleanSession   bool
+	Will           *will // nil: none
 	// OnMessage receives every message, in the order received, on one
 	// goroutine per connection; it may block (back-pressure), which stops
 	// reading from the broker.
@@ -86,6 +109,9 @@ func newPahoClient(cfg clientConfig) client {
 	o.SetConnectTimeout(cfg.ConnectTimeout)
 	o.SetWriteTimeout(cfg.ConnectTimeout)
 	o.SetCleanSession(cfg.CleanSession)
+	if w := cfg.Will; w != nil {
+		o.SetBinaryWill(w.topic, w.payload, w.qos, w.retained)
+	}
 	o.SetAutoReconnect(false)
 	o.SetConnectRetry(false)
 	o.SetResumeSubs(false)
@@ -116,12 +142,16 @@ func (p *pahoClient) Subscribe(ctx context.Context, filters map[string]byte) (ma
 	return st.Result(), nil
 }
 
+func (p *pahoClient) Publish(topic string, qos byte, retained bool, payload []byte) token {
+	return p.c.Publish(topic, qos, retained, payload)
+}
+
 func (p *pahoClient) Disconnect(quiesce time.Duration) {
 	p.c.Disconnect(uint(quiesce.Milliseconds()))
 }
 
 // wait waits for a paho token or ctx.
-func wait(ctx context.Context, t paho.Token) error {
+func wait(ctx context.Context, t token) error {
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {

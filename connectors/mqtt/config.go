@@ -57,6 +57,27 @@ type Config struct {
 	// Subscriptions are matched in order; a message belongs to the first
 	// whose filter matches its topic.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Sparkplug configures the subscriptions of format sparkplug.
+	Sparkplug SparkplugConfig `yaml:"sparkplug"`
+}
+
+// SparkplugConfig is what the source does as a Sparkplug B host
+// application (Eclipse Sparkplug 3.0), for its subscriptions of format
+// sparkplug.
+type SparkplugConfig struct {
+	// HostID, when set, makes the source announce itself as the Sparkplug
+	// host application of that id: retained STATE {"online":true} on
+	// spBv1.0/STATE/{host_id} after every connection, {"online":false} as
+	// its will and when it stops. Edge nodes configured with this primary
+	// host wait for it before they publish. Needs clean_session: true.
+	HostID string `yaml:"host_id"`
+	// Rebirth sends NCMD "Node Control/Rebirth" to an edge node whose
+	// messages cannot be read in full: a gap in its sequence numbers, an
+	// alias or device its births did not define, data before its birth.
+	Rebirth bool `yaml:"rebirth"`
+	// RebirthInterval is the least time between two rebirth requests to
+	// one edge node.
+	RebirthInterval time.Duration `yaml:"rebirth_interval"`
 }
 
 // TLSConfig holds PEM file paths (relative ones are under the data dir).
@@ -80,7 +101,7 @@ type Subscription struct {
 	QoS *int `yaml:"qos"`
 	// Stream is the stream name template (see sample.yaml).
 	Stream string `yaml:"stream"`
-	// Format is plain (default), json or influx.
+	// Format is plain (default), json, influx or sparkplug.
 	Format string `yaml:"format"`
 	// Kind, Unit and Description describe the streams it creates.
 	Kind        string `yaml:"kind"`
@@ -121,6 +142,7 @@ func DefaultConfig() Config {
 		BatchSize:      5000,
 		BatchDelay:     50 * time.Millisecond,
 		DrainTimeout:   5 * time.Second,
+		Sparkplug:      SparkplugConfig{Rebirth: true, RebirthInterval: 10 * time.Second},
 	}
 }
 
@@ -221,6 +243,7 @@ func compile(cfg *Config) ([]*subscription, error) {
 		seen[s.filter] = i
 		subs = append(subs, s)
 	}
+	checkSparkplug(cfg, subs, &p)
 	if len(p) > 0 {
 		return nil, errors.Join(p...)
 	}
@@ -290,8 +313,12 @@ func compileSubscription(cfg *Config, i int, key string, p *problems) (s *subscr
 		s.dec = &influxDecoder{kind: kind, precision: prec}
 		vars.field, vars.influx = true, true
 		def = "{measurement}{tags}/{field}"
+	case "sparkplug":
+		compileSparkplug(s, sc, f, key, p)
+		vars.sparkplug = true
+		def = "{group}/{node}/{device}/{metric}"
 	default:
-		p.add(key+".format", "unknown %q (want plain, json or influx)", sc.Format)
+		p.add(key+".format", "unknown %q (want plain, json, influx or sparkplug)", sc.Format)
 	}
 	if sc.Format != "influx" && sc.Influx != (InfluxConfig{}) {
 		p.add(key+".influx", "set, but format is not influx")

@@ -27,7 +27,7 @@ func TestRegistration(t *testing.T) {
 		t.Fatalf("the sample does not validate: %v", err)
 	}
 	s := src.(*Source)
-	if len(s.subs) != 3 || s.cfg.ClientID != "sluice-gw1" || s.cfg.QoS != 1 {
+	if len(s.subs) != 4 || s.cfg.ClientID != "sluice-gw1" || s.cfg.QoS != 1 {
 		t.Fatalf("sample decoded to %+v", s.cfg)
 	}
 }

@@ -1,7 +1,7 @@
 // Package mqtt is the MQTT source: it subscribes to a broker with
 // paho.mqtt.golang, decodes payloads (plain values, JSON, InfluxDB line
-// protocol) into points, names their streams from the topic, and writes
-// them to the agent's sink.
+// protocol, Sparkplug B) into points, names their streams from the topic,
+// and writes them to the agent's sink.
 //
 // Delivery is at least once. Messages are acknowledged to the broker only
 // after the batch holding all their points is durably written (Sink.Write
@@ -76,6 +76,8 @@ type Source struct {
 
 	namesMu sync.Mutex
 	names   map[string]string // stream names, interned
+
+	sp *spHost // the Sparkplug host state; nil without format sparkplug
 }
 
 // subscription is a compiled Subscription.
@@ -89,6 +91,7 @@ type subscription struct {
 	dec               decoder
 	kind              connectors.Kind
 	unit, description string
+	sparkplug         bool // format sparkplug: decoded by Source.sparkplug, not dec
 }
 
 // New validates cfg and builds a source. It does no I/O.
@@ -103,7 +106,7 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 	if env.Metrics == nil {
 		env.Metrics = connectors.NewMetrics(nil)
 	}
-	return &Source{
+	s := &Source{
 		env:       env,
 		cfg:       cfg,
 		subs:      subs,
@@ -111,7 +114,9 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 		newClient: newPahoClient,
 		logged:    map[string]bool{},
 		names:     map[string]string{},
-	}, nil
+	}
+	s.sp = newSPHost(s)
+	return s, nil
 }
 
 // Run ingests until ctx ends, then stops taking messages, writes and
@@ -154,6 +159,9 @@ func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 	}
 	drain.Stop()
 	if c != nil {
+		if s.sp != nil {
+			s.sp.offline(c)
+		}
 		c.Disconnect(250 * time.Millisecond)
 	}
 	s.m.connected.Set(0)
@@ -197,6 +205,9 @@ func (s *Source) connectLoop(ctx context.Context, q *queue) client {
 		case <-ctx.Done():
 			return c
 		case err := <-lost:
+			if s.sp != nil {
+				s.sp.disconnected()
+			}
 			s.m.connected.Set(0)
 			s.m.error("connection_lost")
 			c.Disconnect(0)
@@ -223,6 +234,11 @@ func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (clie
 		}
 	}
 	clientID := s.cfg.ClientID
+	var stateTS int64 // the Sparkplug STATE timestamp of this connection
+	var will *will
+	if s.sp != nil {
+		stateTS, will = s.sp.will()
+	}
 	c := s.newClient(clientConfig{
 		Brokers:        s.cfg.Brokers,
 		ClientID:       clientID,
@@ -232,6 +248,7 @@ func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (clie
 		KeepAlive:      s.cfg.KeepAlive,
 		ConnectTimeout: s.cfg.ConnectTimeout,
 		CleanSession:   s.cfg.CleanSession,
+		Will:           will,
 		OnMessage:      func(m message) { s.handle(q, m) },
 		OnLost: func(err error) {
 			select {
@@ -250,6 +267,9 @@ func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (clie
 	for _, sub := range s.subs {
 		filters[sub.filter] = sub.qos
 	}
+	if s.sp != nil {
+		s.sp.filters(filters)
+	}
 	granted, err := c.Subscribe(cctx, filters)
 	if err != nil {
 		c.Disconnect(0)
@@ -264,6 +284,12 @@ func (s *Source) connect(ctx context.Context, q *queue, lost chan<- error) (clie
 		case g < sub.qos:
 			s.env.Logger.Warn("broker granted a lower QoS than asked; at-least-once holds only at QoS 1 and 2",
 				"topic", sub.filter, "qos", sub.qos, "granted", g)
+		}
+	}
+	if s.sp != nil {
+		if err := s.sp.online(cctx, c, stateTS); err != nil {
+			c.Disconnect(0)
+			return nil, fmt.Errorf("publishing the sparkplug STATE birth: %w", err)
 		}
 	}
 	return c, nil
@@ -321,9 +347,15 @@ func (s *Source) handle(q *queue, m message) {
 	s.m.messages.Inc()
 	topic := m.Topic()
 	e := entry{msg: m, topic: topic, qos0: m.Qos() == 0, arrived: recv}
-	if sub := s.match(topic); sub != nil {
+	if s.sp != nil && s.sp.isState(topic) {
+		s.sp.state(m, topic)
+	} else if sub := s.match(topic); sub != nil {
 		e.sub = sub
-		e.points = s.decode(sub, topic, m.Payload(), recv.UnixNano())
+		if sub.sparkplug {
+			e.points, e.specs = s.sparkplug(sub, topic, m.Payload(), recv.UnixNano())
+		} else {
+			e.points = s.decode(sub, topic, m.Payload(), recv.UnixNano())
+		}
 	} else {
 		s.bad(topic, m.Payload(), reasonUnmatched, errors.New("no subscription matches the topic"))
 	}

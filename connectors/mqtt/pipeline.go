@@ -23,6 +23,9 @@ type entry struct {
 	weight  int // what it counts against queue_size: max(1, len(points))
 	qos0    bool
 	arrived time.Time
+	// specs, when set, holds the spec of each point's stream (Sparkplug:
+	// from the births); nil: the subscription's.
+	specs []*connectors.StreamSpec
 }
 
 // queue is the bounded FIFO between the MQTT handler (one producer) and
@@ -328,6 +331,10 @@ func (w *writer) ensure(ctx context.Context, batch []entry) error {
 				Kind:        e.sub.kind,
 				Source:      w.name + ":" + e.topic,
 			}
+			if e.specs != nil && e.specs[j] != nil {
+				spec = *e.specs[j]
+				spec.Source = w.name + ":" + spec.Source
+			}
 			err := w.sink.EnsureStream(ctx, spec)
 			var se *connectors.StreamError
 			switch {
@@ -363,6 +370,10 @@ func (w *writer) points(batch []entry) []connectors.Point {
 			case st.refused:
 				w.m.drop("stream_refused", 1)
 				continue
+			case !p.Value.Kind.Valid():
+				// A point without value (a Sparkplug death's bad
+				// quality) takes the zero of its stream's kind.
+				p.Value = connectors.Value{Kind: st.kind}
 			case p.Value.Kind != st.kind:
 				v, err := convert(p.Value, st.kind)
 				if err != nil {

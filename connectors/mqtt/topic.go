@@ -105,6 +105,7 @@ func (f *filter) match(topic string) bool {
 // templateVars says which format-specific placeholders a template may use.
 type templateVars struct {
 	field, id, influx bool
+	sparkplug         bool // only {group}, {node}, {device} and {metric}
 }
 
 type partKind uint8
@@ -119,6 +120,10 @@ const (
 	partMeasurement
 	partTags
 	partTag
+	partSPGroup  // Sparkplug group id: topic level 1
+	partSPNode   // Sparkplug edge node id: level 3
+	partSPDevice // Sparkplug device id: level 4, or none
+	partSPMetric // Sparkplug metric name (sample.field)
 )
 
 type part struct {
@@ -135,7 +140,7 @@ type template struct {
 // parseTemplate compiles a stream template against the filter it serves.
 func parseTemplate(src string, f *filter, v templateVars) (*template, error) {
 	t := &template{}
-	usesField, usesID := false, false
+	usesField, usesID, usesMetric := false, false, false
 	for rest := src; rest != ""; {
 		open := strings.IndexAny(rest, "{}")
 		if open < 0 {
@@ -160,7 +165,11 @@ func parseTemplate(src string, f *filter, v templateVars) (*template, error) {
 		}
 		usesField = usesField || p.kind == partField
 		usesID = usesID || p.kind == partID
+		usesMetric = usesMetric || p.kind == partSPMetric
 		t.parts = append(t.parts, p)
+	}
+	if v.sparkplug && !usesMetric {
+		return nil, fmt.Errorf("%q: must use {metric}", src)
 	}
 	if v.field && !usesField {
 		return nil, fmt.Errorf("%q: must use {field}: the payload has several fields", src)
@@ -175,6 +184,19 @@ func parseTemplate(src string, f *filter, v templateVars) (*template, error) {
 }
 
 func placeholder(name string, f *filter, v templateVars) (part, error) {
+	if v.sparkplug {
+		switch name {
+		case "group":
+			return part{kind: partSPGroup}, nil
+		case "node":
+			return part{kind: partSPNode}, nil
+		case "device":
+			return part{kind: partSPDevice}, nil
+		case "metric":
+			return part{kind: partSPMetric}, nil
+		}
+		return part{}, fmt.Errorf("unknown placeholder {%s} (format sparkplug has {group}, {node}, {device} and {metric})", name)
+	}
 	if n, err := strconv.Atoi(name); err == nil {
 		// Under a #, a level may or may not be there: a topic without it
 		// is counted as bad_topic.
@@ -221,10 +243,15 @@ func placeholder(name string, f *filter, v templateVars) (part, error) {
 // render appends the stream name of one sample to buf. ok is false when
 // the topic lacks a level the template needs.
 func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
-	for _, p := range t.parts {
+	dropSlash := false // an empty {device} between slashes takes one with it
+	for i, p := range t.parts {
 		switch p.kind {
 		case partLit:
-			buf = append(buf, p.lit...)
+			lit := p.lit
+			if dropSlash {
+				lit, dropSlash = lit[1:], false
+			}
+			buf = append(buf, lit...)
 		case partLevel:
 			l, ok := level(topic, p.n)
 			if !ok {
@@ -255,6 +282,29 @@ func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
 					break
 				}
 			}
+		case partSPGroup:
+			l, _ := level(topic, 1)
+			buf = append(buf, l...)
+		case partSPNode:
+			l, _ := level(topic, 3)
+			buf = append(buf, l...)
+		case partSPDevice:
+			if l, ok := level(topic, 4); ok && l != "" {
+				buf = append(buf, l...)
+				continue
+			}
+			// No device (a node's metric): "{node}/{device}/{metric}"
+			// renders as node/metric, "{metric}/{device}" as metric.
+			atStart := len(buf) == 0 || buf[len(buf)-1] == '/'
+			if i+1 < len(t.parts) {
+				if next := t.parts[i+1]; next.kind == partLit && next.lit[0] == '/' && atStart {
+					dropSlash = true
+				}
+			} else if len(buf) > 0 && buf[len(buf)-1] == '/' {
+				buf = buf[:len(buf)-1]
+			}
+		case partSPMetric:
+			buf = append(buf, s.field...)
 		}
 	}
 	return buf, true
