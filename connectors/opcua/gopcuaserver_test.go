@@ -80,7 +80,17 @@ func TestGopcuaServerTypes(t *testing.T) {
 	}
 	sink := connectortest.NewSink(t, connectortest.Options{})
 	r := runSource(t, "gopcua", testConfig(endpoint, noSecurity, "collection: polling\npolling: {interval: 100ms}\ndatetime: unix_ms\n"+nodes), sink, "")
-	sink.WaitFor(t, waitLong, "every stream", func() bool { return len(sink.StreamNames()) == len(want)+40 })
+	var streams []string
+	for name := range want {
+		streams = append(streams, "t/"+name)
+	}
+	for i := range 40 {
+		streams = append(streams, fmt.Sprintf("n/n%02d", i))
+	}
+	waitEvery(t, sink, streams)
+	if n := len(sink.StreamNames()); n != len(streams) {
+		t.Errorf("%d streams, want %d: %v", n, len(streams), sink.StreamNames())
+	}
 	for name, w := range want {
 		pts := sink.Points("t/" + name)
 		spec, _ := sink.Stream("t/" + name)

@@ -324,7 +324,7 @@ func ownCertificate(dir string) ([]byte, *rsa.PrivateKey, error) {
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return nil, nil, err
 	}
-	if err := writeFileAtomic(certPath, der, 0o644); err != nil {
+	if err := writeFileAtomic(certPath, der, 0o600); err != nil {
 		return nil, nil, err
 	}
 	return der, key, nil

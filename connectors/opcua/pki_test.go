@@ -137,8 +137,12 @@ func TestOwnCertificate(t *testing.T) {
 		c.KeyUsage&x509.KeyUsageDataEncipherment == 0 {
 		t.Fatalf("certificate %+v", c)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, ownKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file: %v %v", fi, err)
+	// Both 0600, the certificate too: nothing in the data dir is for
+	// other users (and Chmod is not cut by the umask).
+	for _, f := range []string{ownKeyFile, ownCertFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v, want mode 0600", f, fi, err)
+		}
 	}
 	der2, key2, err := ownCertificate(dir)
 	if err != nil || string(der2) != string(der) || !key2.Equal(key) {

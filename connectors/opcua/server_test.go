@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -382,4 +383,32 @@ func waitPoints(t testing.TB, sink *connectortest.Sink, stream string, n int) []
 		return len(sink.Points(stream)) >= n
 	})
 	return sink.Points(stream)
+}
+
+// waitEvery waits until each of streams has a point. Waiting for the
+// streams to exist is not enough: the writer creates every stream of a
+// batch (EnsureStream) before it writes the batch, so a stream can exist
+// while its points are still on their way.
+func waitEvery(t testing.TB, sink *connectortest.Sink, streams []string) {
+	t.Helper()
+	sink.WaitFor(t, waitLong, fmt.Sprintf("a point of each of %d streams", len(streams)), func() bool {
+		for _, s := range streams {
+			if len(sink.Points(s)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// resolved lists the streams the source's last session resolved, sorted.
+func (r *source) resolved() []string {
+	r.src.streamsMu.Lock()
+	defer r.src.streamsMu.Unlock()
+	out := make([]string, 0, len(r.src.streams))
+	for name := range r.src.streams {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
