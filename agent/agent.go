@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/agent/audit"
 	"github.com/sluice-edge/sluice/agent/console"
+	"github.com/sluice-edge/sluice/agent/promapi"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/agent/views"
@@ -72,6 +73,7 @@ type Agent struct {
 	store   *store.Store
 	api     *api.Server
 	http    *http.Server
+	apiLn   net.Listener // bound early, served once every route is mounted
 	apiAddr string
 	ready   atomic.Bool
 	sources *supervisor
@@ -135,9 +137,13 @@ func (a *Agent) start(ctx context.Context) error {
 		Name: "sluice_up_seconds", Help: "Seconds since the agent started.",
 	}, func() float64 { return time.Since(a.started).Seconds() }))
 
+	// 0. Every port is free, before anything is written (listeners.go).
+	if err := checkListeners(cfg); err != nil {
+		return err
+	}
 	// 1. Store.
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := privateDataDir(cfg.DataDir, a.log); err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, store.Options{
 		Dir:             filepath.Join(cfg.DataDir, "store"),
@@ -165,17 +171,21 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := dir.EnsureBootstrap(filepath.Join(cfg.DataDir, TokenFile)); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	// HTTP sources (OMF) accept the tokens of users who may write data,
-	// which the route table gives tenant admins.
-	a.sources.authenticate = func(bearer string) (string, error) {
+	// HTTP sources (OMF) accept the tokens of users who may write data:
+	// tenant admins any stream, ingest users the streams within their
+	// prefixes (as on the API's write routes), which the source checks.
+	a.sources.authenticate = func(bearer string) (string, func(string) bool, error) {
 		p, err := dir.Authenticate(bearer)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		if !p.RoleSet("").Can(policy.ActionAdminister) {
-			return "", fmt.Errorf("user %s may not write data", p.User)
+		switch rs := p.RoleSet(""); {
+		case rs.Can(policy.ActionAdminister):
+			return p.User, nil, nil
+		case rs.Can(policy.ActionWrite):
+			return p.User, p.MayWrite, nil
 		}
-		return p.User, nil
+		return "", nil, fmt.Errorf("user %s may not write data", p.User)
 	}
 	// Federation's identity first: the audit log signs with the tenant key.
 	fed, err := federation.New(federation.Options{
@@ -211,6 +221,15 @@ func (a *Agent) start(ctx context.Context) error {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	a.audit = al
+	// /metrics names partner tenants and communities in its labels.
+	var metricsAuth func(*http.Request) bool
+	if cfg.Metrics.Auth == configs.MetricsAuthToken {
+		mt, err := ensureMetricsToken(filepath.Join(cfg.DataDir, MetricsTokenFile), a.log)
+		if err != nil {
+			return err
+		}
+		metricsAuth = mt.allow
+	}
 	a.api = api.New(api.Options{
 		Store: st,
 		// The users middleware in front authenticates and checks roles.
@@ -218,9 +237,12 @@ func (a *Agent) start(ctx context.Context) error {
 			_, ok := users.FromContext(r.Context())
 			return ok
 		},
+		// Every stream of a write, bulk included: ingest tokens' prefixes.
+		MayWrite:     users.MayWrite,
 		Logger:       a.log.With("component", "api"),
 		Registerer:   a.reg,
 		Gatherer:     a.reg,
+		MetricsAuth:  metricsAuth,
 		Ready:        a.readyErr,
 		Status:       a.status,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
@@ -228,20 +250,16 @@ func (a *Agent) start(ctx context.Context) error {
 	})
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
-		return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+		return &ListenError{Key: "api.listen", Addr: cfg.API.Listen, Net: "tcp", Err: listenCause(err)}
 	}
 	a.apiAddr = ln.Addr().String()
-	a.http = &http.Server{
-		Handler:           users.Middleware(dir, a.auditActions(a.api.Handler()), a.resolveCommunity),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && metricsAuth == nil && !tcp.IP.IsLoopback() {
+		a.log.Warn("/metrics is open to anyone who reaches the API, and its labels name partner tenants and communities; set metrics.auth: token",
+			"api", a.apiAddr)
 	}
-	go func() {
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("api server stopped", "err", err)
-		}
-	}()
+	// Bound now, so a taken port fails early; served once every route is
+	// mounted (below), so no request meets a half-built mux.
+	a.apiLn = ln
 
 	a.mountAudit()
 	if err := fed.Start(ctx); err != nil {
@@ -255,6 +273,14 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.mountViews(dir); err != nil {
 		return err
 	}
+	// Grafana's Prometheus data source (agent/promapi): the caller's own
+	// roles, shared streams through federation as partner reads.
+	promapi.New(promapi.Options{Store: st, Partners: promapi.NodePartners(fed), Tenant: fed.Name(),
+		Logger: a.log.With("component", "promapi"),
+		Caller: func(r *http.Request) (promapi.Caller, bool) {
+			acc, ok := users.Authorized(r)
+			return promapi.Caller{User: acc.Principal.User, Roles: acc.Principal.RoleSet}, ok
+		}}).Mount(a.api.HandleAuthenticated)
 	a.api.Handle("/", console.Handler())
 
 	// 4. Sources, last: everything they write to is up. Sources that
@@ -264,6 +290,17 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 
+	a.http = &http.Server{
+		Handler:           promapi.Front(users.Middleware(dir, a.auditActions(a.api.Handler()), a.resolveCommunity)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server stopped", "err", err)
+		}
+	}()
 	a.ready.Store(true)
 	a.notify("READY=1\nSTATUS=serving")
 	a.startWatchdog(ctx)
@@ -315,6 +352,8 @@ func (a *Agent) stop() error {
 			a.http.Close()
 		}
 		cancel()
+	} else if a.apiLn != nil {
+		a.apiLn.Close() // bound, never served: start failed on the way
 	}
 	if a.users != nil {
 		if err := a.users.Close(); err != nil {
@@ -350,6 +389,9 @@ func (a *Agent) Reload(cfg configs.Config) error {
 	}
 	if cfg.API != a.cfg.API {
 		ignored = append(ignored, "api")
+	}
+	if cfg.Metrics != a.cfg.Metrics {
+		ignored = append(ignored, "metrics")
 	}
 	if cfg.Store != a.cfg.Store {
 		ignored = append(ignored, "store")
@@ -427,7 +469,8 @@ var readKindNames = map[policy.ReadKind]string{
 func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
 	n, err := rd.a.api.ServeRead(w, r, api.ReadRequest{
 		Stream: q.Stream, Kind: readKindNames[q.Kind], Start: q.Start, End: q.End,
-		Interval: q.Interval, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
+		Bounds:   store.Bounds{Floor: q.Lo, Ceil: q.Hi}, // the share's window: no point outside it counts
+		Interval: q.Interval, Align: q.Align, Offset: q.Offset, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
 		CSV: q.Format == "csv", EpochNS: q.TimeFormat == "ns",
 	})
 	if err != nil {
@@ -502,7 +545,7 @@ type supervisor struct {
 	routes  *sourceRoutes // nil until the API is up
 	// authenticate checks the agent's user tokens for HTTP sources; nil
 	// until the users directory is open.
-	authenticate func(bearer string) (string, error)
+	authenticate func(bearer string) (string, func(stream string) bool, error)
 
 	mu      sync.Mutex
 	running map[string]*running

@@ -29,13 +29,16 @@ func actor(ctx context.Context) string {
 
 // caller names the user behind a request and its roles in community c,
 // for federation. Requests that reached federation passed the users
-// middleware, so a principal is there.
+// middleware, so a principal is there. Federation asks the roles only
+// whether they read, manage users or administer, and vouches for them to
+// partners, so they go as policy.RoleSet.Vouched: a reader as a
+// community-member, which partners that predate the reader role know.
 func caller(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
 	p, ok := users.PrincipalFrom(ctx)
 	if !ok {
 		return "", 0
 	}
-	return p.User, p.RoleSet(c)
+	return p.User, p.RoleSet(c).Vouched()
 }
 
 // auditEvent turns a federation event into an audit entry.

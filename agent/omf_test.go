@@ -19,7 +19,7 @@ import (
 	"github.com/sluice-edge/sluice/connectors/connectortest"
 	"github.com/sluice-edge/sluice/federation/gossip"
 
-	_ "github.com/sluice-edge/sluice/connectors/pi" // type: omf
+	_ "github.com/sluice-edge/sluice/connectors/pi/omf" // type: omf
 )
 
 func omfAgentConfig(t *testing.T, dir, sources string) configs.Config {

@@ -9,15 +9,20 @@
 //  2. decode the file, rejecting unknown keys anywhere, duplicate keys and
 //     more than one YAML document;
 //  3. apply the environment overrides (SLUICE_DATA_DIR, SLUICE_API_LISTEN,
-//     SLUICE_LOG_LEVEL);
-//  4. Validate, which reports every problem at once.
+//     SLUICE_LOG_LEVEL, SLUICE_FEDERATION_LISTEN, SLUICE_GOSSIP_LISTEN),
+//     then Options.Overrides (the flags of `sluice agent`);
+//  4. validate, which reports every problem at once: with the Options of
+//     LoadWith, every source's type and connector section too.
 //
-// Every error names the key path (`sources[1].name`) and, where known, the
-// line; the errors are *FieldError values joined with errors.Join.
+// Every error names the key path (`sources[1].name`), the line where
+// known, the file for Load, and a hint where one helps ("did you mean
+// listen?"); the errors are *FieldError values joined with errors.Join.
+// Warnings lists what is valid but most likely a mistake.
 //
 // configs does not know the connectors' schemas. A source entry keeps its
 // connector section as a raw yaml.Node, and the connector decodes it with
-// SourceConfig.Decode, which is just as strict. Secret values are never
+// SourceConfig.Decode, which is just as strict; Options.CheckSource lets
+// the caller (the agent) run each connector's check in the same pass. Secret values are never
 // expanded while loading; connectors resolve them with Secret when they
 // start.
 //
@@ -78,6 +83,8 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// API is the local HTTP API: CLI, web console, /metrics, /healthz.
 	API APIConfig `yaml:"api"`
+	// Metrics configures /metrics, served on api.listen.
+	Metrics MetricsConfig `yaml:"metrics"`
 	// Federation is what partners' agents talk to.
 	Federation FederationConfig `yaml:"federation"`
 	// Store tunes the local time-series store.
@@ -96,7 +103,8 @@ type Config struct {
 	// lines maps key paths to the line they were read from, so that
 	// Validate can point at the line; nil for a Config built in code.
 	lines map[string]int
-	// env maps key paths to the environment variable that set them.
+	// env maps key paths to the environment variable or flag that set
+	// them.
 	env map[string]string
 }
 
@@ -132,6 +140,29 @@ type APIConfig struct {
 	// Default 64.
 	MaxInflight int `yaml:"max_inflight"`
 }
+
+// MetricsConfig configures the Prometheus endpoint /metrics.
+type MetricsConfig struct {
+	// Auth is who may scrape /metrics. Its labels name partner tenants
+	// (their ids) and communities, so an API reachable from other hosts
+	// should not serve them to anyone.
+	//
+	//	none   (the default) anyone who reaches api.listen, which is
+	//	       loopback unless configured otherwise
+	//	token  only requests with "Authorization: Bearer <token>", the
+	//	       token being the content of <data_dir>/metrics.token; the
+	//	       agent writes a random one there (0600) when the file is
+	//	       missing or empty, and reads the file at every scrape, so a
+	//	       token written into it works at once. Prometheus sends it
+	//	       with authorization: {credentials_file: ...}.
+	Auth string `yaml:"auth"`
+}
+
+// The values of MetricsConfig.Auth.
+const (
+	MetricsAuthNone  = "none"
+	MetricsAuthToken = "token"
+)
 
 // FederationConfig configures the partner-facing endpoints.
 type FederationConfig struct {
@@ -222,6 +253,7 @@ func Default() Config {
 			MaxBodyBytes: DefaultMaxBodyBytes,
 			MaxInflight:  DefaultMaxInflight,
 		},
+		Metrics: MetricsConfig{Auth: MetricsAuthNone},
 		Federation: FederationConfig{
 			Listen:       DefaultFederationListen,
 			Gossip:       DefaultGossipListen,

@@ -42,8 +42,8 @@ func TestGoodFiles(t *testing.T) {
 // badFiles maps every testdata/*.bad.yaml to the messages its error must
 // contain (each a substring of the joined error).
 var badFiles = map[string][]string{
-	"unknown-top.bad.yaml":           {"unknown-top.bad.yaml: listen: unknown key (line 3)"},
-	"unknown-nested.bad.yaml":        {"api.lisen: unknown key (line 4)"},
+	"unknown-top.bad.yaml":           {"unknown-top.bad.yaml: listen: unknown key; did you mean api.listen or federation.listen? (line 3)"},
+	"unknown-nested.bad.yaml":        {"api.lisen: unknown key; did you mean listen? (line 4)"},
 	"unknown-in-entry.bad.yaml":      {"sources[0]: 2 connector sections (mqtt, enabled)"},
 	"duration-unit.bad.yaml":         {`store.retention: invalid duration "90x": unknown unit "x"`, "(line 2)"},
 	"duration-no-unit.bad.yaml":      {`shutdown_timeout: invalid duration "30": missing unit`},
@@ -76,12 +76,22 @@ var badFiles = map[string][]string{
 	"tenant-empty.bad.yaml":          {"tenant.name: empty"},
 	"data-dir-empty.bad.yaml":        {"data_dir: empty"},
 	"api-limits.bad.yaml":            {"api.max_body_bytes: 0 is not positive", "api.max_inflight: -1 is not positive"},
+	"metrics-auth.bad.yaml":          {`metrics.auth: "basic" is not a mode (want none or token) (line 2)`},
+	"metrics-auth-bool.bad.yaml":     {`metrics.auth: "true" is not a mode (want token, which requires the bearer token in <data_dir>/metrics.token, or none) (line 2)`},
+	"metrics-auth-empty.bad.yaml":    {`metrics.auth: "" is not a mode (want none or token)`},
 	"type-mismatch.bad.yaml":         {`api.max_inflight: want an integer, got a string "lots" (line 2)`},
 	"duplicate-key.bad.yaml":         {"api: duplicate key (line 3)"},
 	"not-a-mapping.bad.yaml":         {"want a mapping, got a list (line 1)"},
 	"multi-doc.bad.yaml":             {"more than one YAML document"},
-	"syntax.bad.yaml":                {"did not find expected ',' or ']'"},
-	"tabs.bad.yaml":                  {"found character that cannot start any token (line 2)"},
+	"syntax.bad.yaml":                {"syntax.bad.yaml: did not find expected ',' or ']'; a [ list is not closed with ], or lacks a comma (line 2)"},
+	"hints.bad.yaml": {
+		"data-dir: unknown key; did you mean data_dir? (line 2)",
+		`log.level: "warning" is not a level (want debug, info, warn or error); did you mean warn? (line 4)`,
+		`log.format: "jsn" is not a format (want text or json); did you mean json? (line 5)`,
+		"federation.advertize: unknown key; did you mean advertise? (line 7)",
+		"source: unknown key; did you mean sources? (line 8)",
+	},
+	"tabs.bad.yaml": {"found character that cannot start any token; indent with spaces; YAML does not allow tabs there (line 2)"},
 	"many.bad.yaml": {
 		`log.level: "loud" is not a level (want debug, info, warn or error) (line 3)`,
 		`api.listen: "nowhere" is not host:port (line 5)`,
@@ -169,6 +179,7 @@ func TestFullFile(t *testing.T) {
 	check("data_dir", c.DataDir, "/srv/sluice")
 	check("log", c.Log, LogConfig{Level: "debug", Format: "json"})
 	check("api", c.API, APIConfig{Listen: "[::1]:8080", MaxBodyBytes: 1 << 20, MaxInflight: 8})
+	check("metrics", c.Metrics, MetricsConfig{Auth: MetricsAuthToken})
 	check("federation", c.Federation, FederationConfig{Listen: "0.0.0.0:8443", Gossip: "0.0.0.0:8946", Advertise: "192.0.2.10", PartnerReads: 8})
 	check("store", c.Store, StoreConfig{
 		SyncWrites:      false,
@@ -224,7 +235,8 @@ func TestDefault(t *testing.T) {
 	if d.DataDir != "./sluice-data" || d.API.Listen != "127.0.0.1:7080" ||
 		d.Federation.Listen != "127.0.0.1:7443" || d.Federation.Gossip != "127.0.0.1:7946" ||
 		!d.Store.SyncWrites || d.Store.Retention != 0 || len(d.Sources) != 0 ||
-		d.Log != (LogConfig{Level: "info", Format: "text"}) || d.ShutdownTimeout.Std() != 30*time.Second {
+		d.Log != (LogConfig{Level: "info", Format: "text"}) || d.ShutdownTimeout.Std() != 30*time.Second ||
+		d.Metrics.Auth != MetricsAuthNone {
 		t.Errorf("unexpected defaults: %+v", d)
 	}
 	host, err := os.Hostname()
@@ -244,7 +256,7 @@ func TestNullKeepsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Default()
-	if c.Tenant != d.Tenant || c.API != d.API || c.Store != d.Store {
+	if c.Tenant != d.Tenant || c.API != d.API || c.Store != d.Store || c.Metrics != d.Metrics {
 		t.Errorf("null keys changed defaults: %+v", c)
 	}
 	type omf struct {
@@ -311,6 +323,7 @@ func TestValidateInCode(t *testing.T) {
 	c.DataDir = dir
 	c.Store.Retention = Duration(-time.Hour)
 	c.Federation.Gossip = c.Federation.Listen
+	c.Metrics.Auth = "bearer"
 	c.Sources = []SourceConfig{
 		{Name: "a", Type: "mqtt", Section: "mqtt"},
 		{Name: "a", Type: "opcua"},
@@ -323,6 +336,7 @@ func TestValidateInCode(t *testing.T) {
 		`sources[1].name: duplicate "a" (also sources[0])`,
 		"sources[1]: no connector section",
 		"sources[2].name: empty",
+		`metrics.auth: "bearer" is not a mode (want none or token)`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v\ndoes not contain %q", err, want)

@@ -107,14 +107,39 @@ var errDurationRange = errors.New("out of range")
 // ParseDuration parses a duration as time.ParseDuration does, plus the
 // units d (24h) and w (7d): "90d", "1w3d12h", "-1.5h", "0".
 func ParseDuration(s string) (time.Duration, error) {
-	d, err := parseDuration(s)
+	d, err := parseDuration(s, true)
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q: %w", s, err)
 	}
 	return d, nil
 }
 
-func parseDuration(s string) (time.Duration, error) {
+// goDurationProblem explains why s is not a Go duration, for the
+// time.Duration fields of connectors' sections (yaml reads those with
+// time.ParseDuration, which knows no days or weeks).
+func goDurationProblem(s string) string {
+	_, err := parseDuration(s, false)
+	if err == nil {
+		// Not expected: this accepts only what time.ParseDuration does.
+		if _, err = time.ParseDuration(s); err == nil {
+			return fmt.Sprintf("want a duration such as 90s, 10m or 12h, got %q", s)
+		}
+		return err.Error()
+	}
+	msg := fmt.Sprintf("invalid duration %q: %v", s, err)
+	if d, err := parseDuration(s, true); err == nil {
+		msg += "; this key takes no days or weeks: write " + time.Duration(d).String()
+	}
+	return msg
+}
+
+// parseDuration parses s as ParseDuration does; without days, as
+// time.ParseDuration does, with ParseDuration's messages.
+func parseDuration(s string, days bool) (time.Duration, error) {
+	unitList, example := "ns, us, ms, s, m, h, d or w", "90s, 10m, 12h or 90d"
+	if !days {
+		unitList, example = "ns, us, ms, s, m or h", "90s, 10m or 12h"
+	}
 	neg := false
 	if s != "" && (s[0] == '-' || s[0] == '+') {
 		neg = s[0] == '-'
@@ -124,7 +149,7 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, nil
 	}
 	if s == "" {
-		return 0, errors.New("want a number and a unit such as 90s, 10m, 12h or 90d")
+		return 0, errors.New("want a number and a unit such as " + example)
 	}
 	var total uint64
 	for s != "" {
@@ -143,11 +168,11 @@ func parseDuration(s string) (time.Duration, error) {
 		name := s[:i]
 		s = s[i:]
 		if name == "" {
-			return 0, errors.New("missing unit (ns, us, ms, s, m, h, d or w)")
+			return 0, errors.New("missing unit (" + unitList + ")")
 		}
 		unit, ok := durationUnits[name]
-		if !ok {
-			return 0, fmt.Errorf("unknown unit %q (want ns, us, ms, s, m, h, d or w)", name)
+		if !ok || !days && (name == "d" || name == "w") {
+			return 0, fmt.Errorf("unknown unit %q (want %s)", name, unitList)
 		}
 		v := uint64(0)
 		if whole != "" {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -19,10 +20,11 @@ type FieldError struct {
 	Line int    // 1-based line in the file; 0 when unknown
 	Path string // key path such as "sources[1].mqtt.qos"; empty for the whole file
 	Msg  string // what is wrong, e.g. `unknown key`, `"x" is not host:port`
+	Hint string // what to do about it, e.g. "did you mean listen?"; often empty
 }
 
-// Error formats the problem as "file: path: msg (line N)", leaving out the
-// parts that are unknown.
+// Error formats the problem as "file: path: msg; hint (line N)", leaving
+// out the parts that are unknown.
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -34,6 +36,10 @@ func (e *FieldError) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Hint)
+	}
 	if e.Line > 0 {
 		fmt.Fprintf(&b, " (line %d)", e.Line)
 	}
@@ -239,6 +245,7 @@ func yamlMessage(msg string, ix *lineIndex, prefix string) *FieldError {
 	line, _ := strconv.Atoi(m[1])
 	fe.Msg = m[2]
 	key, value, kind := "", "", yaml.Kind(0)
+	var unmarshal []string // tag, value (cut short by yaml), Go type
 	if sm := unknownFieldRE.FindStringSubmatch(fe.Msg); sm != nil {
 		key, fe.Msg = sm[1], "unknown key"
 	} else if sm := dupFieldRE.FindStringSubmatch(fe.Msg); sm != nil {
@@ -246,6 +253,7 @@ func yamlMessage(msg string, ix *lineIndex, prefix string) *FieldError {
 	} else if sm := dupKeyRE.FindStringSubmatch(fe.Msg); sm != nil {
 		key, fe.Msg = sm[1], "duplicate key"
 	} else if sm := unmarshalRE.FindStringSubmatch(fe.Msg); sm != nil {
+		unmarshal = sm[1:]
 		value = sm[2]
 		switch sm[1] {
 		case "seq":
@@ -253,14 +261,20 @@ func yamlMessage(msg string, ix *lineIndex, prefix string) *FieldError {
 		case "map":
 			kind = yaml.MappingNode
 		}
-		fe.Msg = "want " + describeType(sm[3]) + ", got " + describeTag(sm[1])
-		if sm[2] != "" {
-			fe.Msg += " " + strconv.Quote(sm[2])
-		}
 	} else if sm := quotedValueRE.FindStringSubmatch(fe.Msg); sm != nil {
 		value, _ = strconv.Unquote(`"` + sm[1] + `"`)
 	}
-	if ref, ok := ix.find(line, key, value, kind); ok {
+	ref, found := ix.find(line, key, value, kind)
+	if unmarshal != nil {
+		// yaml quotes 7 bytes of a longer value, then "...": quote it whole.
+		if found && !ref.isKey && ref.kind == yaml.ScalarNode && value != "" {
+			if p, cut := strings.CutSuffix(value, "..."); ref.value == value || cut && strings.HasPrefix(ref.value, p) {
+				value = ref.value
+			}
+		}
+		fe.Msg = describeUnmarshal(unmarshal[0], value, unmarshal[2])
+	}
+	if found {
 		if ref.path != "" {
 			fe.Path = ref.path
 		}
@@ -269,6 +283,120 @@ func yamlMessage(msg string, ix *lineIndex, prefix string) *FieldError {
 		fe.Line = line
 	}
 	return fe
+}
+
+// describeUnmarshal words yaml's "cannot unmarshal !!tag `value` into
+// type" for people.
+func describeUnmarshal(tag, value, goType string) string {
+	if goType == "time.Duration" && value != "" && tag != "seq" && tag != "map" {
+		return goDurationProblem(value)
+	}
+	msg := "want " + describeType(goType) + ", got " + describeTag(tag)
+	if value != "" {
+		msg += " " + strconv.Quote(value)
+	}
+	return msg
+}
+
+// parserProblems are the messages of yaml's parser (as opposed to its
+// scanner). yaml.v3 reports their line 0-based, and none at all for the
+// first line.
+var parserProblems = map[string]string{
+	"did not find expected <stream-start>":   "",
+	"did not find expected <document start>": "",
+	"found undefined tag handle":             "",
+	"did not find expected node content":     "",
+	"did not find expected '-' indicator":    "check the indentation of the list's entries",
+	"did not find expected key":              "check the indentation and brackets of this line and the one before",
+	"did not find expected ',' or ']'":       "a [ list is not closed with ], or lacks a comma",
+	"did not find expected ',' or '}'":       "a { mapping is not closed with }, or lacks a comma",
+	"found duplicate %YAML directive":        "",
+	"found incompatible YAML document":       "",
+	"found duplicate %TAG directive":         "",
+}
+
+var (
+	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+	readerProblems  = map[string]bool{
+		"control characters are not allowed": true,
+		"invalid leading UTF-8 octet":        true,
+		"invalid trailing UTF-8 octet":       true,
+		"incomplete UTF-8 octet sequence":    true,
+	}
+)
+
+// syntaxError turns an error of parsing data as YAML into a FieldError on
+// the line of the problem (1-based, as editors count).
+func syntaxError(err error, data []byte) *FieldError {
+	fe := &FieldError{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := lineMsgRE.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		fe.Msg = m[2]
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	lineText := func(n int) string {
+		if n < 1 || n > len(lines) {
+			return ""
+		}
+		return lines[n-1]
+	}
+	if hint, ok := parserProblems[fe.Msg]; ok {
+		// The line of the construct the parser was in, or where it
+		// noticed the problem, which may be the end of the file.
+		fe.Line = min(fe.Line+1, len(lines))
+		fe.Hint = hint
+		return fe
+	}
+	switch {
+	case unknownAnchorRE.MatchString(fe.Msg):
+		name := unknownAnchorRE.FindStringSubmatch(fe.Msg)[1]
+		alias := regexp.MustCompile(`\*` + regexp.QuoteMeta(name) + `(?:$|[\s,\]}])`)
+		for i := range lines {
+			if alias.MatchString(lines[i]) {
+				fe.Line = i + 1
+				break
+			}
+		}
+		fe.Hint = "define it with &" + name + " before it is used"
+		return fe
+	case readerProblems[fe.Msg]:
+		fe.Line = badTextLine(data)
+		return fe
+	}
+	// A scanner error: its line is right, except that none means line 1.
+	if fe.Line == 0 {
+		fe.Line = 1
+	}
+	text := lineText(fe.Line)
+	switch {
+	case strings.HasPrefix(strings.TrimLeft(text, " "), "\t") || strings.Contains(fe.Msg, "tab character"):
+		fe.Hint = "indent with spaces; YAML does not allow tabs there"
+	case fe.Msg == "mapping values are not allowed in this context":
+		fe.Hint = `quote a value that contains ": ", or check the indentation`
+	case fe.Msg == "found unexpected end of stream":
+		fe.Hint = "a quoted string that starts on this line is not closed"
+	}
+	return fe
+}
+
+// badTextLine returns the line of the first byte that YAML does not
+// accept as text (a control character or invalid UTF-8), or 0.
+func badTextLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line
+		case r == '\n':
+			line++
+		case r == '\t' || r == '\r' || r == 0x85:
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffe || r == 0xffff:
+			return line
+		}
+		i += size
+	}
+	return 0
 }
 
 // describeType names the Go type of yaml's "cannot unmarshal" for people.

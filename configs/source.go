@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,9 +21,10 @@ import (
 //	      brokers: [tcp://127.0.0.1:1883]
 //
 // configs does not know the connectors' schemas: the section is kept raw,
-// and the connector decodes it with Decode. The agent checks that Section
-// is the section of the registered type (Registration.Section, e.g.
-// "pi_webapi" for type "pi-webapi"); configs only checks the shape.
+// and the connector decodes it with Decode. That Section is the section of
+// the registered type (Registration.Section, e.g. "pi_webapi" for type
+// "pi-webapi") is checked with Options.Connectors, and by the agent when
+// it builds the source; configs alone checks only the shape.
 type SourceConfig struct {
 	// Name is the source's unique name.
 	Name string
@@ -33,10 +36,16 @@ type SourceConfig struct {
 	// section is empty). Use Decode rather than reading it directly.
 	Node yaml.Node
 
-	path   string   // "sources[2]", set by Parse; for messages
-	line   int      // line of the entry
-	extra  []string // section keys beyond the first, reported by Validate
-	issues []*FieldError
+	path  string   // "sources[2]", set by Parse; for messages
+	line  int      // line of the entry
+	extra []string // section keys beyond the first, reported by Validate
+	// extraNodes are the values of extra, for a type whose section is
+	// not the first key.
+	extraNodes []yaml.Node
+	issues     []*FieldError
+	// collect, when set, takes Decode's problems, and Decode returns nil
+	// (see Options.CheckSource).
+	collect *[]*FieldError
 	// badName and badType: the key was there but not a string (an issue),
 	// so Validate does not also call it empty. badShape: the entry is not
 	// a plain mapping (an issue), so Validate does not check it further.
@@ -110,18 +119,24 @@ func (s *SourceConfig) UnmarshalYAML(n *yaml.Node) error {
 		}
 		if s.Section != "" {
 			s.extra = append(s.extra, key)
+			s.extraNodes = append(s.extraNodes, *v)
 			continue
 		}
 		s.Section, s.Node = key, *v
-		sec := v
-		if sec.Kind == yaml.AliasNode && sec.Alias != nil {
-			sec = sec.Alias
-		}
-		if sec.Kind != yaml.MappingNode && sec.ShortTag() != "!!null" {
-			problem(v, key, "want a mapping of %s settings, got a %s", key, kindName(sec))
-		}
 	}
 	return nil
+}
+
+// sectionShape returns what is wrong with the shape of a connector
+// section n under key, or "": it must be a mapping, or empty.
+func sectionShape(key string, n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == 0 || n.Kind == yaml.MappingNode || n.ShortTag() == "!!null" {
+		return ""
+	}
+	return fmt.Sprintf("want a mapping of %s settings, got a %s", key, kindName(n))
 }
 
 // MarshalYAML writes the entry back as it is read.
@@ -169,7 +184,18 @@ func (s SourceConfig) Decode(into any) error {
 	if s.Section == "" {
 		return &FieldError{Line: s.line, Path: s.path, Msg: "no connector section"}
 	}
-	return decodeNode(&s.Node, s.Path(), into)
+	err := decodeNode(&s.Node, s.Path(), into)
+	if s.collect != nil && err != nil {
+		// For Options.CheckSource: keep the problems, let the connector
+		// check what did decode.
+		for _, fe := range fieldErrors(err) {
+			if !slices.ContainsFunc(*s.collect, func(o *FieldError) bool { return *o == *fe }) {
+				*s.collect = append(*s.collect, fe)
+			}
+		}
+		return nil
+	}
+	return err
 }
 
 // decodeNode decodes n into out strictly (unknown and duplicate keys are
@@ -210,7 +236,9 @@ func decodeNode(n *yaml.Node, path string, into any) error {
 	dec := yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
 	if err := dec.Decode(into); err != nil {
-		return joinFieldErrors(yamlErrors(err, ix, path))
+		errs := yamlErrors(err, ix, path)
+		hintUnknownKeys(errs, reflect.TypeOf(into), path)
+		return joinFieldErrors(errs)
 	}
 	return nil
 }

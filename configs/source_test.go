@@ -101,18 +101,18 @@ func TestDecodeSectionErrors(t *testing.T) {
 		{
 			name:    "unknown key",
 			section: "      brokers: [tcp://a:1883]\n      # comment\n\n      qoss: 1\n",
-			want:    []string{"sources[0].mqtt.qoss: unknown key (line 8)"},
+			want:    []string{"sources[0].mqtt.qoss: unknown key; did you mean qos? (line 8)"},
 		},
 		{
 			name: "unknown nested key",
 			section: "      # comment\n      subscriptions:\n        - topic: a\n          # comment\n" +
 				"          formt: json\n",
-			want: []string{"sources[0].mqtt.subscriptions[0].formt: unknown key (line 9)"},
+			want: []string{"sources[0].mqtt.subscriptions[0].formt: unknown key; did you mean format? (line 9)"},
 		},
 		{
 			name:    "unknown key in a flow mapping",
 			section: "      subscriptions: [{topic: a, json: {value: v, tim: t}}]\n",
-			want:    []string{"sources[0].mqtt.subscriptions[0].json.tim: unknown key (line 5)"},
+			want:    []string{"sources[0].mqtt.subscriptions[0].json.tim: unknown key; did you mean time? (line 5)"},
 		},
 		{
 			name:    "wrong type",
@@ -128,7 +128,7 @@ func TestDecodeSectionErrors(t *testing.T) {
 			name:    "bad durations",
 			section: "      keepalive: 3 days\n      retention: 3x\n",
 			want: []string{
-				"sources[0].mqtt.keepalive: want a duration, got a string \"3 days\" (line 5)",
+				`sources[0].mqtt.keepalive: invalid duration "3 days": unknown unit " days" (want ns, us, ms, s, m or h) (line 5)`,
 				`sources[0].mqtt.retention: invalid duration "3x": unknown unit "x"`, "(line 6)",
 			},
 			count: 2,

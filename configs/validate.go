@@ -4,19 +4,30 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Validate checks the whole config and returns every problem found, as
 // *FieldError values joined with errors.Join, each naming the key path
 // (and the line, for a config read from a file); nil if there are none.
 // It does no I/O: it does not look at data_dir, resolve names or bind
-// ports. It checks the shape of the source entries, not their connector
-// sections: connectors do that when the agent builds them.
+// ports. It checks the shape of the source entries, not their types or
+// connector sections: connectors do that when the agent builds them, and
+// LoadWith with the agent's Options in the same pass as the rest.
 func (c Config) Validate() error {
+	return c.validate(Options{})
+}
+
+// validate is Validate, checking the sources' types and sections against
+// opts.Connectors and opts.CheckSource when set.
+func (c Config) validate(opts Options) error {
 	v := validator{c: &c}
 
 	if msg := checkDisplayName(c.Tenant.Name); msg != "" {
@@ -66,6 +77,13 @@ func (c Config) Validate() error {
 	if c.API.MaxInflight <= 0 {
 		v.add("api.max_inflight", "%d is not positive", c.API.MaxInflight)
 	}
+	switch c.Metrics.Auth {
+	case MetricsAuthNone, MetricsAuthToken:
+	case "true", "yes", "on":
+		v.add("metrics.auth", "%q is not a mode (want token, which requires the bearer token in <data_dir>/metrics.token, or none)", c.Metrics.Auth)
+	default:
+		v.add("metrics.auth", "%q is not a mode (want none or token)", c.Metrics.Auth)
+	}
 	if a := c.Federation.Advertise; a != "" {
 		if _, _, err := net.SplitHostPort(a); err == nil {
 			v.add("federation.advertise", "%q has a port; want a host name or IP only (partners dial the ports of federation.listen and federation.gossip)", a)
@@ -114,13 +132,13 @@ func (c Config) Validate() error {
 
 	names := map[string]int{}
 	for i, s := range c.Sources {
-		p := s.path
-		if p == "" {
-			p = "sources[" + strconv.Itoa(i) + "]"
+		if s.path == "" {
+			s.path = "sources[" + strconv.Itoa(i) + "]"
 		}
 		if s.badShape {
 			continue // reported while decoding
 		}
+		p := s.path
 		switch {
 		case s.badName:
 		case s.Name == "":
@@ -134,24 +152,220 @@ func (c Config) Validate() error {
 				names[s.Name] = i
 			}
 		}
-		switch {
-		case s.badType:
-		case s.Type == "":
-			v.addLine(p+".type", s.line, "missing (want the connector, such as mqtt, opcua or pi-webapi)")
-		case !sourceNameOK(s.Type):
-			v.add(p+".type", "%q is not a connector type", s.Type)
-		}
-		switch {
-		case s.Section == "" && s.Type != "":
-			v.addLine(p, s.line, "no connector section (want one key with the %s settings, e.g. %s)", s.Type, sectionHint(s.Type))
-		case s.Section == "":
-			v.addLine(p, s.line, "no connector section (want one key with the connector's settings, e.g. mqtt:)")
-		case len(s.extra) > 0:
-			keys := append([]string{s.Section}, s.extra...)
-			v.addLine(p, s.line, "%d connector sections (%s); a source has name, type and exactly one connector section", len(keys), strings.Join(keys, ", "))
-		}
+		v.source(s, opts)
 	}
 	return joinFieldErrors(v.errs)
+}
+
+// source checks the type and the section of source entry s, and with
+// opts.CheckSource the section's contents.
+func (v *validator) source(s SourceConfig, opts Options) {
+	p := s.path
+	want, known := opts.Connectors[s.Type]
+	switch {
+	case s.badType:
+	case s.Type == "":
+		v.addLine(p+".type", s.line, "missing (want the connector, such as mqtt, opcua or pi-webapi)")
+		if t := typeOfSection(opts.Connectors, s.Section); t != "" {
+			v.hint("the " + s.Section + ": section is for type: " + t)
+		}
+	case !sourceNameOK(s.Type):
+		v.add(p+".type", "%q is not a connector type", s.Type)
+		v.hint(typeHint(s, opts.Connectors))
+	case opts.Connectors != nil && !known:
+		types := make([]string, 0, len(opts.Connectors))
+		for t := range opts.Connectors {
+			types = append(types, t)
+		}
+		slices.Sort(types)
+		v.add(p+".type", "unknown source type %q (known: %s)", s.Type, strings.Join(types, ", "))
+		v.hint(typeHint(s, opts.Connectors))
+	}
+
+	keys := s.extra
+	nodes := s.extraNodes
+	if s.Section != "" {
+		keys = append([]string{s.Section}, s.extra...)
+		nodes = append([]yaml.Node{s.Node}, s.extraNodes...)
+	}
+	if len(keys) == 0 {
+		section := sectionHint(s.Type)
+		if known {
+			section = strconv.Quote(want + ":")
+		}
+		if s.Type != "" {
+			v.addLine(p, s.line, "no connector section (want one key with the %s settings, e.g. %s)", s.Type, section)
+		} else {
+			v.addLine(p, s.line, "no connector section (want one key with the connector's settings, e.g. mqtt:)")
+		}
+		return
+	}
+	if !known {
+		// Which key is the section is not known: report the shape of the
+		// first, and that there should be one.
+		if msg := sectionShape(keys[0], &nodes[0]); msg != "" {
+			v.add(p+"."+keys[0], "%s", msg)
+		}
+		if len(keys) > 1 {
+			v.addLine(p, s.line, "%d connector sections (%s); a source has name, type and exactly one connector section", len(keys), strings.Join(keys, ", "))
+		}
+		return
+	}
+	// The type says which key the section is: the key itself, else a key
+	// spelt nearly so (pi-webapi: for pi_webapi:).
+	at := slices.Index(keys, want)
+	if at < 0 {
+		for i, k := range keys {
+			if suggest(k, []string{want}) == want {
+				at = i
+				v.add(p+"."+k, "type %s takes its settings under %q, not %q", s.Type, want+":", k+":")
+				break
+			}
+		}
+	}
+	if at < 0 && len(keys) == 1 {
+		v.add(p+"."+keys[0], "type %s takes its settings under %q, not %q", s.Type, want+":", keys[0]+":")
+		return
+	}
+	if at < 0 {
+		v.addLine(p, s.line, "%d connector sections (%s); a source has name, type and exactly one connector section", len(keys), strings.Join(keys, ", "))
+		v.hint("type " + s.Type + " takes " + want + ":")
+		return
+	}
+	for i, k := range keys {
+		if i != at {
+			v.add(p+"."+k, "unknown key")
+			v.hint(didYouMean(k, []string{"name", "type", want}))
+		}
+	}
+	if msg := sectionShape(keys[at], &nodes[at]); msg != "" {
+		v.add(p+"."+keys[at], "%s", msg)
+		return
+	}
+	if opts.CheckSource != nil {
+		// Under a misspelt key too: its problems are worth knowing now.
+		sec := s
+		sec.Section, sec.Node, sec.extra, sec.extraNodes = keys[at], nodes[at], nil, nil
+		v.checkSource(sec, opts.CheckSource)
+	}
+}
+
+// checkSource reports the problems check finds in the section of s, each
+// at the line of its key. Decode's problems come first; the connector's
+// own about a key that failed to decode (and so kept its default) are
+// left out.
+func (v *validator) checkSource(s SourceConfig, check func(SourceConfig) error) {
+	var decoded []*FieldError
+	s.collect = &decoded
+	err := check(s)
+	for _, fe := range decoded {
+		c := *fe
+		v.errs = append(v.errs, &c)
+	}
+	under := func(path string) bool {
+		for _, fe := range decoded {
+			if path == fe.Path || strings.HasPrefix(path, fe.Path+".") || strings.HasPrefix(path, fe.Path+"[") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range leafErrors(err) {
+		var fe *FieldError
+		if f, ok := e.(*FieldError); ok {
+			c := *f
+			fe = &c
+			if fe.Path == "" {
+				fe.Path = s.Path()
+			}
+		} else {
+			fe = &FieldError{Path: s.Path(), Msg: e.Error()}
+			if rest, ok := strings.CutPrefix(fe.Msg, s.Path()); ok && (strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, ": ")) {
+				fe.Msg = strings.TrimPrefix(rest, ".")
+			}
+			if m, ok := strings.CutPrefix(fe.Msg, ": "); ok {
+				fe.Msg = m
+			} else if m := relKeyRE.FindStringSubmatch(fe.Msg); m != nil {
+				fe.Path, fe.Msg = s.Path()+"."+m[1], m[2]
+			}
+			fe.Line = v.c.lineOf(fe.Path)
+		}
+		if !under(fe.Path) {
+			v.errs = append(v.errs, fe)
+		}
+	}
+}
+
+// relKeyRE matches a connector's "key.path[0].sub: message".
+var relKeyRE = regexp.MustCompile(`^([A-Za-z0-9_-]+(?:\[\d+\])*(?:\.[A-Za-z0-9_-]+(?:\[\d+\])*)*): (?s:(.+))$`)
+
+// leafErrors returns the errors joined in err (recursively), or err.
+func leafErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// typeOfSection returns the type whose section key is section, or "".
+func typeOfSection(connectors map[string]string, section string) string {
+	for t, sec := range connectors {
+		if sec == section && section != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// typeHint suggests the type an entry meant: the one whose section it
+// has, else the nearest known name.
+func typeHint(s SourceConfig, connectors map[string]string) string {
+	if t := typeOfSection(connectors, s.Section); t != "" && t != s.Type {
+		return "did you mean " + t + "?"
+	}
+	types := make([]string, 0, len(connectors))
+	for t := range connectors {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return didYouMean(s.Type, types)
+}
+
+// wantRE finds a value and its choices in a message such as
+// `"jsn" is not a format (want plain, json or influx)`.
+var (
+	wantRE = regexp.MustCompile(`^(?:[^"]*\s)?"((?:[^"\\]|\\.)*)"[^"]*\(want ([^)]*)\)`)
+	wordRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+// hintFromWant gives a problem that quotes a value and lists the values
+// wanted a "did you mean" hint, when one of them is close.
+func hintFromWant(fe *FieldError) {
+	if fe.Hint != "" {
+		return
+	}
+	m := wantRE.FindStringSubmatch(fe.Msg)
+	if m == nil {
+		return
+	}
+	value, err := strconv.Unquote(`"` + m[1] + `"`)
+	if err != nil {
+		return
+	}
+	var choices []string
+	for _, part := range strings.Split(strings.ReplaceAll(m[2], " or ", ", "), ", ") {
+		if part = strings.TrimSpace(part); wordRE.MatchString(part) {
+			choices = append(choices, part)
+		}
+	}
+	fe.Hint = didYouMean(value, choices)
 }
 
 // validator collects problems, with the line and environment variable of
@@ -163,6 +377,13 @@ type validator struct {
 
 func (v *validator) add(path, format string, args ...any) {
 	v.addLine(path, 0, format, args...)
+}
+
+// hint sets the hint of the problem added last, if h is not empty.
+func (v *validator) hint(h string) {
+	if h != "" && len(v.errs) > 0 {
+		v.errs[len(v.errs)-1].Hint = h
+	}
 }
 
 func (v *validator) addLine(path string, line int, format string, args ...any) {

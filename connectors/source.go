@@ -58,7 +58,7 @@ type Source interface {
 }
 
 // HTTPSource is an optional interface of a Source that is sent its data
-// over HTTP instead of fetching it (the OMF ingress of connectors/pi). The
+// over HTTP instead of fetching it (the OMF ingress of connectors/pi/omf). The
 // agent mounts each handler of Routes on its API listener at its pattern,
 // a net/http ServeMux path such as "/omf", before it calls Run, and
 // unmounts it when the source stops; two sources may not claim one
@@ -82,7 +82,14 @@ type Env struct {
 	// belongs to, if that user may write data. HTTP sources use it to
 	// accept the agent's users beside their own credentials. Nil while the
 	// agent only validates a config.
-	Authenticate func(bearer string) (user string, err error)
+	//
+	// may is nil for a user who may write any stream (a tenant admin).
+	// Otherwise (an ingest token) it says which streams the user may
+	// write, and the source must ask it for every stream before it
+	// creates or writes it, refusing (403) what it says no to, and let
+	// the user create definitions and write values only: no deletes, no
+	// changes to what others defined.
+	Authenticate func(bearer string) (user string, may func(stream string) bool, err error)
 }
 
 // Registration makes a connector known under its config `type:`.

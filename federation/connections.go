@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -149,22 +148,24 @@ func (n *Node) issueTo(ctx context.Context, peer policy.TenantID, rec policy.Rec
 	}
 	n.m.records.WithLabelValues("issued").Inc()
 	if !strict {
-		go func() {
+		n.goOwned(func(ctx context.Context) {
 			for i, wait := 0, time.Second; i < 6; i, wait = i+1, wait*3 {
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				err := send(ctx)
+				sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				err := send(sctx)
 				cancel()
 				if err == nil {
 					return
 				}
 				n.log.Warn("could not deliver a connection record yet", "tenant", peer, "err", err, "retry_in", wait)
+				t := time.NewTimer(wait)
 				select {
-				case <-time.After(wait):
-				case <-n.ctx.Done():
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
 					return
 				}
 			}
-		}()
+		})
 	}
 	return nil
 }
@@ -335,17 +336,14 @@ func (n *Node) connectionRead(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := n.forwardQuery(r, "")
+	rq, err := n.partnerRead(r, "", owner)
 	if err != nil {
 		return err
 	}
-	path := "/fed/v1/cread/" + url.PathEscape(r.PathValue("stream")) + "/" + r.PathValue("kind")
-	resp, err := n.call(r.Context(), owner, "", "GET", path, q, nil)
+	ans, err := n.Read(r.Context(), rq)
 	if err != nil {
-		n.auditRead(r.Context(), owner, "", r.PathValue("stream"), r.PathValue("kind"), q, 0, err)
 		return err
 	}
-	points := relay(w, resp)
-	n.auditRead(r.Context(), owner, "", r.PathValue("stream"), r.PathValue("kind"), q, points, nil)
+	relay(w, ans)
 	return nil
 }

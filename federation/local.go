@@ -557,14 +557,14 @@ func (n *Node) confirm(w http.ResponseWriter, r *http.Request) error {
 	if invitation == "" {
 		return deny(409, "not_accepted", "%s has not accepted an invitation to %q", n.displayTenant(t), ci.Name)
 	}
-	if _, err := n.issue(r.Context(), policy.Record{Kind: policy.KindMemberConfirmed, Community: ci.ID, Invitation: invitation, Tenant: t}); err != nil {
-		return deny(400, rejectReason(err), "%v", err)
-	}
 	// Members take an acceptance only with its confirmation (the owner
 	// alone takes them in the handshake): gossip them together.
-	n.spread(r.Context(), ci.ID, n.book.find(ci.ID, func(rec policy.Record) bool {
+	acceptance := n.book.find(ci.ID, func(rec policy.Record) bool {
 		return rec.Kind == policy.KindInvitationAccepted && rec.Invitation == invitation && rec.Issuer == t
-	}))
+	})
+	if _, err := n.issueWith(r.Context(), policy.Record{Kind: policy.KindMemberConfirmed, Community: ci.ID, Invitation: invitation, Tenant: t}, acceptance); err != nil {
+		return deny(400, rejectReason(err), "%v", err)
+	}
 	n.reconcile() // make sure the key exists
 	// Hand the new member the community's state and gossip key.
 	st = n.book.snapshot()
@@ -832,7 +832,7 @@ func (n *Node) callMember(ctx context.Context, c policy.CommunityID, t policy.Te
 // back. The owner decides with its own state; this side only resolves
 // names and times. Nothing is stored here.
 func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
-	ci, st, err := n.resolve(r.PathValue("c"))
+	ci, _, err := n.resolve(r.PathValue("c"))
 	if err != nil {
 		return err
 	}
@@ -840,143 +840,108 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// A tenant that left or was removed knows it here first (it left by
-	// its own record): it does not wait for the owner to hear of it.
-	if s := st.MemberStatus(ci.ID, n.self); s == policy.MemberLeft || s == policy.MemberRemoved {
-		err := &PeerError{Status: 403, Reason: s.String(), Message: "denied: " + s.String()}
-		n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), nil, 0, err)
-		return err
-	}
-	q, err := n.forwardQuery(r, ci.ID)
+	rq, err := n.partnerRead(r, ci.ID, owner)
 	if err != nil {
 		return err
 	}
-	path := "/fed/v1/read/" + url.PathEscape(string(ci.ID)) + "/" + url.PathEscape(r.PathValue("stream")) + "/" + r.PathValue("kind")
-	if owner == n.self {
-		return deny(400, "bad_request", "this is your own stream; read it with `sluice stream read`")
-	}
-	resp, err := n.callMember(r.Context(), ci.ID, owner, "GET", path, q)
+	ans, err := n.Read(r.Context(), rq)
 	if err != nil {
-		n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), q, 0, err)
 		return err
 	}
-	points := relay(w, resp)
-	n.auditRead(r.Context(), owner, ci.ID, r.PathValue("stream"), r.PathValue("kind"), q, points, nil)
+	relay(w, ans)
 	return nil
 }
 
-// forwardQuery turns a local read's query into the owner's: times are
-// resolved here (relative times on this agent's clock) and sent as
-// nanoseconds, durations likewise.
-func (n *Node) forwardQuery(r *http.Request, c policy.CommunityID) (url.Values, error) {
-	kind := r.PathValue("kind")
-	if _, ok := readKinds[kind]; !ok {
-		return nil, deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kind)
+// partnerRead reads a local read's path and query into a PartnerRead:
+// times are resolved here (relative times on this agent's clock).
+func (n *Node) partnerRead(r *http.Request, c policy.CommunityID, owner policy.TenantID) (PartnerRead, error) {
+	kindName := r.PathValue("kind")
+	kind, ok := readKinds[kindName]
+	if !ok {
+		return PartnerRead{}, deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kindName)
 	}
 	in := r.URL.Query()
 	now := n.opts.Now()
-	q := url.Values{}
-	def := map[string]time.Duration{"data": -time.Hour, "interpolated": -time.Hour, "summaries": -24 * time.Hour}[kind]
-	for _, k := range []string{"start", "end"} {
-		v := in.Get(k)
+	rq := PartnerRead{Community: c, Owner: owner, ReadQuery: ReadQuery{Stream: r.PathValue("stream"), Kind: kind,
+		PageToken: in.Get("page_token"), Format: in.Get("format"), TimeFormat: in.Get("time"), Align: in.Get("align")}}
+	def := map[policy.ReadKind]time.Duration{policy.ReadWindow: -time.Hour, policy.ReadInterpolated: -time.Hour, policy.ReadSummaries: -24 * time.Hour}[kind]
+	for _, f := range []struct {
+		key string
+		dst *int64
+		def string
+	}{{"start", &rq.Start, now.Add(def).Format(time.RFC3339Nano)}, {"end", &rq.End, "now"}} {
+		v := in.Get(f.key)
 		if v == "" {
-			if kind == "latest" {
+			if kind == policy.ReadLatest {
 				continue
 			}
-			if k == "start" {
-				v = now.Add(def).Format(time.RFC3339Nano)
-			} else {
-				v = "now"
-			}
+			v = f.def
 		}
 		t, err := n.opts.ParseTime(v, now)
 		if err != nil {
-			return nil, deny(400, "bad_time", "%s: %v", k, err)
+			return rq, deny(400, "bad_time", "%s: %v", f.key, err)
 		}
-		q.Set(k, strconv.FormatInt(t, 10))
+		*f.dst = t
 	}
 	if v := in.Get("interval"); v != "" {
 		d, err := configs.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return nil, deny(400, "bad_interval", "interval: %q is not a positive duration", v)
+			return rq, deny(400, "bad_interval", "interval: %q is not a positive duration", v)
 		}
-		q.Set("interval", strconv.FormatInt(int64(d), 10))
+		rq.Interval = d
 	}
-	for _, k := range []string{"count", "limit", "page_token", "format", "time"} {
-		if v := in.Get(k); v != "" {
-			q.Set(k, v)
+	if v := in.Get("offset"); v != "" {
+		d, err := configs.ParseDuration(strings.TrimPrefix(v, "-"))
+		if err != nil {
+			return rq, deny(400, "bad_offset", "offset: %q is not a duration (e.g. 30s, -5h)", v)
+		}
+		if strings.HasPrefix(v, "-") {
+			d = -d
+		}
+		rq.Offset = d
+	}
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{{"count", &rq.Count}, {"limit", &rq.Limit}} {
+		if v := in.Get(f.key); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 0 {
+				return rq, deny(400, "bad_request", "%s: %q is not a count", f.key, v)
+			}
+			*f.dst = i
 		}
 	}
-	// Who reads, as this agent vouches: the owner checks the roles with
-	// policy and names the user in its audit log. It never learns more of
-	// this tenant's users than that.
-	if user, roles := n.caller(r.Context(), c); user != "" {
-		q.Set("user", user)
-		q.Set("roles", strconv.Itoa(int(roles)))
+	rq.User, rq.Roles = n.caller(r.Context(), c)
+	if rq.User == "" {
+		rq.Roles = 0
 	}
-	return q, nil
+	return rq, nil
 }
 
-// relay streams the owner's answer to the local caller and returns how
-// many points it carried (counted on the fly, for the audit log). Nothing
-// is kept here.
-func relay(w http.ResponseWriter, resp *http.Response) int {
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Trailer"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
+// relay streams the owner's answer to the local caller. If it cannot be
+// passed on whole (the owner's answer broke off, or the caller went away),
+// the caller's answer is cut too: a short answer must never look whole.
+func relay(w http.ResponseWriter, ans *Answer) {
+	w.Header().Set("Content-Type", ans.ContentType)
+	for _, v := range ans.resp.Header.Values("Trailer") {
+		w.Header().Add("Trailer", v)
 	}
-	w.WriteHeader(resp.StatusCode)
-	cw := &pointCounter{w: w, csv: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv")}
-	if _, err := io.Copy(cw, resp.Body); err != nil {
-		return cw.points() // the answer is cut; the client sees a short body
+	w.WriteHeader(ans.resp.StatusCode)
+	if _, err := io.Copy(w, ans.Body); err != nil {
+		ans.Close(err)
+		panic(http.ErrAbortHandler)
 	}
-	for k, v := range resp.Trailer {
+	for k, v := range ans.Trailer() {
 		w.Header()[k] = v
 	}
-	return cw.points()
-}
-
-// pointCounter counts points in a read answer as it passes: CSV lines
-// after the header, or JSON objects with a "time" field.
-type pointCounter struct {
-	w     io.Writer
-	csv   bool
-	n     int
-	carry []byte // the end of the previous write, for a key split across writes
-}
-
-var timeKey = []byte(`{"time":`)
-
-func (c *pointCounter) Write(b []byte) (int, error) {
-	if c.csv {
-		c.n += bytes.Count(b, []byte{'\n'})
-	} else {
-		buf := append(c.carry, b...)
-		c.n += bytes.Count(buf, timeKey)
-		keep := min(len(buf), len(timeKey)-1)
-		c.carry = append(c.carry[:0], buf[len(buf)-keep:]...)
-		if bytes.HasSuffix(buf, timeKey) {
-			c.carry = c.carry[:0]
-		}
-	}
-	return c.w.Write(b)
-}
-
-func (c *pointCounter) points() int {
-	if c.csv && c.n > 0 {
-		return c.n - 1 // the header line
-	}
-	return c.n
+	ans.Close(nil)
 }
 
 // auditRead records a read on the reader's side.
-func (n *Node) auditRead(ctx context.Context, owner policy.TenantID, c policy.CommunityID, stream, kind string, q url.Values, points int, err error) {
+func (n *Node) auditRead(ctx context.Context, owner policy.TenantID, c policy.CommunityID, stream, kind string, start, end int64, points int, err error) {
 	ev := AuditEvent{Kind: "partner_read", Side: "reader", Tenant: owner, Community: c, Connection: c == "",
-		Stream: stream, Read: kind, Points: points, Outcome: "allowed"}
-	ev.Start, _ = strconv.ParseInt(q.Get("start"), 10, 64)
-	ev.End, _ = strconv.ParseInt(q.Get("end"), 10, 64)
+		Stream: stream, Read: kind, Start: start, End: end, Points: points, Outcome: "allowed"}
 	var pe *PeerError
 	switch {
 	case errors.As(err, &pe) && pe.Status == http.StatusForbidden:

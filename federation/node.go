@@ -53,6 +53,8 @@ type ReadQuery struct {
 	// draw on no stored point outside it.
 	Lo, Hi     int64
 	Interval   time.Duration // summaries, interpolated
+	Align      string        // where intervals lie: "epoch" (or "") or "start"
+	Offset     time.Duration // shifts the epoch grid
 	Count      int           // interpolated
 	Limit      int           // window
 	PageToken  string        // window
@@ -223,8 +225,19 @@ func New(opts Options) (*Node, error) {
 		m: newMetrics(opts.Registerer), reads: map[policy.TenantID]int{}, budget: map[policy.TenantID]*bucket{},
 		recordBudget: newLimiter(recordsPerMinute),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.local.setTenant(n.self, tenantInfo{Name: id.Name()})
 	return n, nil
+}
+
+// goOwned runs f in a goroutine the node owns: f's context ends with
+// Close, which waits for f to return.
+func (n *Node) goOwned(f func(ctx context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f(n.ctx)
+	}()
 }
 
 // advertiseHost is the host partners dial: the configured one, else the
@@ -250,7 +263,6 @@ func (n *Node) Name() string { return n.id.Name() }
 // Start binds the mTLS endpoint and the gossip port and joins the
 // communities this tenant is a member of.
 func (n *Node) Start(ctx context.Context) error {
-	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", n.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("federation.listen %s: %w", n.opts.Listen, err)
@@ -306,6 +318,10 @@ func (n *Node) Close() error {
 		cancel()
 	}
 	n.wg.Wait()
+	n.clients.Range(func(_, c any) bool {
+		c.(*http.Client).CloseIdleConnections()
+		return true
+	})
 	return n.book.close()
 }
 
@@ -346,6 +362,13 @@ func (n *Node) GossipAddr() string {
 // record that would change nothing (it loses to one already held) is an
 // error: an action must never report success without taking effect.
 func (n *Node) issue(ctx context.Context, rec policy.Record, notify ...policy.TenantID) (Envelope, error) {
+	return n.issueWith(ctx, rec, nil, notify...)
+}
+
+// issueWith is issue, spreading the records in with alongside the new one
+// in the same message (a confirmation travels with the acceptance it
+// confirms, which members take only together).
+func (n *Node) issueWith(ctx context.Context, rec policy.Record, with []Envelope, notify ...policy.TenantID) (Envelope, error) {
 	env, err := n.book.issue(func(st policy.State) (Envelope, error) {
 		now := n.opts.Now().UnixNano()
 		rec.Issuer = n.self
@@ -363,7 +386,7 @@ func (n *Node) issue(ctx context.Context, rec policy.Record, notify ...policy.Te
 	}
 	n.m.records.WithLabelValues("issued").Inc()
 	n.reconcile()
-	n.spread(ctx, rec.Community, []Envelope{env}, notify...)
+	n.spread(rec.Community, append(with, env), notify...)
 	return env, nil
 }
 
@@ -426,7 +449,7 @@ func rejectReason(err error) string {
 
 // spread broadcasts envelopes in their community's cluster and posts them
 // to the given tenants' agents directly.
-func (n *Node) spread(ctx context.Context, c policy.CommunityID, envs []Envelope, to ...policy.TenantID) {
+func (n *Node) spread(c policy.CommunityID, envs []Envelope, to ...policy.TenantID) {
 	if c != "" {
 		if cl, ok := n.clusters.Load(c); ok {
 			b, _ := json.Marshal(envs)
@@ -437,13 +460,13 @@ func (n *Node) spread(ctx context.Context, c policy.CommunityID, envs []Envelope
 		if t == n.self {
 			continue
 		}
-		go func(t policy.TenantID) {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		n.goOwned(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			if err := n.postJSON(ctx, t, "/fed/v1/records", envs, nil); err != nil {
 				n.log.Warn("could not deliver records; gossip will", "tenant", t, "err", err)
 			}
-		}(t)
+		})
 	}
 }
 
@@ -475,10 +498,15 @@ func (n *Node) reconcile() {
 	n.clusters.Range(func(k, v any) bool {
 		if !want[k.(policy.CommunityID)] {
 			cl := v.(*gossip.Cluster)
-			cl.Leave(time.Second)
-			cl.Shutdown()
 			n.clusters.Delete(k)
-			n.log.Info("left community cluster", "community", k)
+			// Not here: reconcile may run on this very cluster's delivery
+			// goroutine (a removal learnt by its gossip), which Shutdown
+			// waits for.
+			n.goOwned(func(context.Context) {
+				cl.Leave(time.Second)
+				cl.Shutdown()
+				n.log.Info("left community cluster", "community", k)
+			})
 		}
 		return true
 	})

@@ -96,7 +96,15 @@ func (n *Node) peer(h func(w http.ResponseWriter, r *http.Request, peer policy.T
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		tw := &trackingWriter{ResponseWriter: w}
+		w = tw
 		if err := h(w, r, policy.TenantID(id)); err != nil {
+			if tw.wrote {
+				// Part of an answer is out: cut it so the partner sees a
+				// broken transfer, never an error appended to data.
+				n.log.Error("partner answer cut short", "path", r.URL.Path, "peer", id, "err", err)
+				panic(http.ErrAbortHandler)
+			}
 			var fe *fedErr
 			var se *StatusError
 			if errors.As(err, &fe) {
@@ -112,6 +120,36 @@ func (n *Node) peer(h func(w http.ResponseWriter, r *http.Request, peer policy.T
 		}
 	}
 }
+
+// trackingWriter notes whether a response has started.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Flush() {
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// PointsTrailer is the HTTP trailer in which the owner tells the reader how
+// many points an answer covered (for summaries, the points summarised), so
+// that both sides' audit logs record the same count.
+const PointsTrailer = "Sluice-Points"
 
 // StatusError lets a Reader say which HTTP status an error deserves
 // (a stream that does not exist is a 404, not a failure).
@@ -371,7 +409,8 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 	}
 	now := n.opts.Now().UnixNano()
 	rq := ReadQuery{Stream: stream, Kind: kind, Start: num("start"), End: num("end"),
-		Interval: time.Duration(num("interval")), Count: int(num("count")), Limit: int(num("limit")),
+		Interval: time.Duration(num("interval")), Align: q.Get("align"), Offset: time.Duration(num("offset")),
+		Count: int(num("count")), Limit: int(num("limit")),
 		PageToken: q.Get("page_token"), Format: q.Get("format"), TimeFormat: q.Get("time")}
 	if kind == policy.ReadLatest {
 		rq.Start, rq.End = 0, now+1
@@ -410,7 +449,9 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 	rq.Start, rq.End = dec.Start, dec.End
 	rq.Lo, rq.Hi = dec.Share.Constraints.Window(now)
 	n.m.reads.WithLabelValues(label, string(peer), "allowed").Inc()
+	w.Header().Add("Trailer", PointsTrailer)
 	points, err := n.opts.Reader.ServeRead(w, r, rq)
+	w.Header().Set(PointsTrailer, strconv.Itoa(points))
 	n.releaseRead(peer, points)
 	ev.Kind, ev.Outcome, ev.Points, ev.Start, ev.End = "partner_read", "allowed", points, rq.Start, rq.End
 	if err != nil {

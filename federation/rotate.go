@@ -44,19 +44,17 @@ type keySet struct {
 // rotateLater starts a rotation of c's key in a goroutine the node owns;
 // rotations of one community run one at a time.
 func (n *Node) rotateLater(c policy.CommunityID) {
-	if c.Owner() != n.self || n.ctx == nil {
+	if c.Owner() != n.self {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.goOwned(func(ctx context.Context) {
 		mu, _ := n.rotating.LoadOrStore(c, &sync.Mutex{})
 		mu.(*sync.Mutex).Lock()
 		defer mu.(*sync.Mutex).Unlock()
-		if err := n.rotateKey(n.ctx, c); err != nil {
+		if err := n.rotateKey(ctx, c); err != nil {
 			n.log.Error("gossip key rotation", "community", c, "err", err)
 		}
-	}()
+	})
 }
 
 // rotateKey replaces the gossip key of community c, which this tenant owns.
@@ -175,10 +173,9 @@ func (n *Node) refreshKeys() {
 		if ci.Deleted || ci.Owner == n.self || st.MemberStatus(ci.ID, n.self) != policy.MemberConfirmed {
 			continue
 		}
-		n.wg.Add(1)
-		go func(c policy.CommunityID) {
-			defer n.wg.Done()
-			ctx, cancel := context.WithTimeout(n.ctx, 15*time.Second)
+		c := ci.ID
+		n.goOwned(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
 			var ks keySet
 			if err := n.postJSON(ctx, c.Owner(), "/fed/v1/keys", map[string]policy.CommunityID{"community": c}, &ks); err != nil {
@@ -193,7 +190,7 @@ func (n *Node) refreshKeys() {
 				return
 			}
 			n.log.Info("adopted the community's current gossip key", "community", c)
-		}(ci.ID)
+		})
 	}
 }
 

@@ -55,6 +55,9 @@ func TestAuthorize(t *testing.T) {
 		{"allowed with user and roles", func(r *Request) {
 			r.User, r.Roles = UserID{Tenant: beta, Name: "ana"}, NewRoleSet(RoleCommunityMember)
 		}, ReasonAllowed, t0, t0 + day},
+		{"a reader reads", func(r *Request) {
+			r.User, r.Roles = UserID{Tenant: beta, Name: "grafana"}, NewRoleSet(RoleReader)
+		}, ReasonAllowed, t0, t0 + day},
 		{"latest", func(r *Request) { r.Read = ReadLatest }, ReasonAllowed, t0, t0 + day},
 		{"interpolated", func(r *Request) { r.Read = ReadInterpolated }, ReasonAllowed, t0, t0 + day},
 		{"summaries", func(r *Request) { r.Read, r.Interval = ReadSummaries, time.Second }, ReasonAllowed, t0, t0 + day},
@@ -63,7 +66,7 @@ func TestAuthorize(t *testing.T) {
 
 		{"bad requester", func(r *Request) { r.Requester = "" }, ReasonBadRequest, 0, 0},
 		{"bad user", func(r *Request) { r.User = UserID{Tenant: beta} }, ReasonBadRequest, 0, 0},
-		{"bad roles", func(r *Request) { r.Roles = 1 << 5 }, ReasonBadRequest, 0, 0},
+		{"bad roles", func(r *Request) { r.Roles = 1 << 6 }, ReasonBadRequest, 0, 0},
 		{"bad community", func(r *Request) { r.Community = "c1" }, ReasonBadRequest, 0, 0},
 		{"bad stream", func(r *Request) { r.Stream.Name = "" }, ReasonBadRequest, 0, 0},
 		{"no read kind", func(r *Request) { r.Read = 0 }, ReasonBadRequest, 0, 0},
@@ -74,6 +77,7 @@ func TestAuthorize(t *testing.T) {
 
 		{"user of another tenant", func(r *Request) { r.User = UserID{Tenant: acme, Name: "ana"} }, ReasonUserMismatch, 0, 0},
 		{"steward without member role", func(r *Request) { r.Roles = NewRoleSet(RoleDataSteward) }, ReasonRoleForbids, 0, 0},
+		{"ingest does not read", func(r *Request) { r.Roles = NewRoleSet(RoleIngest) }, ReasonRoleForbids, 0, 0},
 		{"unknown community", func(r *Request) { r.Community = NewCommunityID(delta, "zz") }, ReasonUnknownCommunity, 0, 0},
 		{"deleted community", func(r *Request) { r.Community = C2 }, ReasonCommunityDeleted, 0, 0},
 		{"stranger", func(r *Request) { r.Requester = "zeta" }, ReasonNotMember, 0, 0},

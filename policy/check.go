@@ -165,8 +165,8 @@ func Check(r Record) error {
 	switch {
 	case r.Kind == KindInvitationIssued && r.Expires <= r.Time:
 		return bad(ErrMalformed, "expires before it is issued")
-	case r.Role == RoleTenantAdmin && r.Community != "":
-		return bad(ErrMalformed, "tenant-admin is granted tenant-wide only")
+	case r.Role.TenantWide() && r.Community != "":
+		return bad(ErrMalformed, r.Role.String()+" is granted tenant-wide only")
 	}
 	if detail := lacksAuthority(r); detail != "" {
 		return bad(ErrNoAuthority, detail)

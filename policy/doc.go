@@ -117,8 +117,17 @@
 // tenant-wide: community member (read), data steward (share, pause; needs
 // member too, as one shares only where one can read), community admin
 // (manage the tenant's users in the community) and tenant admin
-// (tenant-wide; everything, including handshakes and connections). CanUser
-// and RoleSet.Can answer a local user's request before the agent acts.
+// (tenant-wide; everything, including handshakes and connections). Two
+// roles are for machines, tenant-wide only: ingest (a device or gateway:
+// writes points to the streams under the name prefixes of its grant, and
+// nothing else) and reader (a dashboard: reads local and shared streams
+// and data views, and changes nothing). CanUser, RoleSet.Can and
+// RoleSet.CanWrite answer a local user's request before the agent acts.
+// An ingest grant's prefixes are not in the role record, whose encoding
+// has no field for them: the agent keeps them with its grant, and
+// WithinPrefixes is the rule it applies. Role values are appended, never
+// renumbered, so existing records keep their meaning; RoleSet.Vouched is
+// what an agent tells partners that may predate the new roles.
 //
 // # Decisions
 //

@@ -115,8 +115,11 @@ func TestUnitMatchesAgent(t *testing.T) {
 		"Type":           "notify", // the agent sends READY=1
 		"NotifyAccess":   "main",
 		"StateDirectory": "sluice",
-		"ExecStart":      installedBinary + " agent --config " + configs.DefaultPath,
-		"Restart":        "on-failure",
+		// The data dir and everything in it are the agent's alone.
+		"StateDirectoryMode": "0700",
+		"UMask":              "0077",
+		"ExecStart":          installedBinary + " agent --config " + configs.DefaultPath,
+		"Restart":            "on-failure",
 	} {
 		if got := one(key); got != want {
 			t.Errorf("%s=%s, want %s", key, got, want)
@@ -147,12 +150,57 @@ func TestUnitMatchesAgent(t *testing.T) {
 	for _, k := range []string{configs.EnvDataDir, configs.EnvAPIListen, configs.EnvLogLevel} {
 		t.Setenv(k, "")
 	}
-	example, err := configs.Parse([]byte(configs.Example))
+	for _, k := range []string{configs.EnvFederationListen, configs.EnvGossipListen} {
+		t.Setenv(k, "")
+	}
+	for name, text := range map[string]string{"agent.example.yaml": configs.Example, "agent.minimal.yaml": configs.Minimal} {
+		c, err := configs.Parse([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DataDir != stateDir {
+			t.Errorf("configs/%s data_dir is %s, but the unit's state directory is %s", name, c.DataDir, stateDir)
+		}
+	}
+}
+
+// TestReadmeInstallsMinimalConfig checks the config README.md installs:
+// the minimal one, printed by the binary, which starts safely as it is
+// (no warnings: no made-up host, federation not open to the network).
+func TestReadmeInstallsMinimalConfig(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if example.DataDir != stateDir {
-		t.Errorf("configs/agent.example.yaml data_dir is %s, but the unit's state directory is %s", example.DataDir, stateDir)
+	install := "sluice agent --print-minimal-config > " + configs.DefaultPath
+	if !strings.Contains(string(readme), install) {
+		t.Fatalf("README.md does not install the minimal config with %q", install)
+	}
+	if strings.Contains(string(readme), "--print-example-config >") {
+		t.Error("README.md installs the example config, whose hosts are made up")
+	}
+	bin := buildSluice(t, t.TempDir())
+	out, err := exec.Command(bin, "agent", "--print-minimal-config").Output()
+	if err != nil || string(out) != configs.Minimal {
+		t.Fatalf("sluice agent --print-minimal-config: %v, printed something else than configs.Minimal", err)
+	}
+	for _, k := range []string{configs.EnvDataDir, configs.EnvAPIListen, configs.EnvLogLevel, configs.EnvFederationListen, configs.EnvGossipListen} {
+		t.Setenv(k, "")
+	}
+	c, err := configs.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range c.Warnings() {
+		t.Errorf("the installed config warns: %v", w)
+	}
+	// And the example, which it replaced, does.
+	ex, err := configs.Parse([]byte(configs.Example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Warnings()) == 0 {
+		t.Error("the example config has no warnings: then installing it would do")
 	}
 }
 

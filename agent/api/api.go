@@ -29,9 +29,9 @@ type Store interface {
 	DeleteStream(ctx context.Context, name string) error
 	Write(ctx context.Context, points []connectors.Point) error
 	Window(ctx context.Context, name string, q store.WindowQuery) (*store.Iterator, error)
-	Latest(ctx context.Context, name string) (store.Sample, bool, error)
-	Interpolated(ctx context.Context, name string, start, end, interval int64, count int) ([]store.Sample, error)
-	Summaries(ctx context.Context, name string, start, end, interval int64) ([]store.Summary, error)
+	LatestIn(ctx context.Context, name string, b store.Bounds) (store.Sample, bool, error)
+	Interpolated(ctx context.Context, name string, start, end, interval int64, count int, b store.Bounds) ([]store.Sample, error)
+	Summaries(ctx context.Context, name string, start, end, interval int64, b store.Bounds) ([]store.Summary, error)
 	Size() int64
 	StreamCount() int
 }
@@ -43,10 +43,19 @@ type Options struct {
 	// Authorize, when set, decides instead of AdminToken whether a request
 	// may pass (the agent's users middleware sits in front and vouches for
 	// the requests it let through).
-	Authorize  func(r *http.Request) bool
+	Authorize func(r *http.Request) bool
+	// MayWrite, when set, is asked for every stream a write names, before
+	// the stream is looked up, created or written: an error refuses the
+	// whole write with 403 and its message, and nothing is stored (the
+	// agent's users.MayWrite: an ingest token's stream prefixes).
+	MayWrite   func(ctx context.Context, stream string) error
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer // served at /metrics; nil serves nothing there
+	// MetricsAuth, when set, decides whether a request may scrape
+	// /metrics; a refused one gets 401 with a Bearer challenge. Nil
+	// leaves /metrics open (config metrics.auth: none).
+	MetricsAuth func(r *http.Request) bool
 	// Ready reports whether the agent can serve (store open, listeners
 	// bound); /readyz answers 503 with its error otherwise.
 	Ready func() error
@@ -138,7 +147,7 @@ func (s *Server) routes() {
 		w.Write([]byte("ready\n"))
 	})
 	if s.opts.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
+		s.mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
 	}
 	s.route("GET /api/v1/status", "status", s.status)
 	s.route("GET /api/v1/streams", "streams_list", s.listStreams)
@@ -167,6 +176,10 @@ func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.R
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+			s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
 		if !s.authorized(r) {
 			s.rejected.WithLabelValues(name, "unauthorized").Inc()
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
@@ -174,8 +187,6 @@ func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.R
 		} else if err := h(rec, r); err != nil {
 			s.fail(rec, name, err)
 		}
-		s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
-		s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -189,6 +200,22 @@ func (s *Server) authorized(r *http.Request) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.opts.AdminToken)) == 1
+}
+
+// metricsGuard puts Options.MetricsAuth in front of /metrics.
+func (s *Server) metricsGuard(h http.Handler) http.Handler {
+	if s.opts.MetricsAuth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.MetricsAuth(r) {
+			s.rejected.WithLabelValues("metrics", "unauthorized").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong metrics token (send Authorization: Bearer <the content of metrics.token in the data dir>)", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // limited bounds concurrent writes; beyond the bound the client is told to
@@ -266,7 +293,10 @@ func (s *Server) fail(w *statusRecorder, route string, err error) {
 		s.log.Error("request failed", "route", route, "err", err)
 	}
 	if w.wrote {
-		return
+		// Part of the answer is out: appending an error would corrupt it
+		// and ending it normally would pass it off as whole. Abort the
+		// response so the client sees a broken transfer.
+		panic(http.ErrAbortHandler)
 	}
 	var detail any
 	if he != nil {

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -21,8 +23,8 @@ type readParams struct {
 
 func (s *Server) params(r *http.Request, defStart time.Duration) (readParams, error) {
 	q := r.URL.Query()
-	now := s.opts.Now()
-	p := readParams{start: now.Add(defStart).UnixNano(), end: now.UnixNano()}
+	now := s.opts.Now() // one instant for every time of the request
+	p := readParams{start: FromNow(now, defStart).UnixNano(), end: now.UnixNano()}
 	var err error
 	if v := q.Get("start"); v != "" {
 		if p.start, err = ParseTime(v, now); err != nil {
@@ -58,12 +60,25 @@ type ReadRequest struct {
 	Stream     string
 	Kind       string // data, latest, interpolated, summaries
 	Start, End int64
-	Interval   time.Duration // interpolated (or Count), summaries
-	Count      int           // interpolated
-	Limit      int           // data
-	PageToken  string        // data
-	CSV        bool
-	EpochNS    bool
+	// Bounds are the stored points the answer may draw on at all (see
+	// store.Bounds); the zero value draws on none. Local reads pass
+	// store.Unbounded: the value in effect at Start counts, as users
+	// expect. Partner reads pass the window policy allowed, so that no
+	// point outside it shows in the answer or shapes it.
+	Bounds   store.Bounds
+	Interval time.Duration // interpolated (or Count), summaries
+	// Align places the intervals of summaries and interpolation by
+	// Interval: AlignEpoch (or empty) on the grid k*Interval+Offset from
+	// the Unix epoch, AlignStart at Start, Start+Interval, ... Summaries
+	// on the grid start with the whole interval holding Start; values
+	// interpolated on it start at the first grid time at or after Start.
+	Align     string
+	Offset    time.Duration // shifts the epoch grid
+	Count     int           // interpolated
+	Limit     int           // data
+	PageToken string        // data
+	CSV       bool
+	EpochNS   bool
 }
 
 func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
@@ -77,7 +92,7 @@ func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("bad_limit", "limit: %q is not a non-negative number", v)
 		}
 	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end,
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end, Bounds: store.Unbounded,
 		Limit: limit, PageToken: r.URL.Query().Get("page_token"), CSV: p.csv, EpochNS: p.epochNS})
 	return err
 }
@@ -88,21 +103,23 @@ func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest) (int, error) {
 	p := readParams{start: q.Start, end: q.End, csv: q.CSV, epochNS: q.EpochNS}
 	ctx := r.Context()
+	b := q.Bounds
 	switch q.Kind {
 	case "data":
-		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: q.Start, End: q.End, Limit: q.Limit, PageToken: q.PageToken})
+		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: max(q.Start, b.Floor), End: min(q.End, b.Ceil),
+			Limit: q.Limit, PageToken: q.PageToken})
 		if err != nil {
 			return 0, err
 		}
 		defer it.Close()
 		return writePoints(w, q.Stream, p, it)
 	case "latest":
-		pt, ok, err := s.opts.Store.Latest(ctx, q.Stream)
+		pt, ok, err := s.opts.Store.LatestIn(ctx, q.Stream, store.Bounds{Floor: max(q.Start, b.Floor), Ceil: min(q.End, b.Ceil)})
 		if err != nil {
 			return 0, err
 		}
 		var list []store.Sample
-		if ok && pt.Time >= q.Start && (q.End == 0 || pt.Time < q.End) {
+		if ok {
 			list = []store.Sample{pt}
 		}
 		return writePoints(w, q.Stream, p, &samples{s: list})
@@ -110,7 +127,14 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		if q.Interval <= 0 && q.Count <= 0 {
 			return 0, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 		}
-		pts, err := s.opts.Store.Interpolated(ctx, q.Stream, q.Start, q.End, int64(q.Interval), q.Count)
+		start := q.Start
+		if q.Interval > 0 && q.Align != AlignStart {
+			// The first grid time within the range; none may lie in it.
+			if start = store.GridCeil(q.Start, int64(q.Interval), int64(q.Offset)); start > q.End {
+				return writePoints(w, q.Stream, p, &samples{})
+			}
+		}
+		pts, err := s.opts.Store.Interpolated(ctx, q.Stream, start, q.End, int64(q.Interval), q.Count, b)
 		if err != nil {
 			return 0, err
 		}
@@ -119,7 +143,12 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		if q.Interval <= 0 {
 			return 0, badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
 		}
-		sums, err := s.opts.Store.Summaries(ctx, q.Stream, q.Start, q.End, int64(q.Interval))
+		start := q.Start
+		if q.Align != AlignStart {
+			// The interval holding Start, whole; the last is cut at End.
+			start = store.GridFloor(q.Start, int64(q.Interval), int64(q.Offset))
+		}
+		sums, err := s.opts.Store.Summaries(ctx, q.Stream, start, q.End, int64(q.Interval), b)
 		if err != nil {
 			return 0, err
 		}
@@ -130,6 +159,39 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		return n, writeSummaries(w, q.Stream, p, sums)
 	}
 	return 0, badRequest("bad_request", "unknown read %q", q.Kind)
+}
+
+// The placements of ReadRequest.Align.
+const (
+	AlignEpoch = "epoch"
+	AlignStart = "start"
+)
+
+// gridParams reads align and offset, which place the intervals of
+// summaries and interpolation by interval.
+func gridParams(q url.Values) (align string, offset time.Duration, err error) {
+	switch align = q.Get("align"); align {
+	case "", AlignEpoch:
+		align = AlignEpoch
+	case AlignStart:
+	default:
+		return "", 0, badRequest("bad_align", "align: %q (want epoch or start)", align)
+	}
+	v := q.Get("offset")
+	if v == "" {
+		return align, 0, nil
+	}
+	if align == AlignStart {
+		return "", 0, badRequest("bad_align", "offset shifts the epoch grid; align=start has none")
+	}
+	neg := strings.HasPrefix(v, "-")
+	if offset, err = ParseDuration(strings.TrimPrefix(v, "-")); err != nil {
+		return "", 0, badRequest("bad_offset", "offset: %q is not a duration (e.g. 30s, -5h)", v)
+	}
+	if neg {
+		offset = -offset
+	}
+	return align, offset, nil
 }
 
 // pointSource is what writePoints streams: a store iterator or a slice.
@@ -149,7 +211,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 	buf := make([]byte, 0, 256)
 	if p.csv {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Trailer", "Sluice-Next-Page-Token")
+		w.Header().Add("Trailer", "Sluice-Next-Page-Token")
 		bw.WriteString("timestamp,value,quality\n")
 		for src.Next() {
 			n++
@@ -319,7 +381,7 @@ func (s *Server) readLatest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, CSV: p.csv, EpochNS: p.epochNS})
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, End: math.MaxInt64, Bounds: store.Unbounded, CSV: p.csv, EpochNS: p.epochNS})
 	return err
 }
 
@@ -329,13 +391,19 @@ func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	q := r.URL.Query()
-	req := ReadRequest{Stream: r.PathValue("name"), Kind: "interpolated", Start: p.start, End: p.end, CSV: p.csv, EpochNS: p.epochNS}
+	req := ReadRequest{Stream: r.PathValue("name"), Kind: "interpolated", Start: p.start, End: p.end, Bounds: store.Unbounded, CSV: p.csv, EpochNS: p.epochNS}
 	switch {
 	case q.Get("interval") != "":
 		if req.Interval, err = ParseDuration(q.Get("interval")); err != nil || req.Interval <= 0 {
 			return badRequest("bad_interval", "interval: %q is not a positive duration", q.Get("interval"))
 		}
+		if req.Align, req.Offset, err = gridParams(q); err != nil {
+			return err
+		}
 	case q.Get("count") != "":
+		if q.Get("align") != "" || q.Get("offset") != "" {
+			return badRequest("bad_align", "align and offset place an interval grid; count spaces points from start to end")
+		}
 		if req.Count, err = strconv.Atoi(q.Get("count")); err != nil || req.Count < 1 {
 			return badRequest("bad_count", "count: %q is not a positive number", q.Get("count"))
 		}
@@ -372,8 +440,12 @@ func (s *Server) readSummaries(w http.ResponseWriter, r *http.Request) error {
 	if iv == "" || err != nil || interval <= 0 {
 		return badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
 	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end,
-		Interval: interval, CSV: p.csv, EpochNS: p.epochNS})
+	align, offset, err := gridParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end, Bounds: store.Unbounded,
+		Interval: interval, Align: align, Offset: offset, CSV: p.csv, EpochNS: p.epochNS})
 	return err
 }
 

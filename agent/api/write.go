@@ -242,6 +242,11 @@ func (in *ingest) check(p *connectors.Point, src pointParser) error {
 }
 
 func (in *ingest) lookup(p *connectors.Point) (*ingestStream, error) {
+	if may := in.s.opts.MayWrite; may != nil {
+		if err := may(in.ctx, p.Stream); err != nil {
+			return nil, &httpError{code: http.StatusForbidden, reason: "forbidden", msg: err.Error()}
+		}
+	}
 	if st := in.pending[p.Stream]; st != nil {
 		return st, nil
 	}

@@ -220,7 +220,7 @@ func BenchmarkSummaries(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, name := range names {
-			sums, err := s.Summaries(context.Background(), name, benchEpoch, benchEpoch+int64(24*time.Hour), int64(time.Minute))
+			sums, err := s.Summaries(context.Background(), name, benchEpoch, benchEpoch+int64(24*time.Hour), int64(time.Minute), Unbounded)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sluice-edge/sluice/agent/store/chunk"
@@ -34,6 +35,41 @@ func (s *Store) Latest(ctx context.Context, name string) (p Sample, ok bool, err
 	}
 	st.mu.Unlock()
 	return p, p.Time >= cutoff, nil
+}
+
+// Bounds are the stored points a read may draw on at all: those with
+// Floor <= time < Ceil. They are apart from the range a read asks for.
+// Unbounded, a read uses what lies around its range: the value in effect
+// at its start (carried forward, time-weighted, interpolated from) and the
+// point after its end (interpolated towards). Bounded, a read treats every
+// point outside the bounds as never stored, so none can show in or shape
+// the answer; partner reads are bounded by the range policy allowed.
+// Retention applies either way.
+type Bounds struct{ Floor, Ceil int64 }
+
+// Unbounded lets a read draw on every point within retention.
+var Unbounded = Bounds{Floor: math.MinInt64, Ceil: math.MaxInt64}
+
+// lo is the oldest time a read of st within b may draw on.
+func (s *Store) lo(st *stream, b Bounds) int64 {
+	return max(b.Floor, s.retentionCutoff(st))
+}
+
+// LatestIn returns the newest point of a stream within b; ok is false if
+// there is none.
+func (s *Store) LatestIn(ctx context.Context, name string, b Bounds) (p Sample, ok bool, err error) {
+	p, ok, err = s.Latest(ctx, name)
+	switch {
+	case err != nil || !ok || p.Time < b.Floor:
+		return Sample{}, false, err
+	case p.Time < b.Ceil:
+		return p, true, nil
+	}
+	st := s.lookup(name)
+	if st == nil {
+		return Sample{}, false, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return s.heldBefore(st, b.Ceil, s.lo(st, b), b.Ceil)
 }
 
 // First returns the oldest point of a stream still within retention.
@@ -118,6 +154,20 @@ func (s *Store) before(st *stream, t int64) (Sample, bool, error) {
 	return best, found, err
 }
 
+// heldBefore returns the value in effect just before t, the newest point
+// older than t, if it lies within [lo, hi).
+func (s *Store) heldBefore(st *stream, t, lo, hi int64) (Sample, bool, error) {
+	t = min(t, hi)
+	if t <= lo {
+		return Sample{}, false, nil
+	}
+	p, ok, err := s.before(st, t)
+	if err != nil || !ok || p.Time < lo {
+		return Sample{}, false, err
+	}
+	return p, true, nil
+}
+
 func sampleAt(b *chunk.Block, i int) Sample {
 	p := Sample{Time: b.Times[i], Quality: b.Quality[i]}
 	switch b.Kind {
@@ -136,7 +186,8 @@ func sampleAt(b *chunk.Block, i int) Sample {
 const MaxResultPoints = 1_000_000
 
 // Interpolated returns values at evenly spaced times from start to end
-// inclusive: every interval, or count points when interval is 0.
+// inclusive: every interval, or count points when interval is 0. The
+// values are computed from the points within b only.
 //
 // Floats are interpolated linearly between the neighbouring points; ints,
 // bools and strings hold the previous value (step). A result takes the
@@ -144,7 +195,7 @@ const MaxResultPoints = 1_000_000
 // point there is no interpolation: the previous point is held with its
 // own quality. Times before the first point are omitted; times after the
 // last point hold the last value.
-func (s *Store) Interpolated(ctx context.Context, name string, start, end int64, interval int64, count int) ([]Sample, error) {
+func (s *Store) Interpolated(ctx context.Context, name string, start, end int64, interval int64, count int, b Bounds) ([]Sample, error) {
 	st := s.lookup(name)
 	if st == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
@@ -153,15 +204,13 @@ func (s *Store) Interpolated(ctx context.Context, name string, start, end int64,
 	if err != nil {
 		return nil, err
 	}
-	start = s.clampRetention(st, start)
-	prev, havePrev, err := s.before(st, start)
+	lo := s.lo(st, b)
+	from := max(start, lo)
+	prev, havePrev, err := s.heldBefore(st, from, lo, b.Ceil)
 	if err != nil {
 		return nil, err
 	}
-	if prev.Time < s.retentionCutoff(st) {
-		havePrev = false
-	}
-	it := s.newIterator(st, start, math.MaxInt64, 0)
+	it := s.newIterator(st, from, b.Ceil, 0)
 	defer it.Close()
 	out := make([]Sample, 0, len(times))
 	next, haveNext := Sample{}, false
@@ -210,12 +259,12 @@ func gridTimes(start, end, interval int64, count int) ([]int64, error) {
 	var times []int64
 	switch {
 	case interval > 0:
-		n := (end-start)/interval + 1
-		if n > MaxResultPoints || n < 0 {
+		n := (uint64(end)-uint64(start))/uint64(interval) + 1 // no overflow on wide ranges
+		if n > MaxResultPoints {
 			return nil, fmt.Errorf("%w: %d intervals, over the limit of %d", ErrInvalid, n, MaxResultPoints)
 		}
 		times = make([]int64, 0, n)
-		for i := int64(0); i < n; i++ {
+		for i := int64(0); i < int64(n); i++ {
 			times = append(times, start+i*interval)
 		}
 	case count == 1:
@@ -224,16 +273,69 @@ func gridTimes(start, end, interval int64, count int) ([]int64, error) {
 		if count > MaxResultPoints {
 			return nil, fmt.Errorf("%w: count %d over the limit of %d", ErrInvalid, count, MaxResultPoints)
 		}
+		// Integer arithmetic: start + span*i/(count-1) exactly, rounded
+		// down, with no float noise on long spans.
 		times = make([]int64, count)
-		span := float64(end - start)
+		span := uint64(end) - uint64(start)
 		for i := range times {
-			times[i] = start + int64(span*float64(i)/float64(count-1))
+			hi, lo := bits.Mul64(span, uint64(i))
+			q, _ := bits.Div64(hi, lo, uint64(count-1))
+			times[i] = int64(uint64(start) + q)
 		}
-		times[count-1] = end
 	default:
 		return nil, fmt.Errorf("%w: need a positive interval or count", ErrInvalid)
 	}
 	return times, nil
+}
+
+// GridFloor is the newest time of the grid k*interval+offset (k any
+// integer, counted from the Unix epoch, so 1m intervals fall on whole
+// minutes UTC and 1d intervals on midnight UTC) at or before t. Offset
+// shifts the grid and is taken modulo interval; a negative one shifts it
+// back. Summaries on the grid start at GridFloor(start, ...). Near the
+// ends of int64 the answer is clamped to math.MinInt64.
+func GridFloor(t, interval, offset int64) int64 {
+	if interval <= 0 {
+		return t
+	}
+	r := gridRem(t, interval, offset)
+	if t < math.MinInt64+r {
+		return math.MinInt64
+	}
+	return t - r
+}
+
+// GridCeil is the oldest time of the grid (see GridFloor) at or after t,
+// clamped to math.MaxInt64; interpolation on the grid starts there.
+func GridCeil(t, interval, offset int64) int64 {
+	if interval <= 0 {
+		return t
+	}
+	r := gridRem(t, interval, offset)
+	if r == 0 {
+		return t
+	}
+	if t > math.MaxInt64-(interval-r) {
+		return math.MaxInt64
+	}
+	return t + (interval - r)
+}
+
+// gridRem is how far t lies past the grid time before it, in [0, interval).
+func gridRem(t, interval, offset int64) int64 {
+	off := offset % interval
+	if off < 0 {
+		off += interval
+	}
+	m := t % interval
+	if m < 0 {
+		m += interval
+	}
+	r := m - off // in (-interval, interval)
+	if r < 0 {
+		r += interval
+	}
+	return r
 }
 
 // Summary describes the points of one interval [Start, End).
@@ -254,9 +356,11 @@ type Summary struct {
 	HasTWA           bool   // TimeWeightedMean is defined
 }
 
-// Summaries computes one Summary per interval from start to end. Intervals
-// are half-open; the last one is cut at end.
-func (s *Store) Summaries(ctx context.Context, name string, start, end, interval int64) ([]Summary, error) {
+// Summaries computes one Summary per interval from start to end, from the
+// points within b only. Intervals are half-open and start at start,
+// start+interval, ...; the last one is cut at end. For intervals on the
+// epoch-aligned grid, pass GridFloor(start, interval, offset) as start.
+func (s *Store) Summaries(ctx context.Context, name string, start, end, interval int64, b Bounds) ([]Summary, error) {
 	st := s.lookup(name)
 	if st == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
@@ -264,26 +368,31 @@ func (s *Store) Summaries(ctx context.Context, name string, start, end, interval
 	if interval <= 0 || end <= start {
 		return nil, fmt.Errorf("%w: summaries need start < end and a positive interval", ErrInvalid)
 	}
-	n := (end - start + interval - 1) / interval
-	if n > MaxResultPoints || n < 0 {
+	span := uint64(end) - uint64(start) // no overflow on wide ranges
+	n := span / uint64(interval)
+	if span%uint64(interval) != 0 {
+		n++
+	}
+	if n > MaxResultPoints {
 		return nil, fmt.Errorf("%w: %d intervals, over the limit of %d", ErrInvalid, n, MaxResultPoints)
 	}
 	out := make([]Summary, n)
 	for i := range out {
 		out[i].Start = start + int64(i)*interval
-		out[i].End = min(out[i].Start+interval, end)
+		out[i].End = end
+		if uint64(end)-uint64(out[i].Start) > uint64(interval) {
+			out[i].End = out[i].Start + interval
+		}
 	}
 	numeric := st.meta.Kind != connectors.KindString
 	// The value in effect at start, for the time-weighted mean.
-	held, haveHeld, err := s.before(st, start)
+	lo := s.lo(st, b)
+	from := max(start, lo)
+	held, haveHeld, err := s.heldBefore(st, from, lo, b.Ceil)
 	if err != nil {
 		return nil, err
 	}
-	cutoff := s.retentionCutoff(st)
-	if held.Time < cutoff {
-		haveHeld = false
-	}
-	it := s.newIterator(st, s.clampRetention(st, start), end, 0)
+	it := s.newIterator(st, from, min(end, b.Ceil), 0)
 	defer it.Close()
 	acc := summer{}
 	cur := 0

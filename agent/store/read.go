@@ -17,6 +17,7 @@ import (
 )
 
 // WindowQuery selects the points of one stream with start <= t < end.
+// A window draws on no point outside that range, so it needs no Bounds.
 type WindowQuery struct {
 	Start, End int64
 	// Limit stops the iterator after this many points; 0 means no limit.

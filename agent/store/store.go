@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w: empty directory", ErrInvalid)
 	}
 	opts.setDefaults()
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", opts.Dir, err)
 	}
 	bo := badger.DefaultOptions(opts.Dir).
@@ -147,6 +148,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger in %s: %w", opts.Dir, err)
 	}
+	privateFiles(opts.Dir, opts.Logger)
 	s := &Store{
 		opts:    opts,
 		db:      db,
@@ -169,6 +171,38 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	go s.gcLoop()
 	s.log.Info("store opened", "dir", opts.Dir, "streams", len(s.byName), "sync", !opts.NoSync)
 	return s, nil
+}
+
+// privateFiles takes group and other permissions off the files in dir.
+// Badger has no option for the mode of its files: it creates them 0666,
+// which the umask cuts to 0644 unless the process runs with umask 077
+// (`sluice agent` does). This covers the files of older versions and the
+// ones Badger just created on open. Badger keeps its files in one flat
+// directory.
+func privateFiles(dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		log.Warn("store: cannot list its files to make them owner-only", "dir", dir, "err", err)
+		return
+	}
+	changed := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(dir, e.Name()), fi.Mode().Perm()&^0o077); err != nil {
+			log.Warn("store: cannot make a file owner-only", "file", e.Name(), "err", err)
+			continue
+		}
+		changed++
+	}
+	if changed > 0 {
+		log.Info("store: made Badger's files owner-only", "dir", dir, "count", changed)
+	}
 }
 
 // Close stops the background jobs, waits for pending writes to commit, and

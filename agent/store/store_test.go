@@ -464,7 +464,7 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 	if err := s.Write(ctx, pts); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Interpolated(ctx, "f", 5*sec, 45*sec, 5*sec, 0)
+	got, err := s.Interpolated(ctx, "f", 5*sec, 45*sec, 5*sec, 0, Unbounded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,12 +485,12 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 		}
 	}
 	// Step for ints, count form.
-	gi, err := s.Interpolated(ctx, "i", 10*sec, 40*sec, 0, 7)
+	gi, err := s.Interpolated(ctx, "i", 10*sec, 40*sec, 0, 7, Unbounded)
 	if err != nil || len(gi) != 7 || gi[1].Value.I != 0 || gi[1].Time != 15*sec || gi[6].Value.I != 40 {
 		t.Fatalf("step interpolation: %v %+v", err, gi)
 	}
 
-	sums, err := s.Summaries(ctx, "f", 0, 60*sec, 20*sec)
+	sums, err := s.Summaries(ctx, "f", 0, 60*sec, 20*sec, Unbounded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +511,7 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 		t.Errorf("summary 2 = %+v", s2)
 	}
 	// An empty interval after data holds the last value for the time-weighted mean.
-	sums, err = s.Summaries(ctx, "i", 40*sec, 100*sec, 30*sec)
+	sums, err = s.Summaries(ctx, "i", 40*sec, 100*sec, 30*sec, Unbounded)
 	if err != nil || len(sums) != 2 || sums[1].Count != 0 || !sums[1].HasTWA || sums[1].TimeWeightedMean != 40 {
 		t.Fatalf("summaries after data: %v %+v", err, sums)
 	}
@@ -524,12 +524,12 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 	if err := s.Write(ctx, sd); err != nil {
 		t.Fatal(err)
 	}
-	sums, _ = s.Summaries(ctx, "sd", 0, 10, 10)
+	sums, _ = s.Summaries(ctx, "sd", 0, 10, 10, Unbounded)
 	if math.Abs(sums[0].StdDev-math.Sqrt(1.25)) > 1e-12 || sums[0].Mean != 2.5 {
 		t.Fatalf("stddev summary = %+v", sums[0])
 	}
 	for _, bad := range [][3]int64{{10, 0, 1}, {0, 10, 0}, {0, math.MaxInt64, 1}} {
-		if _, err := s.Summaries(ctx, "f", bad[0], bad[1], bad[2]); !errors.Is(err, ErrInvalid) {
+		if _, err := s.Summaries(ctx, "f", bad[0], bad[1], bad[2], Unbounded); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Summaries%v: %v, want ErrInvalid", bad, err)
 		}
 	}

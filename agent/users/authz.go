@@ -29,9 +29,19 @@ const (
 	// ScopeTokenOwner lets the owner of the token {id} act on it; anyone
 	// else needs Action tenant-wide.
 	ScopeTokenOwner
+	// ScopeStream needs Action (write) tenant-wide on the stream named by
+	// {name}: a tenant admin's on any stream, an ingest user's within its
+	// prefixes (Principal.MayWrite).
+	ScopeStream
+	// ScopeStreams is ScopeStream for a route whose body names the
+	// streams (bulk writes): the middleware checks Action tenant-wide,
+	// and the handler must check every stream with MayWrite before it
+	// looks any up or stores anything.
+	ScopeStreams
 )
 
-var scopeNames = [...]string{"", "public", "authenticated", "tenant", "community", "any-community", "self", "token-owner"}
+var scopeNames = [...]string{"", "public", "authenticated", "tenant", "community", "any-community", "self", "token-owner",
+	"stream", "streams"}
 
 func (s Scope) String() string {
 	if int(s) < len(scopeNames) {
@@ -62,6 +72,8 @@ const (
 	share  = policy.ActionShare
 	manage = policy.ActionManageUsers
 	admin  = policy.ActionAdminister
+	write  = policy.ActionWrite
+	views  = policy.ActionEditViews
 )
 
 // routes is the authorization table of every /api/v1 route; a route not
@@ -80,14 +92,15 @@ var routes = []Route{
 	{"GET /api/v1/status", 0, ScopeAuthenticated, false},
 	{"GET /api/v1/tenant", 0, ScopeAuthenticated, false},
 
-	// Local streams: tenant-wide roles (a tenant-wide community-member
-	// reads them; writing and managing them is the tenant admin's).
+	// Local streams: tenant-wide roles (a tenant-wide community-member or
+	// reader reads them; writing points is the tenant admin's and, under
+	// its prefixes, ingest's; managing them is the tenant admin's).
 	{"GET /api/v1/streams", read, ScopeTenant, false},
 	{"POST /api/v1/streams", admin, ScopeTenant, false},
 	{"GET /api/v1/streams/{name}", read, ScopeTenant, false},
 	{"DELETE /api/v1/streams/{name}", admin, ScopeTenant, true},
-	{"POST /api/v1/streams/{name}/data", admin, ScopeTenant, false},
-	{"POST /api/v1/data", admin, ScopeTenant, false},
+	{"POST /api/v1/streams/{name}/data", write, ScopeStream, false},
+	{"POST /api/v1/data", write, ScopeStreams, false},
 	{"GET /api/v1/streams/{name}/data", read, ScopeTenant, false},
 	{"GET /api/v1/streams/{name}/latest", read, ScopeTenant, false},
 	{"GET /api/v1/streams/{name}/interpolated", read, ScopeTenant, false},
@@ -156,14 +169,27 @@ var routes = []Route{
 	{"GET /api/v1/audit/tail", admin, ScopeTenant, false},
 
 	// Data views: per-tenant saved queries, so reading the tenant's data
-	// is enough to keep them (docs/api.md). The export's own reads of each
-	// stream are checked again, route by route, by Internal.
+	// is enough to see and export them, and a tenant-wide member keeps
+	// them (a reader only reads; docs/api.md). The export's own reads of
+	// each stream are checked again, route by route, by Internal.
 	{"GET /api/v1/views", read, ScopeTenant, false},
-	{"POST /api/v1/views", read, ScopeTenant, false},
+	{"POST /api/v1/views", views, ScopeTenant, false},
 	{"GET /api/v1/views/{name}", read, ScopeTenant, false},
-	{"PUT /api/v1/views/{name}", read, ScopeTenant, false},
-	{"DELETE /api/v1/views/{name}", read, ScopeTenant, false},
+	{"PUT /api/v1/views/{name}", views, ScopeTenant, false},
+	{"DELETE /api/v1/views/{name}", views, ScopeTenant, false},
 	{"GET /api/v1/views/{name}/export", read, ScopeTenant, false},
+
+	// Prometheus-compatible reads for Grafana (agent/promapi; also at
+	// /prometheus/api/v1/..., and POSTed forms arrive as these GETs).
+	// Reading somewhere is enough: the handler shows the local streams
+	// only to tenant-wide readers, and each community's shared streams
+	// only to those who read there.
+	{"GET /api/v1/prometheus/query", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/query_range", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/series", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/labels", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/label/{name}/values", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/metadata", read, ScopeAnyCommunity, false},
 }
 
 // queryToken lists the routes that also take the API token as the

@@ -63,27 +63,53 @@ type Options struct {
 }
 
 // Assignment is one role a user holds: in one community, or tenant-wide
-// when Community is "". RoleTenantAdmin is tenant-wide only.
+// when Community is "". Tenant-admin, ingest and reader are tenant-wide
+// only (policy.Role.TenantWide).
 type Assignment struct {
 	Role      policy.Role
 	Community policy.CommunityID
+	// Prefixes are the stream name prefixes an ingest grant may write
+	// (policy.WithinPrefixes): at least one, at most MaxPrefixes, sorted,
+	// no duplicates. Empty for every other role. Never change the slice
+	// of an Assignment you got: it may be shared.
+	Prefixes []string
 }
 
+// MaxPrefixes bounds the prefixes of one ingest grant.
+const MaxPrefixes = 64
+
 func (a Assignment) String() string {
-	if a.Community == "" {
-		return a.Role.String() + " (tenant-wide)"
+	s := a.Role.String()
+	if len(a.Prefixes) > 0 {
+		s += " of " + strings.Join(a.Prefixes, ", ")
 	}
-	return a.Role.String() + " in " + string(a.Community)
+	if a.Community == "" {
+		return s + " (tenant-wide)"
+	}
+	return s + " in " + string(a.Community)
 }
+
+// same reports whether a and b are the same role in the same place,
+// whatever their prefixes.
+func (a Assignment) same(b Assignment) bool { return a.Role == b.Role && a.Community == b.Community }
+
+// roleNames lists every role as the CLI spells it.
+var roleNames = func() []string {
+	var out []string
+	for r := policy.RoleCommunityMember; r <= policy.RoleReader; r++ {
+		out = append(out, r.String())
+	}
+	return out
+}()
 
 // ParseRole parses a role as the CLI spells it (policy.Role.String).
 func ParseRole(s string) (policy.Role, error) {
-	for r := policy.RoleCommunityMember; r <= policy.RoleTenantAdmin; r++ {
+	for r := policy.RoleCommunityMember; r <= policy.RoleReader; r++ {
 		if r.String() == s {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("%w role %q (want community-member, data-steward, community-admin or tenant-admin)", ErrInvalid, s)
+	return 0, fmt.Errorf("%w role %q (want one of %s)", ErrInvalid, s, strings.Join(roleNames, ", "))
 }
 
 // UserInfo describes a user. It never carries the password hash.
@@ -91,7 +117,7 @@ type UserInfo struct {
 	Name            string
 	Created         time.Time
 	PasswordChanged time.Time // zero if the user has no password
-	HasPassword     bool
+	HasPassword     bool      // false: a user for tokens only (a device, an integration)
 	Disabled        bool
 	Builtin         bool // the bootstrap admin
 	Roles           []Assignment
@@ -281,7 +307,7 @@ func (s *state) tenantAdmins() int {
 }
 
 func hasTenantAdmin(as []Assignment) bool {
-	return slices.Contains(as, Assignment{Role: policy.RoleTenantAdmin})
+	return slices.ContainsFunc(as, Assignment{Role: policy.RoleTenantAdmin}.same)
 }
 
 // AddUser creates a user with a password and, optionally, roles. The
@@ -293,24 +319,56 @@ func (d *Directory) AddUser(name, password string, roles ...Assignment) error {
 	if err := checkPassword(name, password); err != nil {
 		return err
 	}
-	for _, a := range roles {
-		if err := checkAssignment(a); err != nil {
-			return err
-		}
+	as, err := newAssignments(roles)
+	if err != nil {
+		return err
 	}
 	hash, err := d.hashPassword(password)
 	if err != nil {
 		return err
 	}
+	return d.insertUser(name, hash, as)
+}
+
+// AddTokenUser creates a user without a password, with roles: a device's
+// or an integration's account, which works with the tokens an
+// administrator makes for it (CreateToken), and cannot sign in nor pass
+// a step-up, so it never mints tokens or changes anything that needs one.
+func (d *Directory) AddTokenUser(name string, roles ...Assignment) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	as, err := newAssignments(roles)
+	if err != nil {
+		return err
+	}
+	return d.insertUser(name, "", as)
+}
+
+func newAssignments(roles []Assignment) ([]Assignment, error) {
+	var as []Assignment
+	for _, a := range roles {
+		a, err := normAssignment(a)
+		if err != nil {
+			return nil, err
+		}
+		if as, err = addAssignment(as, a); err != nil {
+			return nil, err
+		}
+	}
+	return as, nil
+}
+
+func (d *Directory) insertUser(name, hash string, as []Assignment) error {
 	return d.update(func(s *state, now time.Time) error {
 		if _, ok := s.users[name]; ok {
 			return fmt.Errorf("user %q: %w", name, ErrExists)
 		}
-		s.users[name] = &user{name: name, hash: hash, created: now, pwChanged: now}
-		var as []Assignment
-		for _, a := range roles {
-			as = addAssignment(as, a)
+		u := &user{name: name, hash: hash, created: now}
+		if hash != "" {
+			u.pwChanged = now
 		}
+		s.users[name] = u
 		if len(as) > 0 {
 			s.roles[name] = as
 		}
@@ -422,40 +480,77 @@ func (d *Directory) User(name string) (UserInfo, error) {
 
 func (s *state) info(u *user) UserInfo {
 	return UserInfo{Name: u.name, Created: u.created, PasswordChanged: u.pwChanged, HasPassword: u.hash != "",
-		Disabled: u.disabled, Builtin: u.builtin, Roles: slices.Clone(s.roles[u.name])}
+		Disabled: u.disabled, Builtin: u.builtin, Roles: cloneAssignments(s.roles[u.name])}
 }
 
-// Grant gives user the role in community ("" for tenant-wide). Granting a
-// role the user holds is not an error.
-func (d *Directory) Grant(name string, role policy.Role, community policy.CommunityID) error {
-	a := Assignment{Role: role, Community: community}
-	if err := checkAssignment(a); err != nil {
+// cloneAssignments copies as deeply, so no caller shares a slice with the
+// directory's state.
+func cloneAssignments(as []Assignment) []Assignment {
+	out := slices.Clone(as)
+	for i := range out {
+		out[i].Prefixes = slices.Clone(out[i].Prefixes)
+	}
+	return out
+}
+
+// Grant gives user the role in community ("" for tenant-wide). Ingest
+// needs prefixes, the stream name prefixes it may write; no other role
+// takes any. Granting a role the user holds is not an error; granting
+// ingest again adds the new prefixes to those it has.
+func (d *Directory) Grant(name string, role policy.Role, community policy.CommunityID, prefixes ...string) error {
+	a, err := normAssignment(Assignment{Role: role, Community: community, Prefixes: prefixes})
+	if err != nil {
 		return err
 	}
 	return d.update(func(s *state, now time.Time) error {
 		if _, ok := s.users[name]; !ok {
 			return fmt.Errorf("user %q: %w", name, ErrNotFound)
 		}
-		s.roles[name] = addAssignment(slices.Clone(s.roles[name]), a)
+		as, err := addAssignment(slices.Clone(s.roles[name]), a)
+		if err != nil {
+			return err
+		}
+		s.roles[name] = as
 		return nil
 	})
 }
 
-// Revoke takes the role in community from user. It is ErrNotFound if the
-// user does not hold it, ErrLastAdmin if it is the last enabled tenant
-// administrator's tenant-admin role.
-func (d *Directory) Revoke(name string, role policy.Role, community policy.CommunityID) error {
+// Revoke takes the role in community from user. With prefixes (ingest
+// only) it takes only those prefixes from the ingest grant, and the role
+// with the last of them. It is ErrNotFound if the user does not hold the
+// role or one of the prefixes, ErrLastAdmin if it is the last enabled
+// tenant administrator's tenant-admin role.
+func (d *Directory) Revoke(name string, role policy.Role, community policy.CommunityID, prefixes ...string) error {
 	a := Assignment{Role: role, Community: community}
+	if len(prefixes) > 0 && role != policy.RoleIngest {
+		return fmt.Errorf("%w: only ingest has prefixes", ErrInvalid)
+	}
 	return d.update(func(s *state, now time.Time) error {
 		if _, ok := s.users[name]; !ok {
 			return fmt.Errorf("user %q: %w", name, ErrNotFound)
 		}
 		as := s.roles[name]
-		i := slices.Index(as, a)
+		i := slices.IndexFunc(as, a.same)
 		if i < 0 {
 			return fmt.Errorf("user %q has no role %s: %w", name, a, ErrNotFound)
 		}
-		as = slices.Delete(slices.Clone(as), i, i+1)
+		as = slices.Clone(as)
+		if len(prefixes) > 0 {
+			kept := slices.Clone(as[i].Prefixes)
+			for _, p := range prefixes {
+				j := slices.Index(kept, p)
+				if j < 0 {
+					return fmt.Errorf("user %q has no ingest prefix %q: %w", name, p, ErrNotFound)
+				}
+				kept = slices.Delete(kept, j, j+1)
+			}
+			if len(kept) > 0 {
+				as[i].Prefixes = kept
+				s.roles[name] = as
+				return nil
+			}
+		}
+		as = slices.Delete(as, i, i+1)
 		if len(as) == 0 {
 			delete(s.roles, name)
 		} else {
@@ -515,18 +610,42 @@ func (d *Directory) ForgetCommunity(community policy.CommunityID) error {
 
 // Roles lists user's roles, tenant-wide first, then by community and role.
 func (d *Directory) Roles(name string) []Assignment {
-	return slices.Clone(d.cur.Load().roles[name])
+	return cloneAssignments(d.cur.Load().roles[name])
+}
+
+// normAssignment checks a and returns it with its prefixes sorted and
+// without duplicates, in a slice of its own.
+func normAssignment(a Assignment) (Assignment, error) {
+	a.Prefixes = slices.Compact(slices.Sorted(slices.Values(a.Prefixes)))
+	return a, checkAssignment(a)
 }
 
 func checkAssignment(a Assignment) error {
-	if a.Role < policy.RoleCommunityMember || a.Role > policy.RoleTenantAdmin {
+	if a.Role < policy.RoleCommunityMember || a.Role > policy.RoleReader {
 		return fmt.Errorf("%w role %d", ErrInvalid, a.Role)
 	}
-	if a.Role == policy.RoleTenantAdmin && a.Community != "" {
-		return fmt.Errorf("%w: tenant-admin is tenant-wide only", ErrInvalid)
+	if a.Role.TenantWide() && a.Community != "" {
+		return fmt.Errorf("%w: %s is tenant-wide only", ErrInvalid, a.Role)
 	}
 	if a.Community != "" && !validCommunity(a.Community) {
 		return fmt.Errorf("%w community id %q (want <owner tenant id>/<nonce>)", ErrInvalid, a.Community)
+	}
+	switch {
+	case a.Role != policy.RoleIngest && len(a.Prefixes) > 0:
+		return fmt.Errorf("%w: only ingest takes stream prefixes, not %s", ErrInvalid, a.Role)
+	case a.Role == policy.RoleIngest && len(a.Prefixes) == 0:
+		return fmt.Errorf("%w: ingest needs at least one stream prefix (e.g. site1/), the streams it may write", ErrInvalid)
+	case len(a.Prefixes) > MaxPrefixes:
+		return fmt.Errorf("%w: %d stream prefixes, at most %d", ErrInvalid, len(a.Prefixes), MaxPrefixes)
+	}
+	for i, p := range a.Prefixes {
+		if !policy.ValidPrefix(p) {
+			return fmt.Errorf("%w stream prefix %q: want the start of a stream name, 1-%d bytes, segments separated by single slashes (e.g. site1/)",
+				ErrInvalid, p, policy.MaxPrefix)
+		}
+		if i > 0 && a.Prefixes[i-1] >= p {
+			return fmt.Errorf("%w: stream prefixes not sorted or repeated at %q", ErrInvalid, p)
+		}
 	}
 	return nil
 }
@@ -557,10 +676,21 @@ func compareAssignments(a, b Assignment) int {
 	return int(a.Role) - int(b.Role)
 }
 
-func addAssignment(as []Assignment, a Assignment) []Assignment {
+// addAssignment adds a (checked) to as, which the caller owns. Ingest
+// granted again takes the union of the prefixes.
+func addAssignment(as []Assignment, a Assignment) ([]Assignment, error) {
 	i, found := slices.BinarySearchFunc(as, a, compareAssignments)
-	if found {
-		return as
+	if !found {
+		return slices.Insert(as, i, a), nil
 	}
-	return slices.Insert(as, i, a)
+	if len(a.Prefixes) == 0 {
+		return as, nil
+	}
+	merged := Assignment{Role: a.Role, Community: a.Community, Prefixes: append(slices.Clone(as[i].Prefixes), a.Prefixes...)}
+	merged, err := normAssignment(merged)
+	if err != nil {
+		return nil, err
+	}
+	as[i] = merged
+	return as, nil
 }

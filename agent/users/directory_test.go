@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +26,7 @@ func TestUserLifecycle(t *testing.T) {
 	must(t, d.Grant("bob.smith-2", policy.RoleDataSteward, commC))
 	must(t, d.Grant("bob.smith-2", policy.RoleDataSteward, commC)) // idempotent
 	want := []Assignment{role(policy.RoleCommunityMember, commC), role(policy.RoleDataSteward, commC)}
-	if got := d.Roles("bob.smith-2"); !slices.Equal(got, want) {
+	if got := d.Roles("bob.smith-2"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("roles %v, want %v", got, want)
 	}
 	if err := d.Revoke("bob.smith-2", policy.RoleCommunityAdmin, commC); !errors.Is(err, ErrNotFound) {
@@ -159,7 +159,7 @@ func TestForgetCommunity(t *testing.T) {
 		role(policy.RoleCommunityMember, commD)))
 	must(t, d.AddUser("bob", pw("bob"), role(policy.RoleCommunityAdmin, commC)))
 	must(t, d.ForgetCommunity(commC))
-	if got := d.Roles("alice"); !slices.Equal(got, []Assignment{role(policy.RoleCommunityMember, commD)}) {
+	if got := d.Roles("alice"); !reflect.DeepEqual(got, []Assignment{role(policy.RoleCommunityMember, commD)}) {
 		t.Fatalf("alice: %v", got)
 	}
 	if got := d.Roles("bob"); len(got) != 0 {

@@ -74,7 +74,34 @@
 //	                  the community (grants and revokes roles there)
 //	data-steward      shares, unshares, pauses, resumes; only together
 //	                  with community-member, as in the cloud products
-//	community-member  reads: the catalog, shared streams, members
+//	community-member  reads: the catalog, shared streams, members; and,
+//	                  tenant-wide, keeps the data views
+//	ingest            tenant-wide only, for devices: writes points to the
+//	                  local streams within its prefixes (creating them
+//	                  with ?create=1), over the API and OMF; nothing else
+//	reader            tenant-wide only, for dashboards: reads local
+//	                  streams, every community's catalog and shared
+//	                  streams, connections' reads, data views and their
+//	                  export; changes nothing
+//
+// An ingest grant carries stream name prefixes (Assignment.Prefixes, at
+// least one): "site1/" lets it write site1/boiler/temp, not site10/x
+// (policy.WithinPrefixes matches whole segments). Granting ingest again
+// adds prefixes; revoking with prefixes takes only those. The prefixes
+// live here, beside the grant, not in a policy role record: they matter
+// only to this agent (role grants never leave the tenant; partners are
+// told only whether a user reads, policy.RoleSet.Vouched), and a record's
+// signed encoding has no field for them. The middleware checks the
+// stream of every write route against them: {name} on ScopeStream
+// routes, and each stream of a bulk body through MayWrite, which the API
+// calls before it looks any stream up, so one stream outside refuses the
+// whole body with 403 naming it. HTTP sources (OMF) apply the same rule
+// to each stream they write for a user's token.
+//
+// Devices and dashboards are usually token users (AddTokenUser): users
+// without a password, which cannot sign in nor pass a step-up, and work
+// with the tokens an administrator makes for them. A token acts with its
+// user's roles at the time of each request.
 //
 // In a community a user holds the roles granted there plus its
 // tenant-wide ones; tenant-level routes (local streams, connections,
@@ -101,8 +128,9 @@
 // in which that action must be allowed, and whether it needs step-up. The
 // Middleware authenticates the bearer token or the session cookie,
 // matches the request against the table as http.ServeMux does, resolves
-// the {c} community with the
-// agent's Resolver, checks Allowed, and enforces step-up: the caller's own
+// the {c} community with the agent's Resolver, checks Allowed (and, on
+// write routes, the stream against an ingest user's prefixes), and
+// enforces step-up: the caller's own
 // password again, in the X-Sluice-Password header, checked (and rate
 // limited) like a login. Step-up guards accepting a connection,
 // confirming and removing a member, deleting or leaving a community,
@@ -126,13 +154,14 @@
 //	POST   /api/v1/logout                 -> 204 (revokes the session, clears the cookie)
 //	GET    /api/v1/whoami                 -> {"user","token_id","admin","roles"}
 //	GET    /api/v1/users                  -> [User] (community admins see roles of their communities)
-//	POST   /api/v1/users                  {"name","password","roles"?:[{"role","community"?}]} -> 201 User
+//	POST   /api/v1/users                  {"name","password","roles"?:[{"role","community"?,"prefixes"?}]} -> 201 User
+//	POST   /api/v1/users                  {"name","no_password":true,"roles"?:[...]} -> 201 User (a token user)
 //	GET    /api/v1/users/{user}           -> User
 //	DELETE /api/v1/users/{user}           -> 204 (with its tokens and roles)
 //	POST   /api/v1/users/{user}/disable   -> User;  .../enable -> User
 //	PUT    /api/v1/users/{user}/password  {"password"} -> 204 (step-up: the caller's current password)
-//	POST   /api/v1/users/{user}/roles     {"role","community"?} -> User
-//	DELETE /api/v1/users/{user}/roles/{role}?community= -> User
+//	POST   /api/v1/users/{user}/roles     {"role","community"?,"prefixes"?} -> User (prefixes: ingest only, required)
+//	DELETE /api/v1/users/{user}/roles/{role}?community=&prefix=... -> User (prefix: take only those)
 //	GET    /api/v1/users/{user}/tokens    -> [Token];  POST {"label","ttl"} -> 201 Token with "token"
 //	GET    /api/v1/tokens                 -> the caller's [Token];  POST {"label","ttl"} -> 201
 //	DELETE /api/v1/tokens/{id}            -> 204 (revoke)
@@ -141,7 +170,9 @@
 //	DELETE /api/v1/communities/{c}/users/{user}?role= -> 204 (one role, or all in {c})
 //
 // User: {"name","created","password_changed","has_password","disabled","builtin","roles"}.
-// Token: {"token" (on creation only),"id","user","label","created","expires","revoked","last_used","bootstrap","active"}.
+// Role: {"role","community" (absent: tenant-wide),"prefixes" (ingest)}.
+// Token: {"token" (on creation only),"id","user","label","created","expires","revoked","last_used","bootstrap","active",
+// "roles" (its user's, in lists)}.
 // ttl: a Go duration, or days ("30d") or weeks ("2w").
 //
 // # File
@@ -165,11 +196,16 @@
 //	  ],
 //	  "roles": [
 //	    {"user": "admin", "role": "tenant-admin"},
-//	    {"user": "alice", "role": "data-steward", "community": "<owner tenant id>/<nonce>"}
+//	    {"user": "alice", "role": "data-steward", "community": "<owner tenant id>/<nonce>"},
+//	    {"user": "plc-gw", "role": "ingest", "prefixes": ["site1/"]}
 //	  ]
 //	}
 //
-// Times are RFC 3339 UTC; zero times and false flags are left out.
+// Times are RFC 3339 UTC; zero times and false flags are left out. A
+// token user has no "password". "prefixes" belong to ingest alone, which
+// needs at least one; they are sorted and made unique on loading. An
+// agent older than the ingest and reader roles refuses a file that
+// grants them (it names the entry).
 // "legacy" marks the one bootstrap token whose hash covers the whole
 // bearer (an admin.token file older than this package). Loading is strict:
 // unknown keys, another version, invalid names, roles, ids or hashes, and

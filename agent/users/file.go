@@ -53,9 +53,10 @@ type fileToken struct {
 }
 
 type fileRole struct {
-	User      string `json:"user"`
-	Role      string `json:"role"`
-	Community string `json:"community,omitempty"`
+	User      string   `json:"user"`
+	Role      string   `json:"role"`
+	Community string   `json:"community,omitempty"`
+	Prefixes  []string `json:"prefixes,omitempty"` // ingest only: the stream prefixes it may write
 }
 
 // load reads the file, validating every entry; errors name the entry.
@@ -139,14 +140,16 @@ func (d *Directory) load() (*state, error) {
 		if err != nil {
 			return bad("roles[%d]: %v", i, err)
 		}
-		a := Assignment{Role: role, Community: policy.CommunityID(fr.Community)}
-		if err := checkAssignment(a); err != nil {
+		a, err := normAssignment(Assignment{Role: role, Community: policy.CommunityID(fr.Community), Prefixes: fr.Prefixes})
+		if err != nil {
 			return bad("roles[%d]: %v", i, err)
 		}
 		if s.users[fr.User] == nil {
 			return bad("roles[%d]: no user %q", i, fr.User)
 		}
-		s.roles[fr.User] = addAssignment(s.roles[fr.User], a)
+		if s.roles[fr.User], err = addAssignment(s.roles[fr.User], a); err != nil {
+			return bad("roles[%d]: %v", i, err)
+		}
 	}
 	return s, nil
 }
@@ -174,7 +177,7 @@ func (d *Directory) save(s *state) error {
 	slices.SortFunc(f.Tokens, func(a, b fileToken) int { return strings.Compare(a.ID, b.ID) })
 	for _, name := range slices.Sorted(maps.Keys(s.roles)) {
 		for _, a := range s.roles[name] {
-			f.Roles = append(f.Roles, fileRole{User: name, Role: a.Role.String(), Community: string(a.Community)})
+			f.Roles = append(f.Roles, fileRole{User: name, Role: a.Role.String(), Community: string(a.Community), Prefixes: a.Prefixes})
 		}
 	}
 	b, err := json.MarshalIndent(f, "", "  ")

@@ -117,8 +117,9 @@ func (d *Directory) buildHandler() {
 // JSON shapes.
 
 type roleJSON struct {
-	Role      string `json:"role"`
-	Community string `json:"community,omitempty"` // "" for tenant-wide
+	Role      string   `json:"role"`
+	Community string   `json:"community,omitempty"` // "" for tenant-wide
+	Prefixes  []string `json:"prefixes,omitempty"`  // ingest: the stream prefixes it may write
 }
 
 type userJSON struct {
@@ -142,13 +143,16 @@ type tokenJSON struct {
 	LastUsed  time.Time `json:"last_used,omitzero"`
 	Bootstrap bool      `json:"bootstrap,omitempty"`
 	Active    bool      `json:"active"`
+	// Roles are the user's: a token acts with its user's roles at the
+	// time of each request. Listed, not on creation.
+	Roles []roleJSON `json:"roles,omitempty"`
 }
 
 func rolesJSON(as []Assignment, keep func(Assignment) bool) []roleJSON {
 	out := []roleJSON{}
 	for _, a := range as {
 		if keep == nil || keep(a) {
-			out = append(out, roleJSON{Role: a.Role.String(), Community: string(a.Community)})
+			out = append(out, roleJSON{Role: a.Role.String(), Community: string(a.Community), Prefixes: a.Prefixes})
 		}
 	}
 	return out
@@ -156,7 +160,7 @@ func rolesJSON(as []Assignment, keep func(Assignment) bool) []roleJSON {
 
 func (rj roleJSON) assignment() (Assignment, error) {
 	role, err := ParseRole(rj.Role)
-	return Assignment{Role: role, Community: policy.CommunityID(rj.Community)}, err
+	return Assignment{Role: role, Community: policy.CommunityID(rj.Community), Prefixes: rj.Prefixes}, err
 }
 
 func toUserJSON(u UserInfo, keep func(Assignment) bool) userJSON {
@@ -265,9 +269,10 @@ func (d *Directory) getUser(w http.ResponseWriter, r *http.Request, a Access) er
 
 func (d *Directory) addUser(w http.ResponseWriter, r *http.Request, a Access) error {
 	var req struct {
-		Name     string     `json:"name"`
-		Password string     `json:"password"`
-		Roles    []roleJSON `json:"roles"`
+		Name       string     `json:"name"`
+		Password   string     `json:"password"`
+		NoPassword bool       `json:"no_password"` // a user for tokens only (a device, an integration)
+		Roles      []roleJSON `json:"roles"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
@@ -280,7 +285,16 @@ func (d *Directory) addUser(w http.ResponseWriter, r *http.Request, a Access) er
 		}
 		as = append(as, as0)
 	}
-	if err := d.AddUser(req.Name, req.Password, as...); err != nil {
+	var err error
+	switch {
+	case req.NoPassword && req.Password != "":
+		err = fmt.Errorf("%w: a password with no_password", ErrInvalid)
+	case req.NoPassword:
+		err = d.AddTokenUser(req.Name, as...)
+	default:
+		err = d.AddUser(req.Name, req.Password, as...)
+	}
+	if err != nil {
 		return err
 	}
 	d.log.Info("user added", "user", req.Name, "by", a.Principal.User)
@@ -336,7 +350,7 @@ func (d *Directory) grant(w http.ResponseWriter, r *http.Request, a Access) erro
 		return err
 	}
 	name := r.PathValue("user")
-	if err := d.Grant(name, as.Role, as.Community); err != nil {
+	if err := d.Grant(name, as.Role, as.Community, as.Prefixes...); err != nil {
 		return err
 	}
 	d.log.Info("role granted", "user", name, "role", as.String(), "by", a.Principal.User)
@@ -348,11 +362,12 @@ func (d *Directory) revoke(w http.ResponseWriter, r *http.Request, a Access) err
 	if err != nil {
 		return err
 	}
-	name, c := r.PathValue("user"), policy.CommunityID(r.URL.Query().Get("community"))
-	if err := d.Revoke(name, role, c); err != nil {
+	q := r.URL.Query()
+	name, c, prefixes := r.PathValue("user"), policy.CommunityID(q.Get("community")), q["prefix"]
+	if err := d.Revoke(name, role, c, prefixes...); err != nil {
 		return err
 	}
-	d.log.Info("role revoked", "user", name, "role", Assignment{role, c}.String(), "by", a.Principal.User)
+	d.log.Info("role revoked", "user", name, "role", Assignment{Role: role, Community: c, Prefixes: prefixes}.String(), "by", a.Principal.User)
 	return d.writeUser(w, name, nil)
 }
 
@@ -368,7 +383,9 @@ func (d *Directory) writeUser(w http.ResponseWriter, name string, keep func(Assi
 func (d *Directory) listTokens(w http.ResponseWriter, name string) error {
 	out := []tokenJSON{}
 	for _, t := range d.ListTokens(name) {
-		out = append(out, d.toTokenJSON(t))
+		tj := d.toTokenJSON(t)
+		tj.Roles = rolesJSON(d.Roles(t.User), nil)
+		out = append(out, tj)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -441,13 +458,13 @@ func (d *Directory) communityGrant(w http.ResponseWriter, r *http.Request, a Acc
 	if err != nil {
 		return err
 	}
-	if role == policy.RoleTenantAdmin {
-		return fmt.Errorf("%w: tenant-admin is tenant-wide; grant it with POST /api/v1/users/{user}/roles", ErrInvalid)
+	if role.TenantWide() {
+		return fmt.Errorf("%w: %s is tenant-wide; grant it with POST /api/v1/users/{user}/roles", ErrInvalid, role)
 	}
 	if err := d.Grant(req.User, role, c); err != nil {
 		return err
 	}
-	d.log.Info("role granted", "user", req.User, "role", Assignment{role, c}.String(), "by", a.Principal.User)
+	d.log.Info("role granted", "user", req.User, "role", Assignment{Role: role, Community: c}.String(), "by", a.Principal.User)
 	return d.writeUser(w, req.User, func(as Assignment) bool { return as.Community == c })
 }
 

@@ -323,8 +323,36 @@ func (g *guard) authorize(ctx context.Context, acc *Access, mr *http.Request) bo
 	case ScopeTokenOwner:
 		t, err := g.dir.Token(mr.PathValue("id"))
 		return (err == nil && t.User == p.User) || Allowed(p, rt.Action, "")
+	case ScopeStream:
+		return Allowed(p, rt.Action, "") && p.MayWrite(mr.PathValue("name"))
+	case ScopeStreams:
+		return Allowed(p, rt.Action, "")
 	}
 	return false
+}
+
+// MayWrite is the check of the ScopeStreams routes, for their handlers:
+// it says why the caller of the request behind ctx may not write points
+// to stream, or returns nil if it may. The answer to a refusal is 403,
+// naming the stream. Without an Access in ctx it refuses.
+func MayWrite(ctx context.Context, stream string) error {
+	a, ok := FromContext(ctx)
+	switch {
+	case !ok || a.Principal.User == "":
+		return fmt.Errorf("writing stream %q: %w", stream, ErrUnauthenticated)
+	case !a.Principal.MayWrite(stream):
+		return errors.New(streamDenial(a.Principal, stream))
+	}
+	return nil
+}
+
+// streamDenial says why p may not write stream.
+func streamDenial(p Principal, stream string) string {
+	if ps := p.Prefixes(); len(ps) > 0 && p.RoleSet("").Can(policy.ActionWrite) {
+		return fmt.Sprintf("user %q may not write stream %q: it is outside the user's ingest prefixes (%s)",
+			p.User, stream, strings.Join(ps, ", "))
+	}
+	return fmt.Sprintf("user %q may not write stream %q (needs tenant-admin, or ingest with a prefix of it)", p.User, stream)
 }
 
 var actionWords = map[policy.Action]string{
@@ -332,6 +360,8 @@ var actionWords = map[policy.Action]string{
 	policy.ActionShare:       "share",
 	policy.ActionManageUsers: "manage users",
 	policy.ActionAdminister:  "administer",
+	policy.ActionWrite:       "write data to",
+	policy.ActionEditViews:   "change the data views of",
 }
 
 func denial(p Principal, rt Route, mr *http.Request) string {
@@ -345,6 +375,8 @@ func denial(p Principal, rt Route, mr *http.Request) string {
 		return fmt.Sprintf("user %q may act only on its own account here", p.User)
 	case ScopeTokenOwner:
 		return fmt.Sprintf("user %q may revoke only its own tokens", p.User)
+	case ScopeStream:
+		return streamDenial(p, mr.PathValue("name"))
 	}
 	return fmt.Sprintf("user %q may not %s this tenant (needs a tenant-wide role that allows it)", p.User, what)
 }

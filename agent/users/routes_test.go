@@ -26,19 +26,25 @@ var principals = []string{
 	"exp",  // tenant admin, expired token
 	"dis",  // tenant admin, disabled user
 	"boot", // the admin.token bootstrap token (exempt from step-up)
+	"ing",  // ingest of site1/ (a device, no password): the {name} below is inside
+	"rd",   // reader (a dashboard, no password)
 }
 
-// Expectations, one letter per principal: y allowed (200), n 403, u 401.
+// Expectations, one letter per principal: y allowed (200), n 403, u 401,
+// s 403 for want of a step-up the principal cannot give (no password).
 // Written by hand from the intended rules, not derived from the table.
 const (
-	public  = "yyyyyyyyyyyy"
-	authed  = "yyyyyyyyuuuy"
-	readT   = "ynnnnynnuuuy" // tenant-wide read
-	adminT  = "ynnnnnnnuuuy" // tenant admin only (also tenant-wide share, which no one here holds but ta)
-	readAny = "ynyyyynnuuuy" // read somewhere
-	readC   = "ynyynynnuuuy" // read in C
-	shareC  = "ynynnnnnuuuy" // share in C: steward and member
-	manageC = "yynnnnnnuuuy" // manage users in C
+	public  = "yyyyyyyyyyyyyy"
+	authed  = "yyyyyyyyuuuyyy"
+	authSU  = "yyyyyyyyuuuyss" // authenticated, with step-up
+	readT   = "ynnnnynnuuuyny" // tenant-wide read
+	adminT  = "ynnnnnnnuuuynn" // tenant admin only (also tenant-wide share, which no one here holds but ta)
+	readAny = "ynyyyynnuuuyny" // read somewhere
+	readC   = "ynyynynnuuuyny" // read in C
+	shareC  = "ynynnnnnuuuynn" // share in C: steward and member
+	manageC = "yynnnnnnuuuynn" // manage users in C
+	writeS  = "ynnnnnnnuuuyyn" // write points into {name}: tenant admin, ingest within its prefixes
+	editV   = "ynnnnynnuuuynn" // change data views: tenant-wide member, not a reader
 )
 
 var expected = map[string]struct {
@@ -55,8 +61,8 @@ var expected = map[string]struct {
 
 	"GET /api/v1/streams/{name}":              {readT, false},
 	"DELETE /api/v1/streams/{name}":           {adminT, true},
-	"POST /api/v1/streams/{name}/data":        {adminT, false},
-	"POST /api/v1/data":                       {adminT, false},
+	"POST /api/v1/streams/{name}/data":        {writeS, false},
+	"POST /api/v1/data":                       {writeS, false}, // the handler checks each stream (TestBulkWriteStreams)
 	"GET /api/v1/streams/{name}/data":         {readT, false},
 	"GET /api/v1/streams/{name}/latest":       {readT, false},
 	"GET /api/v1/streams/{name}/interpolated": {readT, false},
@@ -108,7 +114,7 @@ var expected = map[string]struct {
 	"GET /api/v1/users/{user}/tokens":          {adminT, false},
 	"POST /api/v1/users/{user}/tokens":         {adminT, true},
 	"GET /api/v1/tokens":                       {authed, false},
-	"POST /api/v1/tokens":                      {authed, true},
+	"POST /api/v1/tokens":                      {authSU, true},
 	"DELETE /api/v1/tokens/{id}":               {adminT, false}, // bob's token
 
 	"GET /api/v1/audit":        {adminT, false},
@@ -117,11 +123,18 @@ var expected = map[string]struct {
 	"GET /api/v1/audit/tail":   {adminT, false},
 
 	"GET /api/v1/views":               {readT, false},
-	"POST /api/v1/views":              {readT, false},
+	"POST /api/v1/views":              {editV, false},
 	"GET /api/v1/views/{name}":        {readT, false},
-	"PUT /api/v1/views/{name}":        {readT, false},
-	"DELETE /api/v1/views/{name}":     {readT, false},
+	"PUT /api/v1/views/{name}":        {editV, false},
+	"DELETE /api/v1/views/{name}":     {editV, false},
 	"GET /api/v1/views/{name}/export": {readT, false},
+
+	"GET /api/v1/prometheus/query":               {readAny, false},
+	"GET /api/v1/prometheus/query_range":         {readAny, false},
+	"GET /api/v1/prometheus/series":              {readAny, false},
+	"GET /api/v1/prometheus/labels":              {readAny, false},
+	"GET /api/v1/prometheus/label/{name}/values": {readAny, false},
+	"GET /api/v1/prometheus/metadata":            {readAny, false},
 }
 
 // fixture is a directory with one user per principal, their tokens, and
@@ -157,6 +170,12 @@ func newFixture(t *testing.T) *fixture {
 		"exp":  {role(policy.RoleTenantAdmin, "")},
 		"dis":  {role(policy.RoleTenantAdmin, "")},
 		"bob":  {role(policy.RoleCommunityMember, commD)},
+	}
+	must(t, f.d.AddTokenUser("ing", Assignment{Role: policy.RoleIngest, Prefixes: []string{"site1/", "lab/"}}))
+	must(t, f.d.AddTokenUser("rd", role(policy.RoleReader, "")))
+	for _, name := range []string{"ing", "rd"} {
+		tok, _ := mustToken(t, f.d, name)
+		f.tokens[name] = tok
 	}
 	for name, as := range grants {
 		must(t, f.d.AddUser(name, pw(name), as...))
@@ -251,7 +270,7 @@ func TestEveryRouteEveryRole(t *testing.T) {
 		method, path := f.fill(rt.Pattern)
 		for i, who := range principals {
 			w := do(f.h, request{method: method, path: path, token: f.tokens[who], password: pw(who)})
-			want := map[byte]int{'y': 200, 'n': 403, 'u': 401}[e.want[i]]
+			want := map[byte]int{'y': 200, 'n': 403, 'u': 401, 's': 403}[e.want[i]]
 			if w.Code != want {
 				t.Errorf("%s as %s: %d %s, want %d", rt.Pattern, who, w.Code, strings.TrimSpace(w.Body.String()), want)
 				continue
@@ -260,6 +279,9 @@ func TestEveryRouteEveryRole(t *testing.T) {
 				var body errorBody
 				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error == "" || body.Reason == "" {
 					t.Errorf("%s as %s: refusal body %q is not {error, reason}", rt.Pattern, who, w.Body.String())
+				}
+				if e.want[i] == 's' && !strings.HasPrefix(body.Reason, "step_up") {
+					t.Errorf("%s as %s: refused for %q, want a step-up refusal", rt.Pattern, who, body.Reason)
 				}
 				if want == 401 && body.Error != f401 {
 					t.Errorf("%s as %s: 401 says %q; every 401 must say the same", rt.Pattern, who, body.Error)

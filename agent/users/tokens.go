@@ -195,6 +195,25 @@ func (p Principal) RoleSet(c policy.CommunityID) policy.RoleSet {
 	return policy.NewRoleSet(rs...)
 }
 
+// Prefixes returns the stream prefixes of the principal's ingest grant
+// (nil without one).
+func (p Principal) Prefixes() []string {
+	for _, a := range p.Roles {
+		if a.Role == policy.RoleIngest && a.Community == "" {
+			return a.Prefixes
+		}
+	}
+	return nil
+}
+
+// MayWrite reports whether the principal may write points to the local
+// stream named stream, creating it on first write: a tenant admin any
+// stream, an ingest user those within its prefixes (policy
+// RoleSet.CanWrite).
+func (p Principal) MayWrite(stream string) bool {
+	return p.User != "" && p.RoleSet("").CanWrite(stream, p.Prefixes())
+}
+
 // Communities returns where the principal may do action: all is true when
 // its tenant-wide roles allow it everywhere; otherwise cs lists the
 // communities. Handlers of ScopeAnyCommunity routes filter with it.
@@ -242,7 +261,7 @@ func (d *Directory) Authenticate(bearer string) (Principal, error) {
 	}
 	d.touch(t, now)
 	roles := s.roles[t.user]
-	return Principal{User: t.user, Roles: slices.Clone(roles), TokenID: t.id, Admin: hasTenantAdmin(roles),
+	return Principal{User: t.user, Roles: cloneAssignments(roles), TokenID: t.id, Admin: hasTenantAdmin(roles),
 		Bootstrap: t.bootstrap, dir: d}, nil
 }
 
@@ -327,7 +346,7 @@ func (d *Directory) EnsureBootstrap(tokenFile string) error {
 		switch {
 		case !ok:
 			s.users[BootstrapUser] = &user{name: BootstrapUser, created: now, builtin: true}
-			s.roles[BootstrapUser] = addAssignment(slices.Clone(s.roles[BootstrapUser]), Assignment{Role: policy.RoleTenantAdmin})
+			s.roles[BootstrapUser], _ = addAssignment(slices.Clone(s.roles[BootstrapUser]), Assignment{Role: policy.RoleTenantAdmin}) // no prefixes: cannot fail
 		case !u.builtin:
 			nu := *u
 			nu.builtin = true

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,7 +32,7 @@ func TestTokens(t *testing.T) {
 	p, err := d.Authenticate(tok)
 	must(t, err)
 	if p.User != "alice" || p.TokenID != info.ID || p.Admin || p.Bootstrap ||
-		!slices.Equal(p.Roles, []Assignment{role(policy.RoleCommunityMember, commC), role(policy.RoleDataSteward, commC)}) {
+		!reflect.DeepEqual(p.Roles, []Assignment{role(policy.RoleCommunityMember, commC), role(policy.RoleDataSteward, commC)}) {
 		t.Fatalf("principal %+v", p)
 	}
 	if !Allowed(p, policy.ActionShare, commC) || Allowed(p, policy.ActionShare, commD) || Allowed(p, policy.ActionRead, "") {

@@ -169,6 +169,9 @@ func (h *Handler) column(ctx context.Context, v View, s Source, start, end int64
 		kind = "summaries"
 		if v.Count > 0 {
 			iv = time.Duration((end - start + int64(v.Count) - 1) / int64(v.Count))
+			// Count rows from the view's start, not from an epoch grid of
+			// an arbitrary millisecond interval.
+			q.Set("align", "start")
 		}
 		q.Set("interval", strconv.FormatInt(max(iv.Milliseconds(), 1), 10)+"ms")
 	} else if v.Count > 0 {

@@ -225,7 +225,7 @@ func (s *Store) save() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(f.Name(), 0o640); err != nil {
+	if err := os.Chmod(f.Name(), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), s.path)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,13 +24,27 @@ func version() string {
 	return agent.Version
 }
 
+// listenKeys are the agent's listen addresses: config key, flag and
+// environment variable, which the flags and the errors of a port that is
+// taken both name.
+var listenKeys = []struct{ key, flag, env, usage string }{
+	{"api.listen", "api-listen", configs.EnvAPIListen, "host:port of the local API (overrides api.listen and $" + configs.EnvAPIListen + ")"},
+	{"federation.listen", "federation-listen", configs.EnvFederationListen, "host:port of partner reads, mTLS (overrides federation.listen and $" + configs.EnvFederationListen + ")"},
+	{"federation.gossip", "gossip-listen", configs.EnvGossipListen, "host:port of gossip, TCP and UDP (overrides federation.gossip and $" + configs.EnvGossipListen + ")"},
+}
+
 func runAgent(ctx context.Context, args []string) error {
 	fs := newFlags("agent", "[--config FILE] [flags]")
 	cfgPath := fs.String("config", "", "config file (YAML); without one the agent runs on embedded defaults")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level and $"+configs.EnvLogLevel+")")
 	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
-	printExample := fs.Bool("print-example-config", false, "print the documented example config and exit")
-	check := fs.Bool("check-config", false, "validate the config (and every source's section) and exit")
+	listen := make([]*string, len(listenKeys))
+	for i, l := range listenKeys {
+		listen[i] = fs.String(l.flag, "", l.usage)
+	}
+	printExample := fs.Bool("print-example-config", false, "print the documented example config (every key) and exit")
+	printMinimal := fs.Bool("print-minimal-config", false, "print a minimal config to start from (configs/agent.minimal.yaml) and exit")
+	check := fs.Bool("check-config", false, "validate the config (and every source's section), print warnings, and exit")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -37,16 +52,24 @@ func runAgent(ctx context.Context, args []string) error {
 		fmt.Print(configs.Example)
 		return nil
 	}
+	if *printMinimal {
+		fmt.Print(configs.Minimal)
+		return nil
+	}
 	agent.Version = version()
-	cfg, err := configs.Load(*cfgPath)
+	// The file, the environment, these flags and every source's section
+	// are checked in one pass: one error lists every problem.
+	opts := agent.ConfigOptions()
+	opts.Overrides = []configs.Override{
+		{Path: "log.level", Value: *logLevel, From: "--log-level"},
+		{Path: "log.format", Value: *logFormat, From: "--log-format"},
+	}
+	for i, l := range listenKeys {
+		opts.Overrides = append(opts.Overrides, configs.Override{Path: l.key, Value: *listen[i], From: "--" + l.flag})
+	}
+	cfg, err := configs.LoadWith(*cfgPath, opts)
 	if err != nil {
 		return fmt.Errorf("invalid config:\n%w", err)
-	}
-	if *logLevel != "" {
-		cfg.Log.Level = *logLevel
-	}
-	if *logFormat != "" {
-		cfg.Log.Format = *logFormat
 	}
 	logger, err := newLogger(cfg.Log)
 	if err != nil {
@@ -56,10 +79,25 @@ func runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("invalid config:\n%w", err)
 	}
+	warnings := cfg.Warnings()
 	if *check {
-		fmt.Println("config ok")
+		for _, w := range warnings {
+			if *cfgPath != "" && w.Line > 0 {
+				w.File = *cfgPath
+			}
+			fmt.Fprintf(os.Stderr, "warning: %v\n", w)
+		}
+		if len(warnings) > 0 {
+			fmt.Printf("config ok, with %d warning(s)\n", len(warnings))
+		} else {
+			fmt.Println("config ok")
+		}
 		return nil
 	}
+	for _, w := range warnings {
+		logger.Warn("config: "+w.Error(), "key", w.Path)
+	}
+	privateUmask() // before anything creates a file: see its comment
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -75,7 +113,7 @@ func runAgent(ctx context.Context, args []string) error {
 					logger.Warn("SIGHUP: no config file to reload")
 					continue
 				}
-				newCfg, err := configs.Load(*cfgPath)
+				newCfg, err := configs.LoadWith(*cfgPath, opts)
 				if err == nil {
 					err = a.Reload(newCfg)
 				}
@@ -94,9 +132,37 @@ func runAgent(ctx context.Context, args []string) error {
 		}
 	}()
 	if err := a.Run(ctx); err != nil {
-		return err
+		return listenHints(err, cfg)
 	}
 	return nil
+}
+
+// listenHints adds to each agent.ListenError in err which key, flag and
+// variable set the address, and where else it may be changed:
+// "api.listen 127.0.0.1:7080: address already in use; set api.listen in
+// the config, --api-listen or SLUICE_API_LISTEN".
+func listenHints(err error, cfg configs.Config) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, listenHints(e, cfg))
+		}
+		return errors.Join(out...)
+	}
+	var le *agent.ListenError
+	if !errors.As(err, &le) {
+		return err
+	}
+	for _, l := range listenKeys {
+		if l.key == le.Key {
+			from := ""
+			if by := cfg.SetBy(l.key); by != "" {
+				from = " (from " + by + ")"
+			}
+			return fmt.Errorf("%w%s; set %s in the config, --%s or %s", err, from, l.key, l.flag, l.env)
+		}
+	}
+	return err
 }
 
 func newLogger(c configs.LogConfig) (*slog.Logger, error) {

@@ -183,17 +183,29 @@ func streamDelete(ctx context.Context, args []string) error {
 }
 
 // streamWrite sends stdin in batches, so an input of any size streams
-// through in bounded memory; each batch is stored atomically.
+// through in bounded memory; each batch is stored atomically. Relative
+// times in the input ("-3m", "now") are resolved here, all against the one
+// instant the command started at (or --now), and sent as RFC 3339: the
+// agent would resolve each batch against its own now.
 func streamWrite(ctx context.Context, args []string) error {
-	fs := newFlags("stream write", "NAME [--create] < points.csv")
+	fs := newFlags("stream write", "NAME [--create] [--now T] < points.csv")
 	cf := addClientFlags(fs)
 	create := fs.Bool("create", false, "create the stream if it does not exist")
 	kind := fs.String("kind", "", "kind of a created stream (default: from the first value)")
 	unit := fs.String("unit", "", "unit of a created stream")
 	batch := fs.Int("batch", 50000, "lines per request")
+	nowFlag := fs.String("now", "", "the instant relative times in the input count from (default: when the command starts)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	now := time.Now()
+	if *nowFlag != "" {
+		t, err := api.ParseTime(*nowFlag, now)
+		if err != nil {
+			return usageErr("--now: %v", err)
+		}
+		now = time.Unix(0, t)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -235,6 +247,10 @@ func streamWrite(ctx context.Context, args []string) error {
 		line, err := in.ReadBytes('\n')
 		if len(line) > 0 {
 			lineNo++
+			line, perr := resolveLineTime(line, now)
+			if perr != nil {
+				return fmt.Errorf("line %d: %w", lineNo, perr)
+			}
 			buf.Write(line)
 			if line[len(line)-1] != '\n' {
 				buf.WriteByte('\n')
@@ -260,6 +276,30 @@ func streamWrite(ctx context.Context, args []string) error {
 	return nil
 }
 
+// resolveLineTime rewrites the time field that starts a CSV line
+// (timestamp,value[,quality]) as RFC 3339 if it is relative ("-3m",
+// "now-15m", "now"), resolved against now. Other lines are returned as
+// they are, for the agent to read.
+func resolveLineTime(line []byte, now time.Time) ([]byte, error) {
+	end := bytes.IndexByte(line, ',')
+	if end < 0 {
+		return line, nil // not a point; the agent says why
+	}
+	field := bytes.TrimSpace(line[:end])
+	if len(field) == 0 || (field[0] != '-' && field[0] != '+' && field[0] != 'n') {
+		return line, nil // the fast path: an absolute time or a header
+	}
+	t, ok, err := api.ParseRelative(string(field), now)
+	if !ok {
+		return line, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := time.Unix(0, t).UTC().AppendFormat(make([]byte, 0, len(line)+32), time.RFC3339Nano)
+	return append(out, line[end:]...), nil
+}
+
 // readFlags are the flags every read verb shares.
 type readFlags struct {
 	start, end, format, timeFmt *string
@@ -267,7 +307,7 @@ type readFlags struct {
 
 func addReadFlags(fs *flag.FlagSet, defStart string) readFlags {
 	return readFlags{
-		start:   fs.String("start", defStart, "start: RFC 3339, epoch, now, or relative like -1h / now-15m"),
+		start:   fs.String("start", defStart, "start: RFC 3339, epoch, now, or relative like -1h / now-15m / now/d"),
 		end:     fs.String("end", "now", "end (exclusive for windows)"),
 		format:  fs.String("format", "csv", "csv or json"),
 		timeFmt: fs.String("time", "rfc3339", "time format: rfc3339 or ns (epoch nanoseconds)"),
@@ -313,12 +353,32 @@ func streamLatest(ctx context.Context, args []string) error {
 	return copyAnswer(ctx, c, api.StreamPath(pos[0], "latest"), url.Values{"format": {*rf.format}, "time": {*rf.timeFmt}})
 }
 
+// gridFlags place the intervals of summaries and interpolation.
+type gridFlags struct{ align, offset *string }
+
+func addGridFlags(fs *flag.FlagSet) gridFlags {
+	return gridFlags{
+		align:  fs.String("align", "", "epoch (default: on whole intervals from the Unix epoch, UTC) or start (intervals from --start)"),
+		offset: fs.String("offset", "", "shift the epoch grid, e.g. 30s; 5h makes 1d intervals start at midnight at UTC-5"),
+	}
+}
+
+func (g gridFlags) set(q url.Values) {
+	if *g.align != "" {
+		q.Set("align", *g.align)
+	}
+	if *g.offset != "" {
+		q.Set("offset", *g.offset)
+	}
+}
+
 func streamInterpolated(ctx context.Context, args []string) error {
-	fs := newFlags("stream interpolated", "NAME --start T --end T (--interval D | --count N)")
+	fs := newFlags("stream interpolated", "NAME --start T --end T (--interval D [--align epoch|start] [--offset D] | --count N)")
 	cf := addClientFlags(fs)
 	rf := addReadFlags(fs, "-1h")
-	interval := fs.String("interval", "", "one value every interval, e.g. 1m")
+	interval := fs.String("interval", "", "one value every interval, e.g. 1m, on whole intervals (see --align)")
 	count := fs.Int("count", 0, "or this many values from start to end")
+	gf := addGridFlags(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -328,6 +388,7 @@ func streamInterpolated(ctx context.Context, args []string) error {
 		return err
 	}
 	q := rf.query()
+	gf.set(q)
 	if *interval != "" {
 		q.Set("interval", *interval)
 	}
@@ -338,10 +399,11 @@ func streamInterpolated(ctx context.Context, args []string) error {
 }
 
 func streamSummaries(ctx context.Context, args []string) error {
-	fs := newFlags("stream summaries", "NAME --start T --end T --interval D")
+	fs := newFlags("stream summaries", "NAME --start T --end T --interval D [--align epoch|start] [--offset D]")
 	cf := addClientFlags(fs)
 	rf := addReadFlags(fs, "-24h")
-	interval := fs.String("interval", "1h", "summary interval, e.g. 1m")
+	interval := fs.String("interval", "1h", "summary interval, e.g. 1m; intervals are whole (see --align), the last is cut at --end")
+	gf := addGridFlags(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -352,6 +414,7 @@ func streamSummaries(ctx context.Context, args []string) error {
 	}
 	q := rf.query()
 	q.Set("interval", *interval)
+	gf.set(q)
 	return copyAnswer(ctx, c, api.StreamPath(pos[0], "summaries"), q)
 }
 

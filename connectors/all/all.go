@@ -5,7 +5,8 @@
 package all
 
 import (
-	_ "github.com/sluice-edge/sluice/connectors/mqtt"  // type: mqtt
-	_ "github.com/sluice-edge/sluice/connectors/opcua" // type: opcua
-	_ "github.com/sluice-edge/sluice/connectors/pi"    // types: omf, pi-webapi
+	_ "github.com/sluice-edge/sluice/connectors/mqtt"      // type: mqtt
+	_ "github.com/sluice-edge/sluice/connectors/opcua"     // type: opcua
+	_ "github.com/sluice-edge/sluice/connectors/pi/omf"    // type: omf
+	_ "github.com/sluice-edge/sluice/connectors/pi/webapi" // type: pi-webapi
 )

@@ -1,0 +1,615 @@
+package omf
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// Decoding of type and container objects from a parsed body. Keywords
+// match regardless of case, as in PI Web API. Unknown keywords are
+// ignored with a warning: OMF lets endpoints ignore what they do not
+// support, and senders add their own.
+
+// fieldError is a problem with one keyword of an object.
+type fieldError struct {
+	code, status int
+	msg          string
+}
+
+func (e *fieldError) Error() string { return e.msg }
+
+func badf(format string, args ...any) *fieldError {
+	return &fieldError{code: evValue, status: 400, msg: fmt.Sprintf(format, args...)}
+}
+
+// reader reads the keywords of one object and remembers which it saw.
+type reader struct {
+	d     *jdoc
+	obj   int32
+	known map[string]bool
+	err   *fieldError
+}
+
+func (d *jdoc) reader(obj int32) *reader { return &reader{d: d, obj: obj, known: map[string]bool{}} }
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = badf(format, args...)
+	}
+}
+
+func (r *reader) lookup(key string) int32 {
+	r.known[key] = true
+	return r.d.get(r.obj, key)
+}
+
+// str reads a string keyword; null is absent.
+func (r *reader) str(key string) string {
+	v := r.lookup(key)
+	if v < 0 || r.d.vals[v].kind == jNull {
+		return ""
+	}
+	if r.d.vals[v].kind != jString {
+		r.fail("%s: want a string, got %s", key, r.d.vals[v].kind)
+		return ""
+	}
+	return r.d.vals[v].s
+}
+
+// id reads an identifier: required, non-empty, without surrounding space.
+func (r *reader) id(key string) string {
+	s := r.str(key)
+	switch {
+	case r.err != nil:
+	case s == "":
+		r.fail("%s: missing or empty", key)
+	case strings.TrimSpace(s) != s:
+		r.fail("%s: %q has leading or trailing white space", key, s)
+	}
+	return s
+}
+
+func (r *reader) boolean(key string) bool {
+	v := r.lookup(key)
+	if v < 0 || r.d.vals[v].kind == jNull {
+		return false
+	}
+	if r.d.vals[v].kind != jBool {
+		r.fail("%s: want true or false, got %s", key, r.d.vals[v].kind)
+		return false
+	}
+	return r.d.vals[v].b
+}
+
+func (r *reader) strings(key string) []string {
+	v := r.lookup(key)
+	if v < 0 || r.d.vals[v].kind == jNull {
+		return nil
+	}
+	if r.d.vals[v].kind != jArray {
+		r.fail("%s: want an array of strings, got %s", key, r.d.vals[v].kind)
+		return nil
+	}
+	var out []string
+	for _, m := range r.d.members(v) {
+		if r.d.vals[m.v].kind != jString {
+			r.fail("%s: want an array of strings, found a %s", key, r.d.vals[m.v].kind)
+			return nil
+		}
+		out = append(out, r.d.vals[m.v].s)
+	}
+	return out
+}
+
+// raw keeps a keyword's JSON as sent (metadata, minimum, maximum).
+func (r *reader) raw(key string) json.RawMessage {
+	v := r.lookup(key)
+	if v < 0 || r.d.vals[v].kind == jNull {
+		return nil
+	}
+	return json.RawMessage(r.d.raw(v))
+}
+
+// unknown lists the object's keywords that were not read.
+func (r *reader) unknown() []string {
+	var out []string
+	for _, m := range r.d.members(r.obj) {
+		if r.known[strings.ToLower(m.key)] {
+			continue
+		}
+		out = append(out, m.key)
+	}
+	return out
+}
+
+// lowerKnown makes known case-insensitive once all keys are read.
+func (r *reader) lowerKnown() {
+	for k := range r.known {
+		r.known[strings.ToLower(k)] = true
+	}
+}
+
+// parseType decodes a type object. Warnings are problems that do not stop
+// the type from being defined.
+func parseType(d *jdoc, obj int32) (t *omfType, warnings []string, err *fieldError) {
+	r := d.reader(obj)
+	t = &omfType{
+		ID:             r.id("id"),
+		Version:        r.str("version"),
+		Classification: strings.ToLower(r.str("classification")),
+		Type:           strings.ToLower(r.str("type")),
+		Name:           r.str("name"),
+		Description:    r.str("description"),
+		Tags:           r.strings("tags"),
+		Metadata:       r.raw("metadata"),
+		Extrapolation:  r.str("extrapolation"),
+	}
+	r.lookup("action")
+	r.lookup("isdynamic") // harmless leftovers of early OMF samples
+	if ev := r.lookup("enum"); ev >= 0 && d.vals[ev].kind != jNull {
+		t.Enum = parseEnum(d, ev, r)
+	}
+	props := r.lookup("properties")
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	switch t.Classification {
+	case "dynamic", "static":
+		if t.Type != "object" {
+			return nil, nil, badf("type: want \"object\" for a %s type, got %q", t.Classification, t.Type)
+		}
+	case "":
+		if !t.isEnum() && t.Type != "object" {
+			return nil, nil, badf("classification: missing (want dynamic or static)")
+		}
+	default:
+		return nil, nil, badf("classification: unknown %q (want dynamic or static)", t.Classification)
+	}
+	if t.isEnum() {
+		if props >= 0 && d.vals[props].kind != jNull {
+			return nil, nil, badf("an enum type has no properties")
+		}
+	} else {
+		if props < 0 || d.vals[props].kind != jObject || d.vals[props].n == 0 {
+			return nil, nil, badf("properties: want an object with at least one property")
+		}
+		for _, m := range d.members(props) {
+			p, w, err := parseProperty(d, m.key, m.v)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, x := range w {
+				warnings = append(warnings, "properties."+m.key+": "+x)
+			}
+			if t.property(p.ID) != nil {
+				return nil, nil, badf("properties: %q is defined twice (ids are case-insensitive)", p.ID)
+			}
+			t.Properties = append(t.Properties, p)
+		}
+	}
+	r.lowerKnown()
+	for _, k := range r.unknown() {
+		warnings = append(warnings, fmt.Sprintf("keyword %q is not supported and was ignored", k))
+	}
+	return t, warnings, nil
+}
+
+func parseEnum(d *jdoc, v int32, r *reader) []enumValue {
+	list := v
+	if d.vals[v].kind == jObject {
+		list = d.get(v, "values")
+	}
+	if list < 0 || d.vals[list].kind != jArray || d.vals[list].n == 0 {
+		r.fail("enum: want a non-empty array of {name, value} (or {\"values\": [...]})")
+		return nil
+	}
+	var out []enumValue
+	for i, m := range d.members(list) {
+		if d.vals[m.v].kind != jObject {
+			r.fail("enum[%d]: want an object with name and value", i)
+			return nil
+		}
+		er := d.reader(m.v)
+		ev := enumValue{Name: er.str("name"), Value: int64(i)}
+		if x := er.lookup("value"); x >= 0 && d.vals[x].kind == jNumber {
+			n, err := strconv.ParseInt(d.vals[x].s, 10, 64)
+			if err != nil {
+				r.fail("enum[%d].value: %s is not an integer", i, d.vals[x].s)
+				return nil
+			}
+			ev.Value = n
+		}
+		if er.err != nil || ev.Name == "" {
+			r.fail("enum[%d]: want a name", i)
+			return nil
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// parseProperty decodes one type property.
+func parseProperty(d *jdoc, id string, v int32) (*omfProperty, []string, *fieldError) {
+	if strings.TrimSpace(id) != id || id == "" {
+		return nil, nil, badf("properties: id %q is empty or has leading or trailing white space", id)
+	}
+	if d.vals[v].kind != jObject {
+		return nil, nil, badf("properties.%s: want an object, got %s", id, d.vals[v].kind)
+	}
+	r := d.reader(v)
+	p := &omfProperty{ID: id}
+	// "type" is a string or, for nullable values (OMF 1.1), an array such
+	// as ["number", "null"].
+	if tv := r.lookup("type"); tv >= 0 {
+		switch d.vals[tv].kind {
+		case jString:
+			p.Type = strings.ToLower(d.vals[tv].s)
+		case jArray:
+			for _, m := range d.members(tv) {
+				if d.vals[m.v].kind != jString {
+					return nil, nil, badf("properties.%s.type: want a string or an array of strings", id)
+				}
+				if s := strings.ToLower(d.vals[m.v].s); s == "null" {
+					p.Nullable = true
+				} else if p.Type == "" {
+					p.Type = s
+				} else {
+					return nil, nil, badf("properties.%s.type: one type (and \"null\") at most", id)
+				}
+			}
+		case jNull:
+		default:
+			return nil, nil, badf("properties.%s.type: want a string, got %s", id, d.vals[tv].kind)
+		}
+	}
+	p.Format = strings.ToLower(r.str("format"))
+	p.RefTypeID = r.str("reftypeid")
+	p.IsIndex = r.boolean("isindex")
+	p.IsName = r.boolean("isname")
+	p.IsQuality = r.boolean("isquality")
+	p.Name = r.str("name")
+	p.Description = r.str("description")
+	p.UOM = r.str("uom")
+	p.Minimum = r.raw("minimum")
+	p.Maximum = r.raw("maximum")
+	p.Interpolation = r.str("interpolation")
+	r.lookup("items")
+	r.lookup("additionalproperties")
+	// Keywords PI Web API and OCS accept besides the OMF ones.
+	// JSON-schema "enum" on a property (OMF 1.1 samples) lists allowed
+	// values; it is accepted and not enforced.
+	for _, k := range []string{"min", "max", "default", "typeid", "typeversion", "enum"} {
+		r.lookup(k)
+	}
+	if r.err != nil {
+		r.err.msg = "properties." + id + "." + r.err.msg
+		return nil, nil, r.err
+	}
+	var warnings []string
+	switch {
+	case p.Type == "" && p.RefTypeID == "":
+		return nil, nil, badf("properties.%s: want type or reftypeid", id)
+	case p.Type != "" && p.RefTypeID != "" && p.Type != "object":
+		return nil, nil, badf("properties.%s: type and reftypeid both set", id)
+	}
+	switch p.Type {
+	case "integer":
+		if _, ok := intRanges[p.Format]; !ok {
+			return nil, nil, badf("properties.%s.format: %q is not an integer format (int16, int32, int64, uint16, uint32, uint64)", id, p.Format)
+		}
+	case "number":
+		if !numberFormats[p.Format] {
+			return nil, nil, badf("properties.%s.format: %q is not a number format (float16, float32, float64)", id, p.Format)
+		}
+	case "string":
+		if !stringFormats[p.Format] {
+			warnings = append(warnings, fmt.Sprintf("format %q is not an OMF string format; values are kept as text", p.Format))
+		}
+	case "boolean", "array", "object", "":
+	default:
+		return nil, nil, badf("properties.%s.type: unknown %q (want array, boolean, integer, number, object or string)", id, p.Type)
+	}
+	if p.IsIndex && p.IsQuality {
+		return nil, nil, badf("properties.%s: both isindex and isquality", id)
+	}
+	r.lowerKnown()
+	for _, k := range r.unknown() {
+		warnings = append(warnings, fmt.Sprintf("keyword %q is not supported and was ignored", k))
+	}
+	return p, warnings, nil
+}
+
+// checkType validates a type against the registry it joins. It returns
+// warnings, and an error with its HTTP status.
+func checkType(t *omfType, types map[string]*omfType) ([]string, *fieldError) {
+	var warnings []string
+	for _, p := range t.Properties {
+		if p.RefTypeID != "" {
+			rt := types[fold(p.RefTypeID)]
+			if rt == nil {
+				return nil, &fieldError{code: evValue, status: 404, msg: fmt.Sprintf("properties.%s.reftypeid: type %q is not defined", p.ID, p.RefTypeID)}
+			}
+			if fold(rt.ID) == fold(t.ID) {
+				return nil, badf("properties.%s.reftypeid: a type cannot contain itself", p.ID)
+			}
+		}
+	}
+	if t.Classification != "dynamic" {
+		if t.Classification == "static" && len(t.indexProps()) == 0 {
+			return nil, badf("a static type needs an isindex property")
+		}
+		return warnings, nil
+	}
+	idx := t.indexProps()
+	switch {
+	case len(idx) == 0:
+		return nil, badf("a dynamic type needs an isindex property (its timestamp)")
+	case len(idx) > 1:
+		return nil, &fieldError{code: evCannotRepresent, status: 409,
+			msg: fmt.Sprintf("properties: a compound index (%d isindex properties) cannot be a time index; this endpoint stores time series indexed by one timestamp", len(idx))}
+	}
+	ip := idx[0]
+	switch {
+	case ip.Nullable:
+		return nil, badf("properties.%s: the index cannot be nullable", ip.ID)
+	case ip.Type == "string" && (ip.Format == "date-time" || ip.Format == ""):
+	case ip.Type == "integer" || ip.Type == "number":
+	default:
+		return nil, &fieldError{code: evCannotRepresent, status: 409,
+			msg: fmt.Sprintf("properties.%s: the index must be a date-time string or a number (a Unix time), not %s", ip.ID, describeType(ip))}
+	}
+	values := 0
+	for _, p := range t.Properties {
+		if p.IsIndex || p.IsQuality {
+			continue
+		}
+		if k, _ := kindOf(p, types); k == 0 {
+			warnings = append(warnings, fmt.Sprintf("properties.%s: %s values are not stored; only numbers, integers, booleans, strings and enums become streams", p.ID, describeType(p)))
+			continue
+		}
+		values++
+	}
+	if values == 0 {
+		warnings = append(warnings, "the type has no property that becomes a stream")
+	}
+	return warnings, nil
+}
+
+func describeType(p *omfProperty) string {
+	switch {
+	case p.RefTypeID != "":
+		return "reftypeid " + strconv.Quote(p.RefTypeID)
+	case p.Format != "":
+		return p.Type + " (" + p.Format + ")"
+	}
+	return p.Type
+}
+
+// parseContainer decodes a container object. typeid may be left out of a
+// delete (OMF 1.2's simplified delete) and of a patch.
+func parseContainer(d *jdoc, obj int32, typeOptional bool) (c *omfContainer, warnings []string, err *fieldError) {
+	r := d.reader(obj)
+	c = &omfContainer{
+		ID:            r.id("id"),
+		TypeID:        r.str("typeid"),
+		Name:          r.str("name"),
+		Description:   r.str("description"),
+		DataSource:    r.str("datasource"),
+		Tags:          r.strings("tags"),
+		Metadata:      r.raw("metadata"),
+		Indexes:       r.strings("indexes"),
+		Extrapolation: r.str("extrapolation"),
+	}
+	r.lookup("action")
+	r.lookup("typeversion")
+	if ov := r.lookup("propertyoverrides"); ov >= 0 && d.vals[ov].kind != jNull {
+		if d.vals[ov].kind != jObject {
+			r.fail("propertyoverrides: want an object keyed by property id, got %s", d.vals[ov].kind)
+		} else {
+			c.PropertyOverrides = map[string]propOverride{}
+			for _, m := range d.members(ov) {
+				if d.vals[m.v].kind != jObject {
+					r.fail("propertyoverrides.%s: want an object, got %s", m.key, d.vals[m.v].kind)
+					break
+				}
+				pr := d.reader(m.v)
+				c.PropertyOverrides[m.key] = propOverride{
+					Name: pr.str("name"), Description: pr.str("description"), UOM: pr.str("uom"),
+					Minimum: pr.raw("minimum"), Maximum: pr.raw("maximum"), Interpolation: pr.str("interpolation"),
+				}
+				if pr.err != nil {
+					r.fail("propertyoverrides.%s.%s", m.key, pr.err.msg)
+				}
+				pr.lowerKnown()
+				for _, k := range pr.unknown() {
+					warnings = append(warnings, fmt.Sprintf("propertyoverrides.%s: keyword %q is not supported and was ignored", m.key, k))
+				}
+			}
+		}
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	if !typeOptional && c.TypeID == "" {
+		return nil, nil, badf("typeid: missing or empty")
+	}
+	r.lowerKnown()
+	for _, k := range r.unknown() {
+		warnings = append(warnings, fmt.Sprintf("keyword %q is not supported and was ignored", k))
+	}
+	return c, warnings, nil
+}
+
+// sameJSON reports whether two definitions are equal as saved.
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+// value conversion for data messages ----------------------------------
+
+// valueError is a value that does not fit its property.
+type valueError struct {
+	code int // evValue or evRange
+	msg  string
+}
+
+// convertValue converts a JSON value to the stream kind of a property.
+// skip reports a null (no value at this index).
+func convertValue(d *jdoc, v int32, ps *propStream) (val connectors.Value, skip bool, verr *valueError) {
+	x := &d.vals[v]
+	if x.kind == jNull {
+		return val, true, nil
+	}
+	p := ps.prop
+	switch ps.spec.Kind {
+	case connectors.KindFloat:
+		switch x.kind {
+		case jNumber:
+			f, err := strconv.ParseFloat(x.s, 64)
+			if err != nil || math.IsInf(f, 0) {
+				return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+			}
+			return connectors.Float(f), false, nil
+		case jString:
+			switch x.s {
+			case "NaN", "Infinity", "-Infinity":
+				return val, false, &valueError{evRange, x.s + " is not stored (not a finite number)"}
+			}
+		}
+	case connectors.KindInt:
+		if x.kind == jNumber {
+			rng := intRanges[p.Format]
+			if i, err := strconv.ParseInt(x.s, 10, 64); err == nil {
+				if float64(i) < rng[0] || float64(i) > rng[1] {
+					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+				}
+				return connectors.Int(i), false, nil
+			}
+			f, err := strconv.ParseFloat(x.s, 64)
+			if err != nil || f != math.Trunc(f) || f < rng[0] || f > rng[1] || f < math.MinInt64 || f >= math.MaxInt64 {
+				if err == nil && f == math.Trunc(f) {
+					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+				}
+				return val, false, &valueError{evValue, fmt.Sprintf("%s is not an integer", x.s)}
+			}
+			return connectors.Int(int64(f)), false, nil
+		}
+	case connectors.KindBool:
+		if x.kind == jBool {
+			return connectors.Bool(x.b), false, nil
+		}
+	case connectors.KindString:
+		if ps.enum != nil {
+			return enumValueOf(x, ps.enum)
+		}
+		if x.kind == jString {
+			return connectors.String(x.s), false, nil
+		}
+	}
+	return val, false, &valueError{evValue, fmt.Sprintf("a %s is not a value of %s", x.kind, describeType(p))}
+}
+
+func enumValueOf(x *jval, enum []enumValue) (connectors.Value, bool, *valueError) {
+	switch x.kind {
+	case jString:
+		for _, e := range enum {
+			if strings.EqualFold(e.Name, x.s) {
+				return connectors.String(e.Name), false, nil
+			}
+		}
+		return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("%q is not a member of the enum", x.s)}
+	case jNumber:
+		if n, err := strconv.ParseInt(x.s, 10, 64); err == nil {
+			for _, e := range enum {
+				if e.Value == n {
+					return connectors.String(e.Name), false, nil
+				}
+			}
+		}
+		return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("%s is not a value of the enum", x.s)}
+	}
+	return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("a %s is not an enum value", x.kind)}
+}
+
+// qualityOf maps the value of an isquality property to a status code
+// (connectors.Quality): true/false are good/bad; 0 is good; 1-255 is an
+// OPC DA quality byte (192 and up good, 64-127 uncertain, else bad);
+// larger numbers are OPC UA status codes; text is good, ok, uncertain,
+// questionable, substituted or bad (any case), or a number as above;
+// anything else is bad. An enum value counts by its name.
+func qualityOf(d *jdoc, v int32, enum []enumValue) (connectors.Quality, bool) {
+	x := &d.vals[v]
+	switch x.kind {
+	case jNull:
+		return connectors.QualityGood, true
+	case jBool:
+		if x.b {
+			return connectors.QualityGood, true
+		}
+		return connectors.QualityBad, true
+	case jNumber:
+		n, err := strconv.ParseInt(x.s, 10, 64)
+		if err != nil {
+			return connectors.QualityBad, false
+		}
+		if enum != nil {
+			for _, e := range enum {
+				if e.Value == n {
+					return qualityText(e.Name), true
+				}
+			}
+		}
+		return qualityNumber(n)
+	case jString:
+		return qualityText(x.s), true
+	}
+	return connectors.QualityBad, false
+}
+
+func qualityNumber(n int64) (connectors.Quality, bool) {
+	switch {
+	case n == 0:
+		return connectors.QualityGood, true
+	case n < 0 || n > math.MaxUint32:
+		return connectors.QualityBad, false
+	case n <= 255:
+		switch {
+		case n&0xC0 == 0xC0:
+			return connectors.QualityGood, true
+		case n&0xC0 == 0x40:
+			return connectors.QualityUncertain, true
+		}
+		return connectors.QualityBad, true
+	}
+	return connectors.Quality(n), true
+}
+
+func qualityText(s string) connectors.Quality {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "good", "ok":
+		return connectors.QualityGood
+	case "uncertain", "questionable", "substituted":
+		return connectors.QualityUncertain
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if q, ok := qualityNumber(n); ok {
+			return q
+		}
+	}
+	return connectors.QualityBad
+}
+
+// worse returns the worse of two qualities by severity.
+func worse(a, b connectors.Quality) connectors.Quality {
+	if b>>30 > a>>30 {
+		return b
+	}
+	return a
+}

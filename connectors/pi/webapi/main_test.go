@@ -1,0 +1,13 @@
+package webapi
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every test must leave no goroutine behind: Run's, the handlers', the
+// HTTP clients'.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
