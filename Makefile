@@ -1,8 +1,10 @@
 # Sluice: `make test` is the whole test suite and installs what it needs.
 GO ?= go
 PKGS := ./...
-# Test dependencies from Debian and npm, installed when missing.
-DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd chromium:chromium
+# Test dependencies from Debian and npm, installed when missing (binary:package).
+# promtool (from Debian's prometheus) lints a real agent's /metrics in the
+# agent tests (TestMetrics).
+DEB_DEPS := mosquitto:mosquitto mosquitto_pub:mosquitto-clients systemd-analyze:systemd chromium:chromium promtool:prometheus
 NPM_CACHE ?= $(HOME)/.cache/sluice-npm
 # node-opcua 2.182.2 is the last release that runs on Node 20; the OPC UA
 # tests start it as a real third-party server.
@@ -34,13 +36,15 @@ vet:
 	$(GO) vet $(PKGS)
 
 # unit runs every test (including fuzz seed corpora) with the race detector.
-# The 20-agent convergence test runs on its own without it: it measures
-# gossip timing, which the race detector slows tenfold; the same code runs
-# under -race in the smaller federation tests.
-SLOW_NORACE := TestConvergence20
+# Two tests run on their own without it, since the race detector slows
+# them tenfold: the 20-agent convergence test measures gossip timing (the
+# same code runs under -race in the smaller federation tests), and the
+# store's disk-space test writes 50 MiB (the other retention tests run
+# under -race).
+SLOW_NORACE := TestConvergence20|TestMaxSizeGivesSpaceBackOnDisk
 unit:
 	$(GO) test -race -count=1 -timeout 20m -skip '^($(SLOW_NORACE))$$' $(PKGS)
-	$(GO) test -count=1 -timeout 10m -run '^($(SLOW_NORACE))$$' ./federation/
+	$(GO) test -count=1 -timeout 10m -run '^($(SLOW_NORACE))$$' ./federation/ ./agent/store/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)

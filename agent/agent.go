@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,7 +68,7 @@ type Agent struct {
 	opts    Options
 	cfg     configs.Config
 	log     *slog.Logger
-	reg     *prometheus.Registry
+	reg     *registry
 	started time.Time
 
 	store   *store.Store
@@ -96,7 +97,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	a := &Agent{opts: opts, cfg: opts.Config, log: opts.Logger, reg: opts.Registry}
+	a := &Agent{opts: opts, cfg: opts.Config, log: opts.Logger, reg: &registry{Registry: opts.Registry}}
 	a.sources = newSupervisor(a.log, connectors.NewMetrics(a.reg), opts.Config.DataDir)
 	if _, err := a.sources.build(opts.Config.Sources); err != nil {
 		return nil, err
@@ -133,9 +134,8 @@ func (a *Agent) start(ctx context.Context) error {
 		Name: "sluice_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": Version, "tenant": cfg.Tenant.Name},
 	}, func() float64 { return 1 }))
-	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "sluice_up_seconds", Help: "Seconds since the agent started.",
-	}, func() float64 { return time.Since(a.started).Seconds() }))
+	// No uptime gauge: process_start_time_seconds (the process
+	// collector) says the same, and time() - it is the uptime.
 
 	// 0. Every port is free, before anything is written (listeners.go).
 	if err := checkListeners(cfg); err != nil {
@@ -145,12 +145,18 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := privateDataDir(cfg.DataDir, a.log); err != nil {
 		return err
 	}
+	if err := checkStoreFiles(cfg.DataDir); err != nil { // backupapi.go
+		return err
+	}
 	st, err := store.Open(ctx, store.Options{
 		Dir:             filepath.Join(cfg.DataDir, "store"),
 		NoSync:          !cfg.Store.SyncWrites,
 		Retention:       cfg.Store.Retention.Std(),
 		CompactInterval: cfg.Store.CompactInterval.Std(),
 		GCInterval:      cfg.Store.GCInterval.Std(),
+		MaxSize:         int64(cfg.Store.MaxSize),
+		MinFree:         int64(cfg.Store.MinFree),
+		Rules:           storeRules(cfg.Store.RetentionRules),
 		Logger:          a.log.With("component", "store"),
 		Registerer:      a.reg,
 	})
@@ -165,7 +171,7 @@ func (a *Agent) start(ctx context.Context) error {
 		CookieSuffix: cookieSuffix(cfg.DataDir),
 	})
 	if err != nil {
-		return err
+		return damaged(err)
 	}
 	a.users = dir
 	if err := dir.EnsureBootstrap(filepath.Join(cfg.DataDir, TokenFile)); err != nil {
@@ -207,7 +213,7 @@ func (a *Agent) start(ctx context.Context) error {
 		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
 	})
 	if err != nil {
-		return err
+		return damaged(err)
 	}
 	a.fed = fed
 	al, err := audit.Open(audit.Options{
@@ -218,7 +224,7 @@ func (a *Agent) start(ctx context.Context) error {
 		Registerer: a.reg,
 	})
 	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
+		return damaged(fmt.Errorf("audit log: %w", err))
 	}
 	a.audit = al
 	// /metrics names partner tenants and communities in its labels.
@@ -262,10 +268,12 @@ func (a *Agent) start(ctx context.Context) error {
 	a.apiLn = ln
 
 	a.mountAudit()
+	a.mountBackup()
 	if err := fed.Start(ctx); err != nil {
 		return err
 	}
 	dir.Mount(a.api)
+	a.api.MountPartners(fed, caller)
 	local := fed.LocalHandler()
 	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
 		a.api.HandleAuthenticated(p, "federation", local)
@@ -320,7 +328,7 @@ func (a *Agent) start(ctx context.Context) error {
 func (a *Agent) mountViews(dir *users.Directory) error {
 	vs, err := views.Open(filepath.Join(a.cfg.DataDir, "views.json"))
 	if err != nil {
-		return fmt.Errorf("views: %w", err)
+		return damaged(fmt.Errorf("views: %w", err))
 	}
 	h := &views.Handler{Store: vs, Inner: users.Internal(dir, a.api.Handler(), a.resolveCommunity),
 		OnExport: func(r *http.Request, code int) {
@@ -393,7 +401,7 @@ func (a *Agent) Reload(cfg configs.Config) error {
 	if cfg.Metrics != a.cfg.Metrics {
 		ignored = append(ignored, "metrics")
 	}
-	if cfg.Store != a.cfg.Store {
+	if !reflect.DeepEqual(cfg.Store, a.cfg.Store) {
 		ignored = append(ignored, "store")
 	}
 	if len(ignored) > 0 {
@@ -449,6 +457,9 @@ func (a *Agent) status() map[string]any {
 		"sources":        a.sources.status(),
 		"data_dir":       a.cfg.DataDir,
 	}
+	if a.store != nil {
+		st["store"] = a.store.Space() // disk use, free space, retention per rule
+	}
 	if a.fed != nil {
 		st["tenant_id"] = a.fed.ID()
 		st["federation_addr"] = a.fed.FedAddr()
@@ -457,22 +468,21 @@ func (a *Agent) status() map[string]any {
 	return st
 }
 
+// storeRules maps store.retention_rules to the store's rules.
+func storeRules(rs []configs.RetentionRule) []store.RetentionRule {
+	out := make([]store.RetentionRule, len(rs))
+	for i, r := range rs {
+		out[i] = store.RetentionRule{Prefix: r.Prefix, Source: r.Source, MaxAge: r.MaxAge.Std(), MaxSize: int64(r.MaxSize)}
+	}
+	return out
+}
+
 // reader serves partner reads from the store through the API's encoders,
 // with the range policy allowed.
 type reader struct{ a *Agent }
 
-var readKindNames = map[policy.ReadKind]string{
-	policy.ReadWindow: "data", policy.ReadLatest: "latest",
-	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries",
-}
-
 func (rd reader) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
-	n, err := rd.a.api.ServeRead(w, r, api.ReadRequest{
-		Stream: q.Stream, Kind: readKindNames[q.Kind], Start: q.Start, End: q.End,
-		Bounds:   store.Bounds{Floor: q.Lo, Ceil: q.Hi}, // the share's window: no point outside it counts
-		Interval: q.Interval, Align: q.Align, Offset: q.Offset, Count: q.Count, Limit: q.Limit, PageToken: q.PageToken,
-		CSV: q.Format == "csv", EpochNS: q.TimeFormat == "ns",
-	})
+	n, err := rd.a.api.ServeRead(w, r, q)
 	if err != nil {
 		return n, &federation.StatusError{Code: api.StatusOf(err), Err: err}
 	}
@@ -484,7 +494,7 @@ func (rd reader) StreamInfo(ctx context.Context, name string) (federation.Stream
 	if err != nil {
 		return federation.StreamInfo{}, err
 	}
-	return federation.StreamInfo{Kind: st.Kind.String(), Unit: st.Unit, Description: st.Description}, nil
+	return federation.StreamInfo{Kind: st.Kind.String(), Unit: st.Unit, Description: st.Description, Labels: st.Labels}, nil
 }
 
 func (a *Agent) notify(state string) {
@@ -639,6 +649,9 @@ func (s *supervisor) apply(cfgs []configs.SourceConfig, sink connectors.Sink) er
 		<-r.done
 		s.routes.drop(name)
 		delete(s.running, name)
+		if !ok {
+			s.metrics.Forget(name)
+		}
 		s.log.Info("source stopped", "source", name, "reason", map[bool]string{true: "changed", false: "removed"}[ok])
 	}
 	for name, src := range built {
@@ -652,7 +665,8 @@ func (s *supervisor) apply(cfgs []configs.SourceConfig, sink connectors.Sink) er
 			}
 		}
 		s.running[name] = r
-		go s.run(ctx, r, src, sink)
+		s.metrics.Init(name)
+		go s.run(ctx, r, src, lastPointSink{Sink: sink, last: s.metrics.LastPoint.WithLabelValues(name)})
 		s.log.Info("source started", "source", name, "type", r.cfg.Type)
 	}
 	return nil
@@ -688,6 +702,24 @@ func (s *supervisor) run(ctx context.Context, r *running, src connectors.Source,
 			}
 		}
 	}
+}
+
+// lastPointSink is a source's view of the sink: it stamps
+// sluice_source_last_point_timestamp_seconds when the source's points
+// are stored, with the agent's clock rather than the points' own times,
+// so a device with a wrong clock or a backfill neither raises nor hides
+// a "source went quiet" alert.
+type lastPointSink struct {
+	connectors.Sink
+	last prometheus.Gauge
+}
+
+func (l lastPointSink) Write(ctx context.Context, points []connectors.Point) error {
+	err := l.Sink.Write(ctx, points)
+	if err == nil && len(points) > 0 {
+		l.last.SetToCurrentTime()
+	}
+	return err
 }
 
 func (s *supervisor) stopAll() {

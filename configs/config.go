@@ -224,6 +224,31 @@ type StoreConfig struct {
 	// GCInterval is how often Badger's value log is garbage collected.
 	// Default 10m.
 	GCInterval Duration `yaml:"gc_interval"`
+	// MaxSize bounds the store's size on disk ("20GiB"); past it the
+	// oldest chunks of all streams are dropped first, down to 90%. Each
+	// stream keeps its newest chunk; when only those are left, writes are
+	// refused (HTTP 507) until space is freed. 0 (the default): no bound.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MinFree is the space the store leaves free on its file system;
+	// below it (plus room to flush the memtable) writes are refused
+	// until space returns. Default 256MiB.
+	MinFree ByteSize `yaml:"min_free"`
+	// RetentionRules override retention for streams by name prefix or
+	// source; the first rule that matches a stream applies.
+	RetentionRules []RetentionRule `yaml:"retention_rules"`
+}
+
+// RetentionRule is one entry of store.retention_rules.
+type RetentionRule struct {
+	// Prefix selects the streams whose names start with it ("site1/").
+	Prefix string `yaml:"prefix"`
+	// Source selects the streams a source of that name created.
+	Source string `yaml:"source"`
+	// MaxAge replaces store.retention for these streams (0: keep it).
+	MaxAge Duration `yaml:"max_age"`
+	// MaxSize bounds the bytes these streams keep together; the oldest
+	// chunks among them go first. 0: no bound of their own.
+	MaxSize ByteSize `yaml:"max_size"`
 }
 
 // The defaults of Default().
@@ -237,6 +262,7 @@ const (
 	DefaultShutdownTimeout  = 30 * time.Second
 	DefaultCompactInterval  = time.Minute
 	DefaultGCInterval       = 10 * time.Minute
+	DefaultStoreMinFree     = 256 << 20
 )
 
 // Default returns the embedded defaults: a valid config with no sources,
@@ -263,6 +289,7 @@ func Default() Config {
 			SyncWrites:      true,
 			CompactInterval: Duration(DefaultCompactInterval),
 			GCInterval:      Duration(DefaultGCInterval),
+			MinFree:         DefaultStoreMinFree,
 		},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Audit:           AuditConfig{Retention: Duration(365 * 24 * time.Hour)},

@@ -50,6 +50,7 @@ var badFiles = map[string][]string{
 	"duration-mapping.bad.yaml":      {"store.gc_interval: want a duration", "got a mapping (line 3)"},
 	"duration-flow.bad.yaml":         {`store.compact_interval: invalid duration "1x"`},
 	"retention-negative.bad.yaml":    {"store.retention: negative (-1d)"},
+	"size-unit.bad.yaml":             {`store.max_size: invalid size "20GX": unknown unit "GX"`, "(line 2)"},
 	"interval-zero.bad.yaml":         {"store.compact_interval: 0s is not positive (line 2)"},
 	"listen-no-port.bad.yaml":        {`api.listen: "127.0.0.1" is not host:port (line 2)`},
 	"listen-bad-port.bad.yaml":       {`federation.listen: "0.0.0.0:99999": port "99999" is not a number from 0 to 65535`},
@@ -99,6 +100,13 @@ var badFiles = map[string][]string{
 		`store.retention: invalid duration "forever"`,
 		`sources[1].name: duplicate "a" (also sources[0]) (line 13)`,
 		"sources[1]: no connector section",
+	},
+	"retention-rules.bad.yaml": {
+		"store.max_size: 1MiB is too small for the store to run in (want at least 16MiB, or 0 for no bound) (line 2)",
+		"store.retention_rules[0]: selects every stream: give a prefix (e.g. site1/) or a source (a source's name); store.retention and store.max_size cover every stream (line 4)",
+		"store.retention_rules[1]: sets neither max_age nor max_size, so it changes nothing (line 5)",
+		`store.retention_rules[2].max_size: invalid size "-1GiB": negative (line 7)`,
+		"store.retention_rules[3]: selects the same streams as store.retention_rules[2], which comes first and wins (line 8)",
 	},
 }
 
@@ -186,6 +194,12 @@ func TestFullFile(t *testing.T) {
 		Retention:       Duration(14 * 24 * time.Hour),
 		CompactInterval: Duration(30 * time.Second),
 		GCInterval:      Duration(time.Hour),
+		MaxSize:         20 << 30,
+		MinFree:         500e6,
+		RetentionRules: []RetentionRule{
+			{Prefix: "site1/", MaxAge: Duration(30 * 24 * time.Hour), MaxSize: 3 << 29},
+			{Source: "plant-mqtt", MaxAge: Duration(7 * 24 * time.Hour)},
+		},
 	})
 	check("shutdown_timeout", c.ShutdownTimeout, Duration(90*time.Second))
 	var got [][3]string
@@ -256,7 +270,7 @@ func TestNullKeepsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Default()
-	if c.Tenant != d.Tenant || c.API != d.API || c.Store != d.Store || c.Metrics != d.Metrics {
+	if c.Tenant != d.Tenant || c.API != d.API || !reflect.DeepEqual(c.Store, d.Store) || c.Metrics != d.Metrics {
 		t.Errorf("null keys changed defaults: %+v", c)
 	}
 	type omf struct {

@@ -200,7 +200,7 @@ func TestDecodeErrorStartsWithPath(t *testing.T) {
 	}
 	var into struct{}
 	err = c.Sources[0].Decode(&into)
-	if err == nil || !strings.HasPrefix(err.Error(), c.Sources[0].Path()+".brokers: unknown key (line 26)\n") {
+	if err == nil || !strings.HasPrefix(err.Error(), c.Sources[0].Path()+".brokers: unknown key (line 34)\n") {
 		t.Errorf("Decode of a loaded source: %v", err)
 	}
 }

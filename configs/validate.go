@@ -117,6 +117,7 @@ func (c Config) validate(opts Options) error {
 	if c.Store.Retention < 0 {
 		v.add("store.retention", "negative (%s); 0 keeps points forever", c.Store.Retention)
 	}
+	v.retentionRules(c.Store)
 	for _, d := range []struct {
 		path string
 		d    Duration
@@ -471,4 +472,39 @@ func wildcard(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// retentionRules checks store.max_size, store.min_free and
+// store.retention_rules.
+func (v *validator) retentionRules(sc StoreConfig) {
+	if sc.MaxSize < 0 {
+		v.add("store.max_size", "negative (%s); 0 means no bound", sc.MaxSize)
+	} else if sc.MaxSize > 0 && sc.MaxSize < 16<<20 {
+		v.add("store.max_size", "%s is too small for the store to run in (want at least 16MiB, or 0 for no bound)", sc.MaxSize)
+	}
+	if sc.MinFree < 0 {
+		v.add("store.min_free", "negative (%s)", sc.MinFree)
+	}
+	seen := map[string]int{}
+	for i, r := range sc.RetentionRules {
+		p := "store.retention_rules[" + strconv.Itoa(i) + "]"
+		if r.Prefix == "" && r.Source == "" {
+			v.addLine(p, v.c.lineOf(p), "selects every stream: give a prefix (e.g. site1/) or a source (a source's name); store.retention and store.max_size cover every stream")
+		}
+		if r.MaxAge < 0 {
+			v.add(p+".max_age", "negative (%s); 0 keeps store.retention", r.MaxAge)
+		}
+		if r.MaxSize < 0 {
+			v.add(p+".max_size", "negative (%s); 0 means no bound of its own", r.MaxSize)
+		}
+		if r.MaxAge == 0 && r.MaxSize == 0 {
+			v.addLine(p, v.c.lineOf(p), "sets neither max_age nor max_size, so it changes nothing")
+		}
+		key := r.Source + "\x00" + r.Prefix
+		if j, dup := seen[key]; dup {
+			v.addLine(p, v.c.lineOf(p), "selects the same streams as store.retention_rules[%d], which comes first and wins", j)
+		} else {
+			seen[key] = i
+		}
+	}
 }

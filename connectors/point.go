@@ -209,4 +209,10 @@ type StreamSpec struct {
 	Unit        string
 	Kind        Kind
 	Source      string // "<source name>:<address>", e.g. "plant-mqtt:plant/a/b/temp"
+	// Labels are key/value metadata (see labels.go), valid by
+	// ValidateLabels; sources build them with a Labels builder so that
+	// what they find is cleaned, not refused. EnsureStream on an existing
+	// stream merges them into the stored ones (MergeLabels) and writes
+	// only when that changes something. Nil: none.
+	Labels map[string]string
 }

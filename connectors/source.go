@@ -174,6 +174,36 @@ type Metrics struct {
 	Connected     *prometheus.GaugeVec     // sluice_connector_connected{source}
 	Reconnects    *prometheus.CounterVec   // sluice_connector_reconnects_total{source}
 	Notifications *prometheus.CounterVec   // sluice_connector_notifications_total{source} (OPC UA)
+	// ReceiveTime counts points whose payload was to carry a timestamp
+	// but did not, and which took the time of receipt instead.
+	ReceiveTime *prometheus.CounterVec // sluice_connector_points_receive_time_total{source}
+	// LastPoint is sluice_source_last_point_timestamp_seconds{source}: when
+	// the agent last stored points of the source (its own clock). The
+	// agent sets it, not the connectors: it wraps each source's Sink.
+	LastPoint *prometheus.GaugeVec
+}
+
+// Init makes the source's series exist before anything happens, so
+// that rate() and absent-value alerts see a 0 rather than nothing: the
+// counters of every source at 0, its "run" errors (the agent's restarts
+// of a failed source), and LastPoint at now (a source that never
+// delivers then looks quiet from its start, not since 1970). Gauges a
+// connector owns (connected, queue depth) are left to it: a 0 there
+// would say "disconnected" of sources that have no connection.
+func (m *Metrics) Init(source string) {
+	for _, v := range []*prometheus.CounterVec{m.Messages, m.Points, m.Written, m.Reconnects} {
+		v.WithLabelValues(source)
+	}
+	m.Errors.WithLabelValues(source, "run")
+	m.LastPoint.WithLabelValues(source).SetToCurrentTime()
+}
+
+// Forget drops the gauges of a removed source, so that it does not look
+// quiet (or connected) forever; its counters stay, as counters do.
+func (m *Metrics) Forget(source string) {
+	for _, v := range []*prometheus.GaugeVec{m.LastPoint, m.Connected, m.QueueDepth} {
+		v.DeleteLabelValues(source)
+	}
 }
 
 // NewMetrics creates the shared connector metrics and registers them with
@@ -212,10 +242,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_connector_notifications_total", Help: "Subscription notifications received (OPC UA).",
 		}, src),
+		ReceiveTime: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_connector_points_receive_time_total",
+			Help: "Points without the timestamp their payload was configured to carry, stamped with the time of receipt.",
+		}, src),
+		LastPoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_source_last_point_timestamp_seconds",
+			Help: "When the agent last stored points of a source (Unix seconds, the agent's clock); the source's start until it delivers.",
+		}, src),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Points, m.Written, m.Errors, m.Dropped,
-			m.BatchSeconds, m.QueueDepth, m.Connected, m.Reconnects, m.Notifications)
+			m.BatchSeconds, m.QueueDepth, m.Connected, m.Reconnects, m.Notifications, m.ReceiveTime, m.LastPoint)
 	}
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -87,24 +88,40 @@ func openBook(dir string, self policy.TenantID, now func() time.Time) (*book, []
 	var bad []error
 	lines := 0
 	if f, err := os.Open(path); err == nil {
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		br := bufio.NewReaderSize(f, 64<<10)
 		var envs []Envelope
-		for sc.Scan() {
+		for {
+			line, rerr := br.ReadBytes('\n')
+			if len(line) == 0 && rerr != nil {
+				if rerr != io.EOF {
+					f.Close()
+					return nil, nil, fmt.Errorf("%s: %w", path, rerr)
+				}
+				break
+			}
 			lines++
 			var e Envelope
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			if err := json.Unmarshal(line, &e); err != nil {
+				if rerr == nil {
+					// A whole line that does not parse is not what a
+					// crash leaves: dropping it would lose a record
+					// (and rewriting the file would make that final).
+					f.Close()
+					return nil, nil, fmt.Errorf("%s:%d: %w: unreadable record: %v", path, lines, ErrCorruptRecords, err)
+				}
 				// A torn last line after a crash: the record was never
-				// acknowledged to anyone, so dropping it is safe.
-				bad = append(bad, fmt.Errorf("%s: skipping unreadable line %d: %w", path, lines, err))
-				continue
+				// acknowledged to anyone, so dropping it is safe. Its
+				// bytes are kept beside the file all the same.
+				if err := keepTorn(path, line); err != nil {
+					f.Close()
+					return nil, nil, err
+				}
+				bad = append(bad, fmt.Errorf("%s: dropped an incomplete last line %d (kept in %s.torn): %w", path, lines, path, err))
+				break
 			}
 			envs = append(envs, e)
 		}
 		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
 		_, errs, err := b.mergeLocked(envs, true, false)
 		if err != nil {
 			return nil, nil, err
@@ -124,6 +141,30 @@ func openBook(dir string, self policy.TenantID, now func() time.Time) (*book, []
 	}
 	b.file = f
 	return b, bad, nil
+}
+
+// ErrCorruptRecords marks a record file that holds a complete line that
+// does not parse; the agent refuses to start rather than drop it.
+var ErrCorruptRecords = errors.New("record file is damaged")
+
+// keepTorn appends the bytes of a torn last line to path.torn (0600),
+// so that dropping it from the record file loses nothing for good.
+func keepTorn(path string, line []byte) error {
+	f, err := os.OpenFile(path+".torn", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("keep the torn end of %s: %w", path, err)
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("keep the torn end of %s: %w", path, err)
+	}
+	return nil
 }
 
 // rewrite replaces the record file with the records held, durably.

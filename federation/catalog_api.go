@@ -137,7 +137,7 @@ func (n *Node) Catalog(ctx context.Context, c policy.CommunityID) (Catalog, erro
 }
 
 func typedEntry(e catalogEntry) CatalogEntry {
-	out := CatalogEntry{Tenant: e.Tenant, TenantName: e.TenantName, Stream: e.Stream, StreamInfo: e.StreamInfo}
+	out := CatalogEntry{Tenant: e.Tenant, TenantName: e.TenantName, Stream: e.Stream, StreamInfo: cleanInfo(e.StreamInfo)}
 	if e.Constraints.MinInterval != "" {
 		// An owner's spelling this agent cannot read counts as "any":
 		// the owner enforces its constraint anyway.

@@ -28,7 +28,6 @@ func (n *Node) connectionRoutes(h func(string, func(http.ResponseWriter, *http.R
 	h("POST /api/v1/connections/{tenant}/shares", n.shareConnection)
 	h("DELETE /api/v1/connections/{tenant}/shares/{stream}", n.unshareConnection)
 	h("GET /api/v1/connections/{tenant}/catalog", n.connectionCatalog)
-	h("GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", n.connectionRead)
 }
 
 // connectRequest carries connection records between the two tenants'
@@ -325,25 +324,12 @@ func (n *Node) connectionCatalog(w http.ResponseWriter, r *http.Request) error {
 	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
 		return fmt.Errorf("catalog of %s: %w", n.displayTenant(peer), err)
 	}
+	for i := range entries {
+		entries[i].StreamInfo = cleanInfo(entries[i].StreamInfo)
+	}
+	if entries, err = filterCatalog(entries, r.URL.Query()); err != nil {
+		return err
+	}
 	writeJSON(w, 200, entries)
-	return nil
-}
-
-// connectionRead asks the owner's agent for a read over the connection
-// from this tenant to the owner.
-func (n *Node) connectionRead(w http.ResponseWriter, r *http.Request) error {
-	owner, err := n.resolveTenant(r.PathValue("tenant"))
-	if err != nil {
-		return err
-	}
-	rq, err := n.partnerRead(r, "", owner)
-	if err != nil {
-		return err
-	}
-	ans, err := n.Read(r.Context(), rq)
-	if err != nil {
-		return err
-	}
-	relay(w, ans)
 	return nil
 }

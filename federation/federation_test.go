@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,7 +48,10 @@ func (e echoReader) StreamInfo(ctx context.Context, name string) (StreamInfo, er
 	if !e.streams[name] {
 		return StreamInfo{}, fmt.Errorf("stream %q not found", name)
 	}
-	return StreamInfo{Kind: "float", Unit: "degC", Description: "test stream " + name}, nil
+	// "point-id" is no valid label key: a partner's agent must clean what
+	// an owner sends.
+	return StreamInfo{Kind: "float", Unit: "degC", Description: "test stream " + name,
+		Labels: map[string]string{"site": "plant1", "point": strings.ReplaceAll(name, "/", "_"), "point-id": "x"}}, nil
 }
 
 // clock is a settable clock shared by a test's nodes.
@@ -144,14 +148,86 @@ func (n *tnode) ok(method, path string, body any) string {
 	return out
 }
 
-// read asks this node to read owner's stream through community c.
+// read asks this node to read owner's stream through community c, as
+// the agent's local API does (agent/api parses the query; here a test's
+// subset of it), and returns the status and the body.
 func (n *tnode) read(c, owner, stream, kind string, q url.Values) (int, string) {
 	n.t.Helper()
-	p := "/api/v1/communities/" + url.PathEscape(c) + "/streams/" + url.PathEscape(owner) + "/" + url.PathEscape(stream) + "/" + kind
-	if len(q) > 0 {
-		p += "?" + q.Encode()
+	return n.readVia(c, owner, stream, kind, q)
+}
+
+// cread reads owner's stream over the connection to owner.
+func (n *tnode) cread(owner, stream, kind string, q url.Values) (int, string) {
+	n.t.Helper()
+	return n.readVia("", owner, stream, kind, q)
+}
+
+func (n *tnode) readVia(c, ownerRef, stream, kind string, q url.Values) (int, string) {
+	n.t.Helper()
+	rq, err := n.partnerRead(c, ownerRef, stream, kind, q)
+	if err != nil {
+		return errAnswer(err)
 	}
-	return n.do("GET", p, nil)
+	ans, err := n.Read(context.Background(), rq)
+	if err != nil {
+		return errAnswer(err)
+	}
+	b, err := io.ReadAll(ans.Body)
+	ans.Close(err)
+	if err != nil {
+		return -1, err.Error()
+	}
+	return 200, string(b)
+}
+
+func (n *tnode) partnerRead(c, ownerRef, stream, kind string, q url.Values) (PartnerRead, error) {
+	ctx := context.Background()
+	var rq PartnerRead
+	var err error
+	if c != "" {
+		if rq.Community, err = n.ResolveCommunity(ctx, c); err != nil {
+			return rq, err
+		}
+	}
+	if rq.Owner, err = n.ResolveTenant(ownerRef); err != nil {
+		return rq, err
+	}
+	k, ok := map[string]policy.ReadKind{"data": policy.ReadWindow, "latest": policy.ReadLatest,
+		"interpolated": policy.ReadInterpolated, "summaries": policy.ReadSummaries}[kind]
+	if !ok {
+		n.t.Fatalf("test reads an unknown kind %q", kind)
+	}
+	now := n.opts.Now()
+	rq.ReadQuery = ReadQuery{Stream: stream, Kind: k, Format: q.Get("format")}
+	if k != policy.ReadLatest {
+		start, end := q.Get("start"), q.Get("end")
+		if start == "" {
+			start = map[bool]string{true: "-24h", false: "-1h"}[k == policy.ReadSummaries]
+		}
+		if end == "" {
+			end = "now"
+		}
+		if rq.Start, err = parseTestTime(start, now); err != nil {
+			n.t.Fatal(err)
+		}
+		if rq.End, err = parseTestTime(end, now); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+	if v := q.Get("interval"); v != "" {
+		if rq.Interval, err = time.ParseDuration(v); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+	rq.User, rq.Roles = n.caller(ctx, rq.Community)
+	return rq, nil
+}
+
+// errAnswer is an error as the local API answers it.
+func errAnswer(err error) (int, string) {
+	code, reason, _, _ := ErrorStatus(err)
+	b, _ := json.Marshal(map[string]string{"error": err.Error(), "reason": reason})
+	return code, string(b)
 }
 
 func (n *tnode) invite(c string) string {
@@ -228,6 +304,35 @@ func TestHandshakeAndPartnerReads(t *testing.T) {
 	json.Unmarshal([]byte(north.ok("GET", "/api/v1/communities/supply/catalog", nil)), &cat)
 	if len(cat) != 1 || cat[0].Stream != "boiler/temp" || cat[0].Unit != "degC" || cat[0].TenantName != "acme" {
 		t.Fatalf("catalog: %+v", cat)
+	}
+	if want := map[string]string{"site": "plant1", "point": "boiler_temp", "point_id": "x"}; !maps.Equal(cat[0].Labels, want) {
+		t.Fatalf("labels of the shared stream: %v, want %v", cat[0].Labels, want)
+	}
+	// Filtering on labels sees the shared stream only: boiler/press has
+	// labels too, but is not shared.
+	for _, tc := range []struct {
+		q    url.Values
+		want int
+	}{
+		{url.Values{"label": {"site=plant1"}}, 1},
+		{url.Values{"label": {"site=plant1", "point=boiler_temp"}}, 1},
+		{url.Values{"label": {"point=boiler_press"}}, 0},
+		{url.Values{"label": {"site=plant2"}}, 0},
+		{url.Values{"label": {"point_id"}}, 1},
+		{url.Values{"search": {"point=boiler_t"}}, 1},
+	} {
+		code, body := north.do("GET", "/api/v1/communities/supply/catalog?"+tc.q.Encode(), nil)
+		var got []catalogEntry
+		if code != 200 || json.Unmarshal([]byte(body), &got) != nil || len(got) != tc.want {
+			t.Errorf("catalog?%s: %d %s, want %d entries", tc.q.Encode(), code, body, tc.want)
+		}
+	}
+	if code, body := north.do("GET", "/api/v1/communities/supply/catalog?label=point-id", nil); code != 400 || !strings.Contains(body, "bad_label") {
+		t.Errorf("a bad label term: %d %s", code, body)
+	}
+	if typed, err := north.Catalog(context.Background(), policy.CommunityID(communityID(t, acme, "supply"))); err != nil ||
+		len(typed.Entries) != 1 || typed.Entries[0].Labels["point_id"] != "x" || len(typed.Entries[0].Labels) != 3 {
+		t.Errorf("typed catalog: %+v %v", typed, err)
 	}
 
 	// A tenant that is not a member gets nothing, even knowing the ids.
@@ -656,11 +761,11 @@ func TestConnections(t *testing.T) {
 		return code == 200 && strings.Contains(body, `"stream": "flow"`) && !strings.Contains(body, "secret")
 	})
 	// Catalog access is not data access.
-	code, body := acme.do("GET", "/api/v1/connections/northwind/streams/flow/data?start=-1h", nil)
+	code, body := acme.cread("northwind", "flow", "data", nil)
 	wantDenied(t, code, body, "catalog_only")
 	// A tenant with no connection gets nothing.
 	globex.local.setTenant(north.ID(), tenantInfo{Name: "northwind", Fed: north.FedAddr()})
-	code, body = globex.do("GET", "/api/v1/connections/northwind/streams/flow/data?start=-1h", nil)
+	code, body = globex.cread("northwind", "flow", "data", nil)
 	wantDenied(t, code, body, "no_connection")
 	code, body = globex.do("GET", "/api/v1/connections/northwind/catalog", nil)
 	wantDenied(t, code, body, "no_connection")
@@ -722,11 +827,11 @@ func TestConnectionFlows(t *testing.T) {
 	b.ok("POST", "/api/v1/connections/c/review", map[string]any{"accept": true, "level": "catalog+data", "comment": "ok"})
 	b.ok("POST", "/api/v1/connections/c/shares", map[string]string{"stream": "s"})
 	eventually(t, "c reads b's stream over the link", func() bool {
-		code, _ := c1.do("GET", "/api/v1/connections/b/streams/s/latest", nil)
+		code, _ := c1.cread("b", "s", "latest", nil)
 		return code == 200
 	})
 	b.ok("DELETE", "/api/v1/connections/c/shares/s", nil)
-	code, body := c1.do("GET", "/api/v1/connections/b/streams/s/latest", nil)
+	code, body := c1.cread("b", "s", "latest", nil)
 	wantDenied(t, code, body, "not_shared")
 }
 

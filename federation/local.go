@@ -9,16 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/federation/gossip"
 	"github.com/sluice-edge/sluice/federation/identity"
 	"github.com/sluice-edge/sluice/policy"
@@ -35,20 +36,14 @@ func (n *Node) LocalHandler() http.Handler {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 			if err := f(w, r); err != nil {
-				var fe *fedErr
-				var pe *PeerError
-				switch {
-				case errors.As(err, &fe):
-					fedError(w, fe.code, fe.msg, fe.reason)
-				case errors.As(err, &pe):
-					if pe.Retry != "" {
-						w.Header().Set("Retry-After", pe.Retry)
-					}
-					fedError(w, pe.Status, pe.Message, pe.Reason)
-				default:
+				code, reason, retry, ok := ErrorStatus(err)
+				if !ok {
 					n.log.Error("federation request failed", "path", r.URL.Path, "err", err)
-					fedError(w, http.StatusBadGateway, err.Error(), "")
 				}
+				if retry != "" {
+					w.Header().Set("Retry-After", retry)
+				}
+				fedError(w, code, err.Error(), reason)
 			}
 		})
 	}
@@ -69,7 +64,6 @@ func (n *Node) LocalHandler() http.Handler {
 	h("POST /api/v1/communities/{c}/shares", n.share)
 	h("DELETE /api/v1/communities/{c}/shares/{stream}", n.unshare)
 	h("GET /api/v1/communities/{c}/catalog", n.catalog)
-	h("GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", n.read)
 	h("POST /api/v1/invitations/accept", n.answerInvitation(policy.KindInvitationAccepted))
 	h("POST /api/v1/invitations/decline", n.answerInvitation(policy.KindInvitationDeclined))
 	n.connectionRoutes(h)
@@ -207,6 +201,10 @@ func (n *Node) owned(r *http.Request) (policy.CommunityInfo, policy.State, error
 	}
 	return ci, st, nil
 }
+
+// ResolveTenant finds a tenant by id or display name (for the local API,
+// which names partners either way).
+func (n *Node) ResolveTenant(ref string) (policy.TenantID, error) { return n.resolveTenant(ref) }
 
 // resolveTenant finds a tenant by id or display name.
 func (n *Node) resolveTenant(ref string) (policy.TenantID, error) {
@@ -776,20 +774,16 @@ func (n *Node) catalog(w http.ResponseWriter, r *http.Request) error {
 			}
 			for _, e := range entries {
 				if e.Tenant == t { // a member describes only its own streams
+					e.StreamInfo = cleanInfo(e.StreamInfo)
 					out = append(out, e)
 				}
 			}
 		}(t)
 	}
 	wg.Wait()
-	if q := strings.ToLower(r.URL.Query().Get("search")); q != "" {
-		kept := out[:0]
-		for _, e := range out {
-			if strings.Contains(strings.ToLower(e.Stream+" "+e.TenantName+" "+e.Description+" "+e.Unit), q) {
-				kept = append(kept, e)
-			}
-		}
-		out = kept
+	out, err = filterCatalog(out, r.URL.Query())
+	if err != nil {
+		return err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].TenantName != out[j].TenantName {
@@ -805,6 +799,54 @@ func (n *Node) catalog(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, 200, out)
 	return nil
+}
+
+// filterCatalog keeps the entries that match the query's search (a
+// case-insensitive substring of the stream, tenant, description, unit or
+// a label key=value) and every label= term (key=value, or key: has the
+// label).
+func filterCatalog(in []catalogEntry, q url.Values) ([]catalogEntry, error) {
+	sel, err := connectors.ParseLabelSelector(q["label"])
+	if err != nil {
+		return nil, deny(400, "bad_label", "%v (want label=key=value or label=key)", err)
+	}
+	search := strings.ToLower(q.Get("search"))
+	if search == "" && len(sel) == 0 {
+		return in, nil
+	}
+	kept := in[:0]
+	for _, e := range in {
+		if !sel.Match(e.Labels) {
+			continue
+		}
+		if search != "" {
+			text := e.Stream + " " + e.TenantName + " " + e.Description + " " + e.Unit
+			for k, v := range e.Labels {
+				text += " " + k + "=" + v
+			}
+			if !strings.Contains(strings.ToLower(text), search) {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+// cleanInfo bounds what a partner's agent says of a stream: labels that
+// are not valid here are cleaned (connectors.Labels) or dropped, so that
+// a partner cannot put into this tenant's answers, nor its Prometheus
+// API, what its own store would refuse.
+func cleanInfo(in StreamInfo) StreamInfo {
+	if connectors.ValidateLabels(in.Labels) == nil {
+		return in
+	}
+	var b connectors.Labels
+	for _, k := range slices.Sorted(maps.Keys(in.Labels)) {
+		b.Add(k, in.Labels[k])
+	}
+	in.Labels, _ = b.Map()
+	return in
 }
 
 // callMember calls a member's agent at its known address, or at the
@@ -826,116 +868,6 @@ func (n *Node) callMember(ctx context.Context, c policy.CommunityID, t policy.Te
 		}
 	}
 	return n.call(ctx, t, addr, method, path, q, nil)
-}
-
-// read asks the stream owner's agent for a read and streams its answer
-// back. The owner decides with its own state; this side only resolves
-// names and times. Nothing is stored here.
-func (n *Node) read(w http.ResponseWriter, r *http.Request) error {
-	ci, _, err := n.resolve(r.PathValue("c"))
-	if err != nil {
-		return err
-	}
-	owner, err := n.resolveTenant(r.PathValue("tenant"))
-	if err != nil {
-		return err
-	}
-	rq, err := n.partnerRead(r, ci.ID, owner)
-	if err != nil {
-		return err
-	}
-	ans, err := n.Read(r.Context(), rq)
-	if err != nil {
-		return err
-	}
-	relay(w, ans)
-	return nil
-}
-
-// partnerRead reads a local read's path and query into a PartnerRead:
-// times are resolved here (relative times on this agent's clock).
-func (n *Node) partnerRead(r *http.Request, c policy.CommunityID, owner policy.TenantID) (PartnerRead, error) {
-	kindName := r.PathValue("kind")
-	kind, ok := readKinds[kindName]
-	if !ok {
-		return PartnerRead{}, deny(404, "bad_request", "unknown read %q (want data, latest, interpolated or summaries)", kindName)
-	}
-	in := r.URL.Query()
-	now := n.opts.Now()
-	rq := PartnerRead{Community: c, Owner: owner, ReadQuery: ReadQuery{Stream: r.PathValue("stream"), Kind: kind,
-		PageToken: in.Get("page_token"), Format: in.Get("format"), TimeFormat: in.Get("time"), Align: in.Get("align")}}
-	def := map[policy.ReadKind]time.Duration{policy.ReadWindow: -time.Hour, policy.ReadInterpolated: -time.Hour, policy.ReadSummaries: -24 * time.Hour}[kind]
-	for _, f := range []struct {
-		key string
-		dst *int64
-		def string
-	}{{"start", &rq.Start, now.Add(def).Format(time.RFC3339Nano)}, {"end", &rq.End, "now"}} {
-		v := in.Get(f.key)
-		if v == "" {
-			if kind == policy.ReadLatest {
-				continue
-			}
-			v = f.def
-		}
-		t, err := n.opts.ParseTime(v, now)
-		if err != nil {
-			return rq, deny(400, "bad_time", "%s: %v", f.key, err)
-		}
-		*f.dst = t
-	}
-	if v := in.Get("interval"); v != "" {
-		d, err := configs.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return rq, deny(400, "bad_interval", "interval: %q is not a positive duration", v)
-		}
-		rq.Interval = d
-	}
-	if v := in.Get("offset"); v != "" {
-		d, err := configs.ParseDuration(strings.TrimPrefix(v, "-"))
-		if err != nil {
-			return rq, deny(400, "bad_offset", "offset: %q is not a duration (e.g. 30s, -5h)", v)
-		}
-		if strings.HasPrefix(v, "-") {
-			d = -d
-		}
-		rq.Offset = d
-	}
-	for _, f := range []struct {
-		key string
-		dst *int
-	}{{"count", &rq.Count}, {"limit", &rq.Limit}} {
-		if v := in.Get(f.key); v != "" {
-			i, err := strconv.Atoi(v)
-			if err != nil || i < 0 {
-				return rq, deny(400, "bad_request", "%s: %q is not a count", f.key, v)
-			}
-			*f.dst = i
-		}
-	}
-	rq.User, rq.Roles = n.caller(r.Context(), c)
-	if rq.User == "" {
-		rq.Roles = 0
-	}
-	return rq, nil
-}
-
-// relay streams the owner's answer to the local caller. If it cannot be
-// passed on whole (the owner's answer broke off, or the caller went away),
-// the caller's answer is cut too: a short answer must never look whole.
-func relay(w http.ResponseWriter, ans *Answer) {
-	w.Header().Set("Content-Type", ans.ContentType)
-	for _, v := range ans.resp.Header.Values("Trailer") {
-		w.Header().Add("Trailer", v)
-	}
-	w.WriteHeader(ans.resp.StatusCode)
-	if _, err := io.Copy(w, ans.Body); err != nil {
-		ans.Close(err)
-		panic(http.ErrAbortHandler)
-	}
-	for k, v := range ans.Trailer() {
-		w.Header()[k] = v
-	}
-	ans.Close(nil)
 }
 
 // auditRead records a read on the reader's side.

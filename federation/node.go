@@ -63,10 +63,15 @@ type ReadQuery struct {
 }
 
 // StreamInfo is a stream's metadata as partners see it in the catalog.
+// Only shared streams are described, so partners see the labels of
+// those and of no other stream.
 type StreamInfo struct {
 	Kind        string `json:"kind"`
 	Unit        string `json:"unit,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Labels are the stream's key/value metadata. A partner's are
+	// cleaned on arrival (see cleanInfo): they are another tenant's data.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Options configure a Node.
@@ -801,6 +806,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.reads, m.rotations)
+	}
+	// The outcomes every agent can have exist at 0 from the start, so an
+	// alert on increase(...{outcome=~"rejected_.*"}) sees the first one.
+	// Partner reads are labelled by community and tenant, which come and
+	// go: they appear with the first read.
+	for _, o := range []string{"issued", "accepted", "rejected_signature", "rejected_authority", "rejected_malformed",
+		"rejected_foreign", "rejected_standing", "rejected_rate"} {
+		m.records.WithLabelValues(o)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,14 @@ type Answer struct {
 	done        func(points int, err error)
 	closed      bool
 }
+
+// StatusCode is the owner's HTTP status (200, or 206-like codes a
+// later protocol may add); denials never reach an Answer.
+func (a *Answer) StatusCode() int { return a.resp.StatusCode }
+
+// TrailerNames are the trailers the owner announced, to be announced
+// again by whoever relays the answer.
+func (a *Answer) TrailerNames() []string { return a.resp.Header.Values("Trailer") }
 
 // Trailer is the owner's trailer (the next page token, the point count),
 // complete once Body has been read to the end.
@@ -92,8 +101,10 @@ func (n *Node) Read(ctx context.Context, rq PartnerRead) (*Answer, error) {
 			q.Set(k, strconv.FormatInt(v, 10))
 		}
 	}
-	set("start", rq.Start, rq.Kind != policy.ReadLatest)
-	set("end", rq.End, rq.Kind != policy.ReadLatest)
+	if rq.Kind != policy.ReadLatest { // the newest point the owner allows
+		set("start", rq.Start, true)
+		set("end", rq.End, true)
+	}
 	set("interval", int64(rq.Interval), false)
 	set("offset", int64(rq.Offset), false)
 	set("count", int64(rq.Count), false)
@@ -129,4 +140,20 @@ func (n *Node) Read(ctx context.Context, rq PartnerRead) (*Answer, error) {
 var readPaths = map[policy.ReadKind]string{
 	policy.ReadWindow: "data", policy.ReadLatest: "latest",
 	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries",
+}
+
+// ErrorStatus says how the local API answers an error of this package:
+// the HTTP status, a reason for scripts and metrics, and when to retry
+// (a Retry-After value, or ""). ok is false for errors of no status of
+// ours (a failure, answered 502 since a partner was involved).
+func ErrorStatus(err error) (status int, reason, retry string, ok bool) {
+	var fe *fedErr
+	var pe *PeerError
+	switch {
+	case errors.As(err, &fe):
+		return fe.code, fe.reason, "", true
+	case errors.As(err, &pe):
+		return pe.Status, pe.Reason, pe.Retry, true
+	}
+	return http.StatusBadGateway, "", "", false
 }

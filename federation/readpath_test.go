@@ -49,8 +49,7 @@ func (c cutReader) ServeRead(w http.ResponseWriter, r *http.Request, q ReadQuery
 // TestReadPathCountsAndCuts: the reader's audit log records the owner's
 // own point count (for summaries, the points summarised, not the number of
 // buckets in the body), and an owner answer that breaks off reaches the
-// local caller as a broken transfer, never as a short answer that looks
-// whole.
+// reader as a broken transfer, never as a short answer that looks whole.
 func TestReadPathCountsAndCuts(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	var ownerLog, readerLog auditSink
@@ -79,15 +78,20 @@ func TestReadPathCountsAndCuts(t *testing.T) {
 		t.Fatalf("points: owner %d, reader %d; want 3600 on both sides", own[0].Points, rd[0].Points)
 	}
 
-	// The broken answer: the local caller's transfer fails.
-	u := north.api.URL + "/api/v1/communities/c/streams/acme/broken/data?start=-1h"
-	resp, err := http.Get(u)
-	if err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
+	// The broken answer: the reader sees the transfer fail, and Close
+	// says so (the local API then aborts its own answer: agent/api).
+	rq, err := north.partnerRead("c", "acme", "broken", "data", url.Values{"start": {"-1h"}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	ans, err := north.Read(context.Background(), rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(ans.Body)
+	ans.Close(err)
 	if err == nil {
-		t.Fatal("a partner answer that broke off reached the caller as a complete answer")
+		t.Fatal("a partner answer that broke off read as a complete answer")
 	}
 	rd = readerLog.reads("reader")
 	if last := rd[len(rd)-1]; last.Outcome != "error" || !strings.Contains(last.Reason, "broke off") {

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/policy"
 )
 
 // Store is what the API needs of the time-series store.
@@ -156,10 +158,10 @@ func (s *Server) routes() {
 	s.route("DELETE /api/v1/streams/{name}", "streams_delete", s.deleteStream)
 	s.route("POST /api/v1/streams/{name}/data", "write", s.limited(s.writeStream))
 	s.route("POST /api/v1/data", "write_bulk", s.limited(s.writeBulk))
-	s.route("GET /api/v1/streams/{name}/data", "read_window", s.readWindow)
-	s.route("GET /api/v1/streams/{name}/latest", "read_latest", s.readLatest)
-	s.route("GET /api/v1/streams/{name}/interpolated", "read_interpolated", s.readInterpolated)
-	s.route("GET /api/v1/streams/{name}/summaries", "read_summaries", s.readSummaries)
+	s.route("GET /api/v1/streams/{name}/data", "read_window", s.readLocal(policy.ReadWindow))
+	s.route("GET /api/v1/streams/{name}/latest", "read_latest", s.readLocal(policy.ReadLatest))
+	s.route("GET /api/v1/streams/{name}/interpolated", "read_interpolated", s.readLocal(policy.ReadInterpolated))
+	s.route("GET /api/v1/streams/{name}/summaries", "read_summaries", s.readLocal(policy.ReadSummaries))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+
 			" (stream names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", nil)
@@ -261,6 +263,11 @@ func classify(err error) (int, string) {
 	switch {
 	case errors.As(err, &he):
 		return he.code, he.reason
+	}
+	if code, reason, _, ok := federation.ErrorStatus(err); ok {
+		return code, reason
+	}
+	switch {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, store.ErrNotFound):
@@ -271,6 +278,10 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, "invalid"
 	case errors.Is(err, store.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, store.ErrStorageFull):
+		// The disk is full or the store's size bound is reached: the
+		// message names which; the client keeps the data and retries.
+		return http.StatusInsufficientStorage, "insufficient_storage"
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled"
 	}
@@ -302,14 +313,23 @@ func (s *Server) fail(w *statusRecorder, route string, err error) {
 	if he != nil {
 		detail = he.detail
 	}
-	writeError(w, code, err.Error(), detail)
+	if _, _, retry, _ := federation.ErrorStatus(err); retry != "" {
+		w.Header().Set("Retry-After", retry)
+	}
+	writeJSON(w, code, errorJSON{Error: err.Error(), Reason: reason, Detail: detail})
+}
+
+// errorJSON is every error answer of the API: what went wrong, a reason
+// for scripts (a policy denial's reason, such as "paused"), and details
+// where a body was refused in parts.
+type errorJSON struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason,omitempty"`
+	Detail any    `json:"detail,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, code int, msg string, detail any) {
-	writeJSON(w, code, struct {
-		Error  string `json:"error"`
-		Detail any    `json:"detail,omitempty"`
-	}{msg, detail})
+	writeJSON(w, code, errorJSON{Error: msg, Detail: detail})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -12,100 +12,130 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/policy"
 )
 
-// readParams are the query parameters every read shares.
+// readParams are how an answer is written.
 type readParams struct {
 	start, end int64
 	csv        bool
 	epochNS    bool // time=ns: times as epoch nanoseconds instead of RFC 3339
 }
 
-func (s *Server) params(r *http.Request, defStart time.Duration) (readParams, error) {
-	q := r.URL.Query()
+// ReadKinds names the read kinds as the API's paths spell them.
+var readKinds = map[string]policy.ReadKind{
+	"data": policy.ReadWindow, "latest": policy.ReadLatest,
+	"interpolated": policy.ReadInterpolated, "summaries": policy.ReadSummaries,
+}
+
+// defaultWindow is how far back a read reaches when it names no start,
+// for local and partner reads alike.
+var defaultWindow = map[policy.ReadKind]time.Duration{
+	policy.ReadWindow: time.Hour, policy.ReadInterpolated: time.Hour, policy.ReadSummaries: 24 * time.Hour,
+}
+
+// parseRead reads a read's query into a ReadQuery, with every time
+// resolved on one instant of this agent's clock. It is the one parser of
+// reads: local reads are served from it, partner reads sent on as it
+// read them, so both mean the same by every parameter. The window the
+// answer may draw on (Lo, Hi) is unbounded; the owner of a partner's
+// stream narrows it to the share's.
+func (s *Server) parseRead(r *http.Request, stream string, kind policy.ReadKind) (federation.ReadQuery, error) {
+	in := r.URL.Query()
+	q := federation.ReadQuery{Stream: stream, Kind: kind, Lo: math.MinInt64, Hi: math.MaxInt64,
+		Format: in.Get("format"), TimeFormat: in.Get("time")}
+	switch q.Format {
+	case "", "json", "csv":
+	default:
+		return q, badRequest("bad_format", "format: %q (want json or csv)", q.Format)
+	}
+	switch q.TimeFormat {
+	case "", "rfc3339", "ns":
+	default:
+		return q, badRequest("bad_format", "time: %q (want rfc3339 or ns)", q.TimeFormat)
+	}
+	if kind == policy.ReadLatest {
+		q.Start, q.End = math.MinInt64, math.MaxInt64 // the newest point there is
+		return q, nil
+	}
 	now := s.opts.Now() // one instant for every time of the request
-	p := readParams{start: FromNow(now, defStart).UnixNano(), end: now.UnixNano()}
+	q.Start, q.End = FromNow(now, -defaultWindow[kind]).UnixNano(), now.UnixNano()
 	var err error
-	if v := q.Get("start"); v != "" {
-		if p.start, err = ParseTime(v, now); err != nil {
-			return p, badRequest("bad_time", "start: %v", err)
+	if v := in.Get("start"); v != "" {
+		if q.Start, err = ParseTime(v, now); err != nil {
+			return q, badRequest("bad_time", "start: %v", err)
 		}
 	}
-	if v := q.Get("end"); v != "" {
-		if p.end, err = ParseTime(v, now); err != nil {
-			return p, badRequest("bad_time", "end: %v", err)
+	if v := in.Get("end"); v != "" {
+		if q.End, err = ParseTime(v, now); err != nil {
+			return q, badRequest("bad_time", "end: %v", err)
 		}
 	}
-	switch f := q.Get("format"); f {
-	case "", "json":
-	case "csv":
-		p.csv = true
-	default:
-		return p, badRequest("bad_format", "format: %q (want json or csv)", f)
+	switch kind {
+	case policy.ReadWindow:
+		if v := in.Get("limit"); v != "" {
+			if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit < 0 {
+				return q, badRequest("bad_limit", "limit: %q is not a non-negative number", v)
+			}
+		}
+		q.PageToken = in.Get("page_token")
+	case policy.ReadInterpolated:
+		switch {
+		case in.Get("interval") != "":
+			if q.Interval, err = ParseDuration(in.Get("interval")); err != nil || q.Interval <= 0 {
+				return q, badRequest("bad_interval", "interval: %q is not a positive duration", in.Get("interval"))
+			}
+			if q.Align, q.Offset, err = gridParams(in); err != nil {
+				return q, err
+			}
+		case in.Get("count") != "":
+			if in.Get("align") != "" || in.Get("offset") != "" {
+				return q, badRequest("bad_align", "align and offset place an interval grid; count spaces points from start to end")
+			}
+			if q.Count, err = strconv.Atoi(in.Get("count")); err != nil || q.Count < 1 {
+				return q, badRequest("bad_count", "count: %q is not a positive number", in.Get("count"))
+			}
+		default:
+			return q, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
+		}
+	case policy.ReadSummaries:
+		iv := in.Get("interval")
+		if q.Interval, err = ParseDuration(iv); iv == "" || err != nil || q.Interval <= 0 {
+			return q, badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
+		}
+		if q.Align, q.Offset, err = gridParams(in); err != nil {
+			return q, err
+		}
 	}
-	switch t := q.Get("time"); t {
-	case "", "rfc3339":
-	case "ns":
-		p.epochNS = true
-	default:
-		return p, badRequest("bad_format", "time: %q (want rfc3339 or ns)", t)
-	}
-	return p, nil
+	return q, nil
 }
 
-// ReadRequest is a read with every parameter resolved: the local API
-// builds it from a request's query, federation from a partner request
-// after policy clipped its range.
-type ReadRequest struct {
-	Stream     string
-	Kind       string // data, latest, interpolated, summaries
-	Start, End int64
-	// Bounds are the stored points the answer may draw on at all (see
-	// store.Bounds); the zero value draws on none. Local reads pass
-	// store.Unbounded: the value in effect at Start counts, as users
-	// expect. Partner reads pass the window policy allowed, so that no
-	// point outside it shows in the answer or shapes it.
-	Bounds   store.Bounds
-	Interval time.Duration // interpolated (or Count), summaries
-	// Align places the intervals of summaries and interpolation by
-	// Interval: AlignEpoch (or empty) on the grid k*Interval+Offset from
-	// the Unix epoch, AlignStart at Start, Start+Interval, ... Summaries
-	// on the grid start with the whole interval holding Start; values
-	// interpolated on it start at the first grid time at or after Start.
-	Align     string
-	Offset    time.Duration // shifts the epoch grid
-	Count     int           // interpolated
-	Limit     int           // data
-	PageToken string        // data
-	CSV       bool
-	EpochNS   bool
-}
-
-func (s *Server) readWindow(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.params(r, -time.Hour)
-	if err != nil {
+// readLocal serves a read of one of this tenant's own streams.
+func (s *Server) readLocal(kind policy.ReadKind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q, err := s.parseRead(r, r.PathValue("name"), kind)
+		if err != nil {
+			return err
+		}
+		_, err = s.ServeRead(w, r, q)
 		return err
 	}
-	limit := 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
-			return badRequest("bad_limit", "limit: %q is not a non-negative number", v)
-		}
-	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "data", Start: p.start, End: p.end, Bounds: store.Unbounded,
-		Limit: limit, PageToken: r.URL.Query().Get("page_token"), CSV: p.csv, EpochNS: p.epochNS})
-	return err
 }
 
-// ServeRead answers a read from the store, streamed as JSON or CSV. It
-// returns how many points the answer covered (for summaries, the points
-// summarised), so callers can account for the load.
-func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest) (int, error) {
-	p := readParams{start: q.Start, end: q.End, csv: q.CSV, epochNS: q.EpochNS}
+// ServeRead answers a read from the store, streamed as JSON or CSV, from
+// the stored points within [q.Lo, q.Hi) only: local reads pass the whole
+// time line, partner reads the window policy allowed, so that no point
+// outside it shows in the answer or shapes it (a carried-forward value,
+// an interpolation neighbour). It returns how many points the answer
+// covered (for summaries, the points summarised), so callers can account
+// for the load.
+func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
+	p := readParams{start: q.Start, end: q.End, csv: q.Format == "csv", epochNS: q.TimeFormat == "ns"}
 	ctx := r.Context()
-	b := q.Bounds
+	b := store.Bounds{Floor: q.Lo, Ceil: q.Hi}
 	switch q.Kind {
-	case "data":
+	case policy.ReadWindow:
 		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: max(q.Start, b.Floor), End: min(q.End, b.Ceil),
 			Limit: q.Limit, PageToken: q.PageToken})
 		if err != nil {
@@ -113,7 +143,7 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		}
 		defer it.Close()
 		return writePoints(w, q.Stream, p, it)
-	case "latest":
+	case policy.ReadLatest:
 		pt, ok, err := s.opts.Store.LatestIn(ctx, q.Stream, store.Bounds{Floor: max(q.Start, b.Floor), Ceil: min(q.End, b.Ceil)})
 		if err != nil {
 			return 0, err
@@ -123,7 +153,7 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 			list = []store.Sample{pt}
 		}
 		return writePoints(w, q.Stream, p, &samples{s: list})
-	case "interpolated":
+	case policy.ReadInterpolated:
 		if q.Interval <= 0 && q.Count <= 0 {
 			return 0, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 		}
@@ -139,7 +169,7 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 			return 0, err
 		}
 		return writePoints(w, q.Stream, p, &samples{s: pts})
-	case "summaries":
+	case policy.ReadSummaries:
 		if q.Interval <= 0 {
 			return 0, badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
 		}
@@ -158,10 +188,10 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q ReadRequest
 		}
 		return n, writeSummaries(w, q.Stream, p, sums)
 	}
-	return 0, badRequest("bad_request", "unknown read %q", q.Kind)
+	return 0, badRequest("bad_request", "unknown read %s", q.Kind)
 }
 
-// The placements of ReadRequest.Align.
+// The placements of ReadQuery.Align.
 const (
 	AlignEpoch = "epoch"
 	AlignStart = "start"
@@ -376,44 +406,6 @@ func (x *samples) At() store.Sample  { return x.s[x.i-1] }
 func (x *samples) Err() error        { return nil }
 func (x *samples) PageToken() string { return "" }
 
-func (s *Server) readLatest(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.params(r, 0)
-	if err != nil {
-		return err
-	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "latest", Start: math.MinInt64, End: math.MaxInt64, Bounds: store.Unbounded, CSV: p.csv, EpochNS: p.epochNS})
-	return err
-}
-
-func (s *Server) readInterpolated(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.params(r, -time.Hour)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	req := ReadRequest{Stream: r.PathValue("name"), Kind: "interpolated", Start: p.start, End: p.end, Bounds: store.Unbounded, CSV: p.csv, EpochNS: p.epochNS}
-	switch {
-	case q.Get("interval") != "":
-		if req.Interval, err = ParseDuration(q.Get("interval")); err != nil || req.Interval <= 0 {
-			return badRequest("bad_interval", "interval: %q is not a positive duration", q.Get("interval"))
-		}
-		if req.Align, req.Offset, err = gridParams(q); err != nil {
-			return err
-		}
-	case q.Get("count") != "":
-		if q.Get("align") != "" || q.Get("offset") != "" {
-			return badRequest("bad_align", "align and offset place an interval grid; count spaces points from start to end")
-		}
-		if req.Count, err = strconv.Atoi(q.Get("count")); err != nil || req.Count < 1 {
-			return badRequest("bad_count", "count: %q is not a positive number", q.Get("count"))
-		}
-	default:
-		return badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
-	}
-	_, err = s.ServeRead(w, r, req)
-	return err
-}
-
 // SummaryJSON is one interval of a summaries answer. Statistics are null
 // when the interval has no good or uncertain point.
 type SummaryJSON struct {
@@ -428,25 +420,6 @@ type SummaryJSON struct {
 	TimeWeightedMean *float64 `json:"time_weighted_mean"`
 	First            any      `json:"first"`
 	Last             any      `json:"last"`
-}
-
-func (s *Server) readSummaries(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.params(r, -24*time.Hour)
-	if err != nil {
-		return err
-	}
-	iv := r.URL.Query().Get("interval")
-	interval, err := ParseDuration(iv)
-	if iv == "" || err != nil || interval <= 0 {
-		return badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
-	}
-	align, offset, err := gridParams(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	_, err = s.ServeRead(w, r, ReadRequest{Stream: r.PathValue("name"), Kind: "summaries", Start: p.start, End: p.end, Bounds: store.Unbounded,
-		Interval: interval, Align: align, Offset: offset, CSV: p.csv, EpochNS: p.epochNS})
-	return err
 }
 
 func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []store.Summary) error {

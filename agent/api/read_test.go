@@ -10,6 +10,8 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/policy"
 )
 
 // A read bounded to [Start, End), as a partner read of a share with that
@@ -33,17 +35,17 @@ func TestServeReadBoundsPartnerReads(t *testing.T) {
 	}
 	start, end := testNow.Add(-45*time.Minute).UnixNano(), testNow.Add(time.Hour).UnixNano()
 	for _, tc := range []struct {
-		req         ReadRequest
+		req         federation.ReadQuery
 		localLeaves bool // the local read of the same range shows values from outside it
 	}{
-		{ReadRequest{Kind: "data"}, false},
-		{ReadRequest{Kind: "data", Limit: 7}, false},
-		{ReadRequest{Kind: "latest"}, false}, // the newest point in [Start, End), local or not
-		{ReadRequest{Kind: "latest", End: math.MaxInt64}, true},
-		{ReadRequest{Kind: "interpolated", Interval: 5 * time.Minute}, true},
-		{ReadRequest{Kind: "interpolated", Count: 1}, true},
-		{ReadRequest{Kind: "summaries", Interval: 15 * time.Minute}, true},
-		{ReadRequest{Kind: "summaries", Interval: 6 * time.Hour}, true},
+		{federation.ReadQuery{Kind: policy.ReadWindow}, false},
+		{federation.ReadQuery{Kind: policy.ReadWindow, Limit: 7}, false},
+		{federation.ReadQuery{Kind: policy.ReadLatest}, false}, // the newest point in [Start, End), local or not
+		{federation.ReadQuery{Kind: policy.ReadLatest, End: math.MaxInt64}, true},
+		{federation.ReadQuery{Kind: policy.ReadInterpolated, Interval: 5 * time.Minute}, true},
+		{federation.ReadQuery{Kind: policy.ReadInterpolated, Count: 1}, true},
+		{federation.ReadQuery{Kind: policy.ReadSummaries, Interval: 15 * time.Minute}, true},
+		{federation.ReadQuery{Kind: policy.ReadSummaries, Interval: 6 * time.Hour}, true},
 	} {
 		for _, local := range []bool{false, true} {
 			q := tc.req
@@ -51,9 +53,9 @@ func TestServeReadBoundsPartnerReads(t *testing.T) {
 			if q.End == 0 {
 				q.End = end
 			}
-			q.Bounds = store.Bounds{Floor: start, Ceil: end}
+			q.Lo, q.Hi = start, end
 			if local {
-				q.Bounds = store.Unbounded
+				q.Lo, q.Hi = store.Unbounded.Floor, store.Unbounded.Ceil
 			}
 			w := httptest.NewRecorder()
 			if _, err := f.srv.ServeRead(w, httptest.NewRequest("GET", "/", nil), q); err != nil {
@@ -93,11 +95,11 @@ func TestServeReadZeroBoundsServeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	start, end := testNow.Add(-time.Hour).UnixNano(), testNow.UnixNano()
-	for _, q := range []ReadRequest{
-		{Kind: "data"}, {Kind: "latest"}, {Kind: "interpolated", Interval: time.Minute}, {Kind: "summaries", Interval: time.Minute},
+	for _, q := range []federation.ReadQuery{
+		{Kind: policy.ReadWindow}, {Kind: policy.ReadLatest}, {Kind: policy.ReadInterpolated, Interval: time.Minute}, {Kind: policy.ReadSummaries, Interval: time.Minute},
 	} {
 		for _, b := range []store.Bounds{{}, store.Unbounded} {
-			q.Stream, q.Start, q.End, q.Bounds = "s", start, end, b
+			q.Stream, q.Start, q.End, q.Lo, q.Hi = "s", start, end, b.Floor, b.Ceil
 			w := httptest.NewRecorder()
 			if _, err := f.srv.ServeRead(w, httptest.NewRequest("GET", "/", nil), q); err != nil {
 				t.Fatalf("%+v: %v", q, err)

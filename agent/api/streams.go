@@ -20,11 +20,16 @@ type StreamJSON struct {
 	Source      string          `json:"source,omitempty"`
 	Created     time.Time       `json:"created"`
 	Retention   string          `json:"retention,omitempty"`
+	// Labels are the stream's key/value metadata; {} when it has none.
+	Labels map[string]string `json:"labels"`
 }
 
 func streamJSON(st store.Stream) StreamJSON {
 	out := StreamJSON{ID: st.ID, Name: st.Name, Description: st.Description, Unit: st.Unit,
-		Kind: st.Kind, Source: st.Source, Created: st.Created}
+		Kind: st.Kind, Source: st.Source, Created: st.Created, Labels: st.Labels}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
 	if st.Retention > 0 {
 		out.Retention = st.Retention.String()
 	}
@@ -49,7 +54,11 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	list, more, err := s.opts.Store.ListStreams(r.Context(), store.ListOptions{Prefix: q.Get("prefix"), After: q.Get("after"), Limit: limit})
+	sel, err := connectors.ParseLabelSelector(q["label"])
+	if err != nil {
+		return badRequest("bad_label", "%v (want label=key=value or label=key)", err)
+	}
+	list, more, err := s.opts.Store.ListStreams(r.Context(), store.ListOptions{Prefix: q.Get("prefix"), After: q.Get("after"), Limit: limit, Labels: sel})
 	if err != nil {
 		return err
 	}
@@ -71,6 +80,9 @@ type CreateStreamRequest struct {
 	Unit        string          `json:"unit,omitempty"`
 	Kind        connectors.Kind `json:"kind,omitempty"`
 	Source      string          `json:"source,omitempty"`
+	// Labels: at most 32; keys are Prometheus label names not starting
+	// with __, values 1..256 bytes of text.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
@@ -85,7 +97,7 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 		req.Kind = connectors.KindFloat
 	}
 	st, err := s.opts.Store.CreateStream(r.Context(), connectors.StreamSpec{
-		Name: req.Name, Description: req.Description, Unit: req.Unit, Kind: req.Kind, Source: req.Source,
+		Name: req.Name, Description: req.Description, Unit: req.Unit, Kind: req.Kind, Source: req.Source, Labels: req.Labels,
 	})
 	if err != nil {
 		return err

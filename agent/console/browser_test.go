@@ -76,10 +76,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	pa := br.tab("acme")
 	pb := br.tab("northwind")
 
+	// A browser that never signed in to an agent is shown the token's form
+	// first: every agent has its admin token, and a new one nothing else.
+	pa.open(a.url + "/")
+	pa.waitVisible("#signin-form #token")
+	pa.signInForm("token")
 	// Sign-in with user and password: a wrong password is refused, the
 	// right one opens Streams.
-	pa.open(a.url + "/")
+	pa.click("#signin-switch")
 	pa.waitVisible("#signin-form #user")
+	pa.signInForm("user")
 	pa.shot(shots, "signin")
 	pa.fill("#user", user)
 	pa.fill("#password", "not the password")
@@ -115,6 +121,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	pa.waitText(temp, "summaries every")
 	pa.waitText(`#legend tr[data-series="l~site1%2Fboiler%2Fpressure"] .series-status`, "raw")
 	pa.shot(shots, "trend")
+	// The time axis is in 24-hour time, as the tables beside it.
+	pa.waitFunc(`!!document.querySelector('#plot').dataset.xTicks`)
+	ticks := strings.Split(pa.eval(`document.querySelector('#plot').dataset.xTicks`), "|")
+	tick24 := regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?(\n\d{4}-\d\d-\d\d)?$`)
+	for _, tk := range ticks {
+		if !tick24.MatchString(tk) {
+			t.Errorf("time axis label %q is not 24-hour HH:MM (labels %q)", tk, ticks)
+		}
+	}
+	if len(ticks) < 2 {
+		t.Errorf("time axis labels %q: want several", ticks)
+	}
+	// And an afternoon tick reads 15:30, not 3:30pm, whatever the time of
+	// day the test runs at.
+	if got := pa.evalAsync(`import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'chart.js')).then((m) =>
+		m.timeTicks(null, [new Date(2026, 10, 23, 15, 30).getTime() / 1000, new Date(2026, 10, 23, 15, 45).getTime() / 1000], 0, 50, 900).join('|'))`); got != "15:30\n2026-11-23|15:45" {
+		t.Errorf("time axis labels of 15:30 and 15:45: %q", got)
+	}
 	pa.drag("#plot .u-over", 0.45, 0.55)
 	pa.waitText(temp, "raw")
 	if pa.eval(`document.getElementById('live').checked`) != "false" {
@@ -122,8 +146,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// The handshake, through both consoles. B signs in in its own tab.
+	// northwind has no users but its admin token: the token's form comes
+	// first, nothing to switch.
 	pb.open(b.url + "/")
-	pb.click("#signin-switch")
+	pb.waitVisible("#signin-form #token")
+	pb.signInForm("token")
 	pb.fill("#token", b.token)
 	pb.click("#signin-submit")
 	pb.waitVisible("#streams-table")
@@ -164,7 +191,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("ivan's token: %v", err)
 	}
 	pm := br.tab("acme-member")
+	// This browser signed in to acme with user and password (maria, in
+	// the other tab): that form comes first here now; ?with=token asks for
+	// the other.
+	pm.open(a.url + "/?tab=member#/signin")
+	pm.waitVisible("#signin-form")
+	pm.signInForm("user")
 	pm.open(a.url + "/#/signin?with=token&next=communities")
+	pm.waitVisible("#signin-form #token")
+	pm.signInForm("token")
 	pm.fill("#token", ivan.Token)
 	pm.click("#signin-submit")
 	pm.waitVisible(`#communities-table tr[data-community="supply-chain"] a.community-link`)
@@ -314,8 +349,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("sign-out left the CSRF token in sessionStorage")
 	}
 	pa.checkSession(a.url, false)
+	// The form that comes first is the one this browser last signed in to
+	// acme with: ivan's token, in the member's tab.
+	pa.signInForm("token")
 	pb.click("#signout")
 	pb.waitVisible("#signin-form")
+	pb.signInForm("token")
 	if pb.eval(`String(sessionStorage.length)`) != "0" {
 		t.Error("sign-out left the token in sessionStorage")
 	}
@@ -775,6 +814,31 @@ func (p *page) eval(js string) string {
 		p.fail("evaluate "+js, err)
 	}
 	return fmt.Sprint(v)
+}
+
+// evalAsync evaluates an expression that gives a promise, and waits for
+// its value.
+func (p *page) evalAsync(js string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.fail("evaluate "+js, err)
+	}
+	return fmt.Sprint(v)
+}
+
+// signInForm checks which of the sign-in forms shows: "token" or "user",
+// the other one hidden.
+func (p *page) signInForm(mode string) {
+	p.t.Helper()
+	got := p.eval(`(() => { const f = document.querySelector('#signin-form');
+		return f.dataset.mode + ' ' + document.querySelector('#signin-user').hidden + ' ' + document.querySelector('#signin-token').hidden; })()`)
+	want := map[string]string{"token": "token true false", "user": "user false true"}[mode]
+	if got != want {
+		p.t.Errorf("%s: sign-in form (mode, user hidden, token hidden) = %q, want %q", p.name, got, want)
+	}
 }
 
 func (p *page) exists(sel string) bool {

@@ -22,6 +22,10 @@
 //	community  the community's name, for a stream shared into it (absent for local streams)
 //	unit       the stream's unit, when it has one
 //
+// and each of the stream's own labels (store.Stream.Labels, or a
+// partner's from its catalog), one named like those above as
+// exported_<name> (withStreamLabels).
+//
 // A stream shared into two communities the caller reads is two series,
 // told apart by community. The caller sees the local streams if it reads
 // tenant-wide, and each community's shared streams if it reads there

@@ -107,7 +107,8 @@ type fakePartners struct {
 	denyReads atomic.Bool
 	// throttle answers that many reads with 429, Retry-After 0.
 	throttle    atomic.Int32
-	minInterval atomic.Int64 // ns
+	minInterval atomic.Int64      // ns
+	labels      map[string]string // of the shared stream; set before the first request
 	inFlight    atomic.Int32
 	maxInFlight atomic.Int32
 	mu          sync.Mutex
@@ -124,7 +125,7 @@ func (p *fakePartners) Catalog(ctx context.Context, c policy.CommunityID) (feder
 	}}
 	if !p.paused.Load() {
 		out.Entries = append(out.Entries, federation.CatalogEntry{Tenant: northID, TenantName: "northwind-chemicals", Stream: "line2/feed/flow",
-			StreamInfo: federation.StreamInfo{Kind: "float", Unit: "m3/h", Description: "feed flow"}, MinInterval: time.Duration(p.minInterval.Load())})
+			StreamInfo: federation.StreamInfo{Kind: "float", Unit: "m3/h", Description: "feed flow", Labels: p.labels}, MinInterval: time.Duration(p.minInterval.Load())})
 	}
 	return out, nil
 }

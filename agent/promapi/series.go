@@ -75,6 +75,52 @@ func less(a, b Labels) bool {
 	return len(a) < len(b)
 }
 
+// withStreamLabels adds a stream's own labels to the labels the API
+// gives every series. A stream label whose key is one of those (or the
+// API could take for one later) is renamed exported_<key>, as Prometheus
+// does with a scraped label that collides with a target label; keys that
+// are no valid label name here (a partner's, say) are left out.
+func withStreamLabels(ls Labels, stream map[string]string) Labels {
+	if len(stream) == 0 {
+		return ls
+	}
+	taken := make(map[string]bool, len(ls)+len(stream))
+	for _, l := range ls {
+		taken[l.Name] = true
+	}
+	keys := make([]string, 0, len(stream))
+	for k := range stream {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := stream[k]
+		name := k
+		if strings.HasPrefix(k, "__") {
+			continue // Prometheus' own, never a stream's
+		}
+		if reservedLabel(name) {
+			name = "exported_" + k
+		}
+		if v == "" || !validLabelName(name) || taken[name] {
+			continue
+		}
+		taken[name] = true
+		ls = append(ls, Label{name, v})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	return ls
+}
+
+// reservedLabel reports whether the API sets a label of that name itself.
+func reservedLabel(name string) bool {
+	switch name {
+	case nameLabel, streamLabel, tenantLabel, communityLabel, unitLabel:
+		return true
+	}
+	return false
+}
+
 func newLabels(kv ...string) Labels {
 	var ls Labels
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -180,7 +226,7 @@ func (h *Handler) universe(ctx context.Context, c Caller, sels []*Selector) (*un
 					continue
 				}
 				u.series = append(u.series, &series{stream: st.Name, help: st.Description, unit: st.Unit,
-					labels: newLabels(nameLabel, MetricName(st.Name), streamLabel, st.Name, tenantLabel, h.opts.Tenant, unitLabel, st.Unit)})
+					labels: withStreamLabels(newLabels(nameLabel, MetricName(st.Name), streamLabel, st.Name, tenantLabel, h.opts.Tenant, unitLabel, st.Unit), st.Labels)})
 				after = st.Name
 			}
 			if !more || len(list) == 0 {
@@ -216,8 +262,8 @@ func (h *Handler) universe(ctx context.Context, c Caller, sels []*Selector) (*un
 				}
 				u.series = append(u.series, &series{stream: e.Stream, help: e.Description, unit: e.Unit,
 					community: cm.ID, commName: cm.Name, owner: e.Tenant, ownerName: e.TenantName, minInterval: e.MinInterval,
-					labels: newLabels(nameLabel, MetricName(e.Stream), streamLabel, e.Stream, tenantLabel, e.TenantName,
-						communityLabel, cm.Name, unitLabel, e.Unit)})
+					labels: withStreamLabels(newLabels(nameLabel, MetricName(e.Stream), streamLabel, e.Stream, tenantLabel, e.TenantName,
+						communityLabel, cm.Name, unitLabel, e.Unit), e.Labels)})
 			}
 		}(cm)
 	}

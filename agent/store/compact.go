@@ -29,7 +29,11 @@ func (s *Store) compactLoop() {
 			return
 		case <-t.C:
 		}
-		if err := s.Compact(ctx); err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+		if err := s.Compact(ctx); errors.Is(err, ErrStorageFull) {
+			// Compaction rewrites chunks before Badger frees the old
+			// ones: it waits for space like the writes do.
+			s.log.Debug("compaction waits for space", "err", err)
+		} else if err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
 			s.log.Error("compaction failed", "err", err)
 		}
 	}
@@ -310,6 +314,7 @@ func (s *Store) retentionLoop() {
 		if err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("retention failed", "err", err)
 		}
+		s.measure() // what the sweep gave back, for the size gauge
 	}
 }
 

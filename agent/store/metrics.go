@@ -13,7 +13,14 @@ type metrics struct {
 	compactions     prometheus.Counter
 	compactedChunks prometheus.Counter
 	expiredChunks   prometheus.Counter
+	sizeDropped     prometheus.Counter
+	refusals        *prometheus.CounterVec
 	gcRuns          prometheus.Counter
+}
+
+// refused counts a write refused for want of space.
+func (m *metrics) refused(err error) {
+	m.refusals.WithLabelValues(refusalReason(err)).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,13 +50,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		expiredChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_store_expired_chunks_total", Help: "Chunks dropped by retention.",
 		}),
+		sizeDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_store_size_dropped_chunks_total", Help: "Chunks dropped, oldest first, to keep store.max_size or a retention rule's max_size.",
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_store_write_refusals_total", Help: "Write batches refused for want of space, by reason: disk_full (the file system is short of store.min_free) or max_size (a size bound reached with nothing left to drop).",
+		}, []string{"reason"}),
 		gcRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_store_value_log_gc_total", Help: "Value-log files rewritten by garbage collection.",
 		}),
 	}
+	// Both reasons exist at 0, so an alert on the rate needs no absent().
+	m.refusals.WithLabelValues(ReasonDiskFull)
+	m.refusals.WithLabelValues(ReasonMaxSize)
 	if reg != nil {
 		reg.MustRegister(m.pointsWritten, m.writeErrors, m.commits, m.commitErrors, m.commitSeconds,
-			m.compactions, m.compactedChunks, m.expiredChunks, m.gcRuns)
+			m.compactions, m.compactedChunks, m.expiredChunks, m.sizeDropped, m.refusals, m.gcRuns)
 	}
 	return m
 }
@@ -61,10 +77,28 @@ func (m *metrics) registerStore(reg prometheus.Registerer, s *Store) {
 	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sluice_store_size_bytes", Help: "Bytes the store holds on disk (LSM and value log).",
+			Name: "sluice_store_size_bytes", Help: "Bytes allocated on disk to the store's files (du, not the apparent size of Badger's sparse files), measured every store size interval and after retention sweeps.",
 		}, func() float64 { return float64(s.Size()) }),
+		oldestCollector{s},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_store_streams", Help: "Number of streams.",
 		}, func() float64 { return float64(s.StreamCount()) }),
 	)
+}
+
+// oldestCollector exports the oldest point served per retention rule,
+// from the last measurement: one series per rule plus "default", so the
+// cardinality is the config's.
+type oldestCollector struct{ s *Store }
+
+var oldestDesc = prometheus.NewDesc("sluice_store_oldest_timestamp_seconds",
+	"Unix time of the oldest point the store serves, per retention rule (\"default\": streams no rule matches); absent while the rule's streams hold no point.",
+	[]string{"rule"}, nil)
+
+func (c oldestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- oldestDesc }
+
+func (c oldestCollector) Collect(ch chan<- prometheus.Metric) {
+	for label, t := range c.s.disk.get().oldest {
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, float64(t)/1e9, label)
+	}
 }

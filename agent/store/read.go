@@ -52,10 +52,7 @@ func (s *Store) Window(ctx context.Context, name string, q WindowQuery) (*Iterat
 
 // retentionCutoff is the oldest timestamp still served, or MinInt64.
 func (s *Store) retentionCutoff(st *stream) int64 {
-	r := st.meta.Retention
-	if r == 0 {
-		r = s.opts.Retention
-	}
+	r := s.maxAge(st)
 	if r <= 0 {
 		return math.MinInt64
 	}

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -49,9 +50,35 @@ type Options struct {
 	// A stream's own Retention overrides it.
 	Retention time.Duration
 
+	// Rules override Retention for the streams they match and bound the
+	// bytes those streams keep; the first rule that matches a stream wins.
+	// A stream's own Retention still overrides a rule's MaxAge.
+	Rules []RetentionRule
+
+	// MaxSize bounds the store's size on disk in bytes (0: no bound).
+	// When the store grows past it, the oldest chunks of all streams go
+	// first; see retention.go for how the bound is kept.
+	MaxSize int64
+
+	// MinFree is the space the store leaves free on its file system:
+	// writes are refused (ErrStorageFull) while less than MinFree plus
+	// what the memtable needs to be flushed is free. Badger writes
+	// through memory maps, so a truly full file system would crash it
+	// (SIGBUS) instead of failing a write: the margin is what keeps it
+	// alive. 0 means DefaultMinFree; a negative value turns the check off.
+	MinFree int64
+
 	CompactInterval   time.Duration // how often small chunks are merged; default 30s
 	RetentionInterval time.Duration // how often expired chunks are dropped; default 10m
 	GCInterval        time.Duration // Badger value-log GC; default 10m
+	// SizeInterval is how often the size on disk is measured and MaxSize
+	// and the rules' MaxSize are enforced; default 1m.
+	SizeInterval time.Duration
+
+	// MemTableSize is Badger's memtable size; default 64 MiB. Tests and
+	// benchmarks set it small so that Badger flushes and compacts (and
+	// gives space back) within seconds.
+	MemTableSize int64
 
 	// ChunkPoints is the target size of a sealed chunk; default 4096.
 	ChunkPoints int
@@ -74,6 +101,15 @@ func (o *Options) setDefaults() {
 	if o.ChunkPoints <= 0 {
 		o.ChunkPoints = 4096
 	}
+	if o.SizeInterval <= 0 {
+		o.SizeInterval = time.Minute
+	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
+	}
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = 64 << 20
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +131,11 @@ var (
 	ErrKindMismatch = errors.New("value kind does not match the stream")
 	ErrClosed       = errors.New("store is closed")
 	ErrTooLarge     = errors.New("write batch too large for one transaction")
+	// ErrStorageFull refuses a write because the file system is short of
+	// space or MaxSize is reached with nothing left to drop. It is
+	// transient: the write succeeds again once space returns, and nothing
+	// of the refused batch is stored.
+	ErrStorageFull = errors.New("insufficient storage")
 )
 
 // Store is an open time-series database. All methods are safe for
@@ -110,6 +151,14 @@ type Store struct {
 	byID    map[uint64]*stream
 	nextID  uint64 // next stream id; owned by the committer
 	nextSeq uint64 // next chunk sequence; owned by the committer
+
+	rules []*rule // opts.Rules, compiled
+	disk  diskState
+	guard spaceGuard
+	// sizeRefused is set while MaxSize is reached with nothing to drop.
+	sizeRefused atomic.Pointer[error]
+	sizeMu      sync.Mutex // one size sweep at a time
+	scannedOnce bool       // under sizeMu
 
 	reqs      chan *request
 	compactMu sync.Mutex // one compaction at a time
@@ -142,8 +191,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		WithCompactL0OnClose(true).
 		// Small gateways: a smaller cache and memtable keep RSS modest.
 		WithBlockCacheSize(64 << 20).
-		WithMemTableSize(64 << 20).
+		WithMemTableSize(opts.MemTableSize).
 		WithValueLogFileSize(256 << 20)
+	if vt := opts.MemTableSize / 10; vt < bo.ValueThreshold {
+		// Badger wants a value to fit a batch (15% of a memtable); only
+		// the small memtables of tests come here.
+		bo = bo.WithValueThreshold(vt)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger in %s: %w", opts.Dir, err)
@@ -159,16 +213,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		reqs:    make(chan *request, 256),
 		stop:    make(chan struct{}),
 	}
+	s.rules = compileRules(opts.Rules)
+	s.guard.init(opts.Dir)
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.measure()
 	s.metrics.registerStore(opts.Registerer, s)
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.commitLoop()
 	go s.compactLoop()
 	go s.retentionLoop()
 	go s.gcLoop()
+	go s.sizeLoop()
 	s.log.Info("store opened", "dir", opts.Dir, "streams", len(s.byName), "sync", !opts.NoSync)
 	return s, nil
 }
@@ -234,10 +292,12 @@ func (s *Store) Healthy() error {
 	})
 }
 
-// Size returns the bytes Badger holds on disk (LSM plus value log).
+// Size returns the bytes the store's files take on disk: the blocks
+// allocated to them, as du reports, not their apparent sizes (Badger's
+// files are sparse). It is measured every SizeInterval and after every
+// retention sweep; Badger's own Size reads 0 with its metrics turned off.
 func (s *Store) Size() int64 {
-	lsm, vlog := s.db.Size()
-	return lsm + vlog
+	return s.disk.size()
 }
 
 // Key layout. Every key starts with a one-byte kind so the kinds never

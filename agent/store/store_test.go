@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ func TestStreamCRUD(t *testing.T) {
 	s.Close()
 	s = openTest(t, Options{Dir: dir})
 	got2, err := s.GetStream(ctx, "site1/boiler/temp")
-	if err != nil || got2 != got {
+	if err != nil || !reflect.DeepEqual(got2, got) {
 		t.Fatalf("after reopen: %+v %v, want %+v", got2, err, got)
 	}
 	if s.StreamCount() != 3 {

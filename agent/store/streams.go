@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -31,11 +32,20 @@ type Stream struct {
 	Created     time.Time       `json:"created"`
 	// Retention overrides the store's default maximum age; 0 uses the default.
 	Retention time.Duration `json:"retention,omitempty"`
+	// Labels are the stream's key/value metadata (connectors.StreamSpec).
+	// Stored with the definition; definitions written before labels
+	// existed simply have none. A Stream returned by the store holds its
+	// own copy.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // stream is the in-memory state of one stream.
 type stream struct {
+	// meta is fixed at creation except meta.Labels, which the committer
+	// replaces (never modifies) under mu; copies of the whole of meta are
+	// taken with metadata().
 	meta Stream
+	rule *rule // the first retention rule that matches; nil for none
 
 	// maxSpan is the widest (last-first) of any chunk ever written for the
 	// stream. Only the committer changes it; readers load it atomically
@@ -44,6 +54,22 @@ type stream struct {
 	maxSpan int64
 	latest  *Sample // cached newest point; nil when unknown
 	gen     uint64  // bumped by every commit that touches the stream
+}
+
+// metadata returns a copy of the stream's metadata, labels included.
+func (st *stream) metadata() Stream {
+	st.mu.Lock()
+	m := st.meta
+	st.mu.Unlock()
+	m.Labels = maps.Clone(m.Labels)
+	return m
+}
+
+// labels returns the current labels, which the caller must not modify.
+func (st *stream) labels() map[string]string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.meta.Labels
 }
 
 func (st *stream) span() int64 {
@@ -110,7 +136,7 @@ func (s *Store) load() error {
 			if err != nil {
 				return fmt.Errorf("store: decode metadata of %q: %w", it.Item().Key()[1:], err)
 			}
-			st := &stream{meta: m}
+			st := &stream{meta: m, rule: s.ruleFor(m)}
 			if item, err := txn.Get(idKey(pfxSpan, m.ID)); err == nil {
 				_ = item.Value(func(v []byte) error {
 					if len(v) == 8 {
@@ -153,8 +179,17 @@ func (s *Store) createStream(ctx context.Context, spec connectors.StreamSpec, ex
 	if !spec.Kind.Valid() {
 		return Stream{}, fmt.Errorf("%w: stream %q: value kind %d", ErrInvalid, spec.Name, spec.Kind)
 	}
+	if err := connectors.ValidateLabels(spec.Labels); err != nil {
+		// Sources clean their labels (connectors.Labels), so this is an
+		// API caller's mistake or a source's bug: refused, not retried.
+		err = fmt.Errorf("%w: stream %q: %w", ErrInvalid, spec.Name, err)
+		return Stream{}, fmt.Errorf("%w%.0w", err, &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
+	}
+	if len(spec.Labels) == 0 {
+		spec.Labels = nil
+	}
 	if st := s.lookup(spec.Name); st != nil {
-		return s.existing(st, spec, existingOK)
+		return s.existing(ctx, st, spec, existingOK)
 	}
 	req := newRequest(opCreate)
 	req.spec = spec
@@ -173,20 +208,84 @@ func (s *Store) createStream(ctx context.Context, spec connectors.StreamSpec, ex
 		}
 	}
 	if req.existed {
-		return s.existing(req.created, spec, existingOK)
+		return s.existing(ctx, req.created, spec, existingOK)
 	}
-	return req.created.meta, nil
+	return req.created.metadata(), nil
 }
 
-func (s *Store) existing(st *stream, spec connectors.StreamSpec, existingOK bool) (Stream, error) {
+// existing answers a create or ensure of a stream that exists. An ensure
+// merges the spec's labels into the stream's; it asks the committer to
+// write the definition only when that changes something, so sources that
+// ensure their streams at every start or birth cause no writes.
+func (s *Store) existing(ctx context.Context, st *stream, spec connectors.StreamSpec, existingOK bool) (Stream, error) {
 	if !existingOK {
-		return st.meta, fmt.Errorf("%w: %q", ErrExists, spec.Name)
+		return st.metadata(), fmt.Errorf("%w: %q", ErrExists, spec.Name)
+	}
+	if _, changed := connectors.MergeLabels(st.labels(), spec.Labels); changed {
+		req := newRequest(opRelabel)
+		req.stream, req.spec = st, spec
+		if err := s.submit(ctx, req); err != nil {
+			return Stream{}, err
+		}
+		if err := req.wait(ctx); err != nil {
+			return Stream{}, err
+		}
 	}
 	if st.meta.Kind != spec.Kind {
-		return st.meta, fmt.Errorf("%w: stream %q is %s, not %s%.0w", ErrKindMismatch, spec.Name, st.meta.Kind, spec.Kind,
+		return st.metadata(), fmt.Errorf("%w: stream %q is %s, not %s%.0w", ErrKindMismatch, spec.Name, st.meta.Kind, spec.Kind,
 			&connectors.StreamError{Stream: spec.Name, Kind: st.meta.Kind, Reason: "exists with another kind"})
 	}
-	return st.meta, nil
+	return st.metadata(), nil
+}
+
+// relabel is the committer's half of a label merge (opRelabel): it merges
+// again against the labels of this moment, since concurrent ensures may
+// have merged first, and writes the definition if anything changed. The
+// in-memory labels change only once the transaction commits (t.relabeled).
+func (t *txnState) relabel(r *request) {
+	s := t.s
+	s.mu.RLock()
+	live := s.byID[r.stream.meta.ID] == r.stream
+	s.mu.RUnlock()
+	if !live {
+		t.fail(r, fmt.Errorf("%w: %q was deleted", ErrNotFound, r.stream.meta.Name))
+		return
+	}
+	cur := r.stream.labels()
+	for _, p := range t.relabeled { // an earlier request of this transaction
+		if p.st == r.stream {
+			cur = p.labels
+		}
+	}
+	merged, changed := connectors.MergeLabels(cur, r.spec.Labels)
+	if !changed {
+		return
+	}
+	meta := r.stream.metadata()
+	meta.Labels = merged
+	b, err := json.Marshal(meta)
+	if err != nil {
+		t.fail(r, fmt.Errorf("store: encode metadata of %q: %w", meta.Name, err))
+		return
+	}
+	t.set(metaKey(meta.Name), b)
+	t.relabeled = append(t.relabeled, relabeled{st: r.stream, labels: merged})
+}
+
+// relabeled is a label change of a transaction, applied in memory when it
+// commits.
+type relabeled struct {
+	st     *stream
+	labels map[string]string
+}
+
+// applyRelabels publishes the labels of a committed transaction.
+func applyRelabels(rs []relabeled) {
+	for _, p := range rs {
+		p.st.mu.Lock()
+		p.st.meta.Labels = p.labels
+		p.st.mu.Unlock()
+	}
 }
 
 func (s *Store) lookup(name string) *stream {
@@ -201,14 +300,15 @@ func (s *Store) GetStream(ctx context.Context, name string) (Stream, error) {
 	if st == nil {
 		return Stream{}, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	return st.meta, nil
+	return st.metadata(), nil
 }
 
 // ListOptions select and page a stream listing.
 type ListOptions struct {
-	Prefix string // only names starting with Prefix
-	After  string // only names sorting after After (the previous page's last name)
-	Limit  int    // at most Limit streams; 0 means all
+	Prefix string                   // only names starting with Prefix
+	After  string                   // only names sorting after After (the previous page's last name)
+	Limit  int                      // at most Limit streams; 0 means all
+	Labels connectors.LabelSelector // only streams with these labels
 }
 
 // ListStreams returns streams sorted by name, and whether more follow.
@@ -216,8 +316,8 @@ func (s *Store) ListStreams(ctx context.Context, o ListOptions) ([]Stream, bool,
 	s.mu.RLock()
 	out := make([]Stream, 0, len(s.byName))
 	for name, st := range s.byName {
-		if strings.HasPrefix(name, o.Prefix) && name > o.After {
-			out = append(out, st.meta)
+		if strings.HasPrefix(name, o.Prefix) && name > o.After && o.Labels.Match(st.labels()) {
+			out = append(out, st.metadata())
 		}
 	}
 	s.mu.RUnlock()

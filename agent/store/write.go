@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -40,6 +41,13 @@ func (s *Store) Write(ctx context.Context, points []connectors.Point) error {
 	if err := w.group(s, points); err != nil {
 		s.metrics.writeErrors.Inc()
 		return err
+	}
+	for _, g := range w.order {
+		if err := g.st.refusal(); err != nil {
+			s.metrics.refused(err)
+			s.metrics.writeErrors.Inc()
+			return fmt.Errorf("stream %q: %w", g.st.meta.Name, err)
+		}
 	}
 	req := newRequest(opWrite)
 	if err := w.encode(s.opts.ChunkPoints, req); err != nil {
@@ -208,13 +216,14 @@ const (
 	opDelete
 	opDrop    // delete keys (dropping a deleted stream's chunks, retention)
 	opCompact // replace chunks with their merge
+	opRelabel // merge spec.Labels into stream's labels (streams.go)
 )
 
 // request is one mutation for the committer.
 type request struct {
 	op     opKind
-	spec   connectors.StreamSpec // opCreate
-	stream *stream               // opDelete; opDrop of expired chunks (to reset its cache)
+	spec   connectors.StreamSpec // opCreate, opRelabel
+	stream *stream               // opDelete, opRelabel; opDrop of expired chunks (to reset its cache)
 	chunks []pendingChunk        // opWrite, opCompact outputs
 	keys   [][]byte              // opDrop; opCompact inputs (chunk keys)
 
@@ -290,6 +299,9 @@ func (s *Store) commitLoop() {
 // commit applies requests in order, in as few transactions as Badger's size
 // limits allow, and answers each request.
 func (s *Store) commit(reqs []*request) {
+	if reqs = s.refuseIfFull(reqs); len(reqs) == 0 {
+		return
+	}
 	maxBytes := s.db.MaxBatchSize() * 9 / 10
 	maxCount := s.db.MaxBatchCount() * 9 / 10
 	for len(reqs) > 0 {
@@ -320,6 +332,35 @@ func (s *Store) commit(reqs []*request) {
 	}
 }
 
+// refuseIfFull answers the requests that would add data (writes and
+// compactions) with ErrStorageFull while the store is short of space, and
+// returns the others. Deletions go on: they are what frees space.
+func (s *Store) refuseIfFull(reqs []*request) []*request {
+	adds := false
+	for _, r := range reqs {
+		adds = adds || r.op == opWrite || r.op == opCompact
+	}
+	if !adds {
+		return reqs
+	}
+	err := s.spaceErr()
+	if err == nil {
+		return reqs
+	}
+	out := reqs[:0]
+	for _, r := range reqs {
+		if r.op == opWrite || r.op == opCompact {
+			if r.op == opWrite {
+				s.metrics.refused(err)
+			}
+			r.done <- err
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // txnState is one transaction of the committer and what to undo in memory
 // if its commit fails.
 type txnState struct {
@@ -330,7 +371,8 @@ type txnState struct {
 	created      []*stream
 	deleted      []*stream
 	written      []*pendingChunk
-	err          error // first Badger error; fails the whole transaction
+	relabeled    []relabeled // label changes, published on commit
+	err          error       // first Badger error; fails the whole transaction
 }
 
 func (r *request) estimate() (bytes, count int64) {
@@ -389,7 +431,9 @@ func (t *txnState) apply(r *request) {
 		st := &stream{meta: Stream{
 			ID: s.nextID, Name: r.spec.Name, Description: r.spec.Description, Unit: r.spec.Unit,
 			Kind: r.spec.Kind, Source: r.spec.Source, Created: s.opts.Now().UTC().Truncate(time.Millisecond),
+			Labels: maps.Clone(r.spec.Labels),
 		}}
+		st.rule = s.ruleFor(st.meta)
 		s.nextID++
 		s.byName[st.meta.Name] = st
 		s.byID[st.meta.ID] = st
@@ -399,6 +443,8 @@ func (t *txnState) apply(r *request) {
 		t.created = append(t.created, st)
 		r.created = st
 		close(r.registered)
+	case opRelabel:
+		t.relabel(r)
 	case opDelete:
 		s.mu.Lock()
 		if s.byID[r.stream.meta.ID] != r.stream {
@@ -428,6 +474,11 @@ func (t *txnState) apply(r *request) {
 			s.nextSeq++
 			t.putChunk(c, true)
 			t.written = append(t.written, c)
+			if c.st.rule != nil {
+				// Counted before the commit is known to succeed: the
+				// estimate only decides when to scan, and may run high.
+				c.st.rule.written.Add(int64(len(c.data) + chunkKeyLen))
+			}
 		}
 	case opDrop:
 		for _, k := range r.keys {
@@ -498,6 +549,17 @@ func (t *txnState) finish(reqs []*request) {
 	} else {
 		t.txn.Discard()
 	}
+	if err != nil && isNoSpace(err) {
+		// Badger ran out of space for a file it writes with write(2) (the
+		// manifest, a new table): the same refusal as the guard's.
+		err = fmt.Errorf("%w: %w", &fullError{reason: ReasonDiskFull,
+			msg: "file system full; writes resume by themselves once space is freed"}, err)
+		for _, r := range reqs {
+			if r.op == opWrite {
+				s.metrics.refused(err)
+			}
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", err)
 		s.log.Error("commit failed", "err", err, "requests", len(reqs))
@@ -515,6 +577,7 @@ func (t *txnState) finish(reqs []*request) {
 		s.mu.Unlock()
 	} else {
 		s.metrics.commits.Inc()
+		applyRelabels(t.relabeled)
 		for _, c := range t.written {
 			c.st.mu.Lock()
 			if c.st.latest != nil && c.tail.Time >= c.st.latest.Time {

@@ -168,6 +168,11 @@ var routes = []Route{
 	{"GET /api/v1/audit/report", admin, ScopeTenant, false},
 	{"GET /api/v1/audit/tail", admin, ScopeTenant, false},
 
+	// Backup: the whole data dir as one archive, the tenant's private key
+	// and every token hash included, so the password again (the
+	// bootstrap token, which the CLI on the gateway uses, is exempt).
+	{"GET /api/v1/backup", admin, ScopeTenant, true},
+
 	// Data views: per-tenant saved queries, so reading the tenant's data
 	// is enough to see and export them, and a tenant-wide member keeps
 	// them (a reader only reads; docs/api.md). The export's own reads of
@@ -178,6 +183,13 @@ var routes = []Route{
 	{"PUT /api/v1/views/{name}", views, ScopeTenant, false},
 	{"DELETE /api/v1/views/{name}", views, ScopeTenant, false},
 	{"GET /api/v1/views/{name}/export", read, ScopeTenant, false},
+	// The view's OData v4 feed (service document, $metadata, rows, count)
+	// for Power BI and Excel: reads, like the export.
+	{"GET /api/v1/views/{name}/odata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/{$}", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/$metadata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/Rows", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/Rows/$count", read, ScopeTenant, false},
 
 	// Prometheus-compatible reads for Grafana (agent/promapi; also at
 	// /prometheus/api/v1/..., and POSTed forms arrive as these GETs).
@@ -193,14 +205,23 @@ var routes = []Route{
 }
 
 // queryToken lists the routes that also take the API token as the
-// ?token= query parameter, for tools that cannot set headers (Excel,
-// Power BI, Grafana's CSV/JSON sources). Only GET routes, never step-up.
+// ?token= query parameter, or as the password of HTTP Basic
+// authentication, for tools that cannot set a Bearer header: Excel,
+// Power BI (its "Web API" key is sent as a query parameter, its "Basic"
+// credentials as Basic), Grafana's CSV/JSON sources. Only GET routes of
+// data reads, never step-up.
 var queryToken = map[string]bool{
-	"GET /api/v1/views/{name}/export": true,
+	"GET /api/v1/views/{name}/export":            true,
+	"GET /api/v1/views/{name}/odata":             true,
+	"GET /api/v1/views/{name}/odata/{$}":         true,
+	"GET /api/v1/views/{name}/odata/$metadata":   true,
+	"GET /api/v1/views/{name}/odata/Rows":        true,
+	"GET /api/v1/views/{name}/odata/Rows/$count": true,
 }
 
-// QueryToken reports whether the route accepts ?token= (see queryToken).
-// The middleware removes the parameter before the request goes on.
+// QueryToken reports whether the route accepts ?token= and Basic (see
+// queryToken). The middleware removes the parameter before the request
+// goes on.
 func (r Route) QueryToken() bool { return queryToken[r.Pattern] }
 
 // Routes returns a copy of the authorization table.

@@ -272,6 +272,11 @@ func syncDir(dir string) error {
 }
 
 // metrics are the directory's and its middleware's counters.
+// rejectionReasons are the reason labels of sluice_api_auth_rejections_total:
+// reasonOf's authentication failures, then the middleware's refusals.
+var rejectionReasons = []string{"expired", "revoked", "disabled", "unknown", "malformed", "unauthenticated",
+	"csrf", "no_route", "forbidden", "step_up_required", "step_up_failed", "locked"}
+
 type metrics struct {
 	password   *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
@@ -293,6 +298,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.password, m.rejected, m.saveErrors)
+	}
+	// Every result and reason exists at 0 from the start, so an alert on
+	// increase() sees the first one.
+	for _, r := range []string{"ok", "failed", "locked"} {
+		m.password.WithLabelValues(r)
+	}
+	for _, r := range rejectionReasons {
+		m.rejected.WithLabelValues(r)
 	}
 	return m
 }

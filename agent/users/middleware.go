@@ -152,13 +152,19 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if has && len(r.Header.Values("Authorization")) == 0 {
 			p, err = g.dir.Authenticate(strings.TrimSpace(tok))
 		} else {
-			p, session, err = g.authenticate(r)
+			p, session, err = g.authenticate(r, true)
 		}
 		_, mr, _ = g.match(r)
 	} else {
-		p, session, err = g.authenticate(r)
+		p, session, err = g.authenticate(r, false)
 	}
 	if err != nil {
+		if matched && rt.QueryToken() {
+			// Offer Basic too (the token as the password), for clients
+			// that send credentials only when challenged. The message
+			// stays the one every 401 has.
+			w.Header().Set("WWW-Authenticate", `Basic realm="sluice", charset="UTF-8"`)
+		}
 		g.refuse(w, r, http.StatusUnauthorized, "unauthenticated", reasonOf(err),
 			ErrUnauthenticated.Error()+" (send Authorization: Bearer <token>)", "")
 		return
@@ -272,7 +278,11 @@ func strip(ctx context.Context, r *http.Request) *http.Request {
 
 // authenticate reads exactly one "Authorization: Bearer <token>" header,
 // or, when there is none, exactly one session cookie (session true).
-func (g *guard) authenticate(r *http.Request) (p Principal, session bool, err error) {
+// With basic, "Authorization: Basic" is taken too, its password being an
+// API token (the user name is not checked: the token names its user).
+// Never a user's password: that would put a password, which no scope or
+// expiry limits, into a report's saved credentials.
+func (g *guard) authenticate(r *http.Request, basic bool) (p Principal, session bool, err error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
 		cs := r.CookiesNamed(g.dir.CookieName())
@@ -286,6 +296,14 @@ func (g *guard) authenticate(r *http.Request) (p Principal, session bool, err er
 		return Principal{}, false, ErrTokenMalformed
 	}
 	scheme, tok, ok := strings.Cut(hs[0], " ")
+	if ok && basic && strings.EqualFold(scheme, "Basic") {
+		_, pass, ok := r.BasicAuth()
+		if !ok || pass == "" {
+			return Principal{}, false, ErrTokenMalformed
+		}
+		p, err = g.dir.Authenticate(strings.TrimSpace(pass))
+		return p, false, err
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return Principal{}, false, ErrTokenMalformed
 	}
@@ -404,7 +422,7 @@ func (g *guard) refuse(w http.ResponseWriter, r *http.Request, code int, reason,
 	g.dir.log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "user", user,
 		"reason", internal, "remote", r.RemoteAddr)
 	if code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="sluice"`)
 	}
 	writeJSON(w, code, errorBody{Error: msg, Reason: reason})
 }

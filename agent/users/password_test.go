@@ -18,14 +18,10 @@ var phcRE = regexp.MustCompile(`^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Z
 func TestDefaultHash(t *testing.T) {
 	d, err := Open(filepath.Join(t.TempDir(), "users.json"), Options{})
 	must(t, err)
-	start := time.Now()
+	// The cost of a hash is measured by BenchmarkHashPassword, not here:
+	// a wall-clock bound in a test fails on a loaded machine.
 	h, err := d.hashPassword("correct horse battery")
-	cost := time.Since(start)
 	must(t, err)
-	t.Logf("argon2id %+v: %v", DefaultArgon2Params(), cost)
-	if cost > 2*time.Second {
-		t.Errorf("hashing took %v", cost)
-	}
 	if m := phcRE.FindStringSubmatch(h); m == nil || m[1] != "47104" || m[2] != "2" || m[3] != "2" {
 		t.Fatalf("hash %q is not the expected PHC string", h)
 	}

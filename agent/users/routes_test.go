@@ -121,13 +121,19 @@ var expected = map[string]struct {
 	"GET /api/v1/audit/verify": {adminT, false},
 	"GET /api/v1/audit/report": {adminT, false},
 	"GET /api/v1/audit/tail":   {adminT, false},
+	"GET /api/v1/backup":       {adminT, true},
 
-	"GET /api/v1/views":               {readT, false},
-	"POST /api/v1/views":              {editV, false},
-	"GET /api/v1/views/{name}":        {readT, false},
-	"PUT /api/v1/views/{name}":        {editV, false},
-	"DELETE /api/v1/views/{name}":     {editV, false},
-	"GET /api/v1/views/{name}/export": {readT, false},
+	"GET /api/v1/views":                          {readT, false},
+	"POST /api/v1/views":                         {editV, false},
+	"GET /api/v1/views/{name}":                   {readT, false},
+	"PUT /api/v1/views/{name}":                   {editV, false},
+	"DELETE /api/v1/views/{name}":                {editV, false},
+	"GET /api/v1/views/{name}/export":            {readT, false},
+	"GET /api/v1/views/{name}/odata":             {readT, false},
+	"GET /api/v1/views/{name}/odata/{$}":         {readT, false},
+	"GET /api/v1/views/{name}/odata/$metadata":   {readT, false},
+	"GET /api/v1/views/{name}/odata/Rows":        {readT, false},
+	"GET /api/v1/views/{name}/odata/Rows/$count": {readT, false},
 
 	"GET /api/v1/prometheus/query":               {readAny, false},
 	"GET /api/v1/prometheus/query_range":         {readAny, false},
@@ -206,6 +212,7 @@ func (f *fixture) fill(pattern string) (string, string) {
 	path = strings.NewReplacer(
 		"{c}", "plant-c", "{user}", "bob", "{id}", f.bobTok.ID, "{name}", "site1%2Fboiler",
 		"{tenant}", "partner", "{stream}", "s1", "{kind}", "data", "{role}", "community-member",
+		"{$}", "", // the exact path ending in a slash
 	).Replace(path)
 	return method, path
 }

@@ -27,9 +27,10 @@ var ingestWrites = map[string]bool{
 }
 
 // readerDenied says which GET routes a reader may not use: audit,
-// invitations, users and their tokens. Every other GET route reads.
+// invitations, users and their tokens, backups. Every other GET route
+// reads.
 func readerDenied(pattern string) bool {
-	for _, s := range []string{"/audit", "/invitations", "/users"} {
+	for _, s := range []string{"/audit", "/invitations", "/users", "/backup"} {
 		if strings.Contains(pattern, s) {
 			return true
 		}

@@ -29,8 +29,9 @@ type Handler struct {
 	Store *Store
 	Inner http.Handler
 	Now   func() time.Time
-	// OnExport, if set, is called after each export (for the audit log);
-	// the request's URL no longer holds the ?token= parameter.
+	// OnExport, if set, is called after each export and each read of the
+	// OData feed's rows (for the audit log); the request's URL no longer
+	// holds the ?token= parameter.
 	OnExport func(r *http.Request, code int)
 }
 
@@ -42,6 +43,7 @@ func (h *Handler) Mount(handle func(pattern, name string, h http.Handler)) {
 	handle("PUT /api/v1/views/{name}", "views", http.HandlerFunc(h.put))
 	handle("DELETE /api/v1/views/{name}", "views", http.HandlerFunc(h.del))
 	handle("GET /api/v1/views/{name}/export", "views_export", http.HandlerFunc(h.export))
+	h.mountOData(handle)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -36,6 +36,9 @@ var listenKeys = []struct{ key, flag, env, usage string }{
 func runAgent(ctx context.Context, args []string) error {
 	fs := newFlags("agent", "[--config FILE] [flags]")
 	cfgPath := fs.String("config", "", "config file (YAML); without one the agent runs on embedded defaults")
+	// --data-dir as the other verbs take it, so `sluice --data-dir D agent`
+	// and `sluice --data-dir D stream list` mean the same agent.
+	dataDir := fs.String("data-dir", "", "the data dir (overrides data_dir and $"+configs.EnvDataDir+")")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level and $"+configs.EnvLogLevel+")")
 	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
 	listen := make([]*string, len(listenKeys))
@@ -63,6 +66,7 @@ func runAgent(ctx context.Context, args []string) error {
 	opts.Overrides = []configs.Override{
 		{Path: "log.level", Value: *logLevel, From: "--log-level"},
 		{Path: "log.format", Value: *logFormat, From: "--log-format"},
+		{Path: "data_dir", Value: *dataDir, From: "--data-dir"},
 	}
 	for i, l := range listenKeys {
 		opts.Overrides = append(opts.Overrides, configs.Override{Path: l.key, Value: *listen[i], From: "--" + l.flag})

@@ -236,6 +236,7 @@ func auditQueryFlags(name, synopsis string) (*flag.FlagSet, clientFlags, func() 
 func auditReport(ctx context.Context, args []string) error {
 	fs, cf, query := auditQueryFlags("audit report", "[--community C] [--since -30d] [--format csv|json]")
 	format := fs.String("format", "csv", "csv or json")
+	addFormatAlias(fs, format)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -255,8 +256,9 @@ func auditReport(ctx context.Context, args []string) error {
 }
 
 func auditLog(ctx context.Context, args []string) error {
-	fs, cf, query := auditQueryFlags("audit log", "[--since -1d] [--community C] [--kind partner_read,read_denied,admin]")
+	fs, cf, query := auditQueryFlags("audit log", "[--since -1d] [--community C] [--kind partner_read,read_denied,admin] [-o json|table]")
 	kind := fs.String("kind", "", "only these kinds, comma-separated")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -273,12 +275,13 @@ func auditLog(ctx context.Context, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	return printEntries(resp.Body)
+	return printEntries(resp.Body, output)
 }
 
 func auditTail(ctx context.Context, args []string) error {
-	fs := newFlags("audit tail", "")
+	fs := newFlags("audit tail", "[-o json|table]")
 	cf := addClientFlags(fs)
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -291,14 +294,22 @@ func auditTail(ctx context.Context, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	return printEntries(resp.Body)
+	return printEntries(resp.Body, output)
 }
 
-// printEntries prints NDJSON audit entries one readable line each.
-func printEntries(r io.Reader) error {
+// printEntries prints NDJSON audit entries one readable line each, or
+// with -o json as the agent sent them (one JSON object a line, as they
+// come, so that tail can be piped).
+func printEntries(r io.Reader, output *outputFlag) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		if output.json() {
+			if _, err := fmt.Printf("%s\n", sc.Bytes()); err != nil {
+				return err
+			}
+			continue
+		}
 		var e map[string]any
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue

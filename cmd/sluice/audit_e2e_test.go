@@ -242,7 +242,7 @@ func TestAuditVerifySentences(t *testing.T) {
 	out, errs, code := a.cli("", "audit", "verify")
 	first := "audit log: entry #2 in segment audit-000001.jsonl, line 2: its hash does not match its content: the entry was edited after it was written.\n"
 	if code != 1 || !strings.HasPrefix(out, first) || strings.Contains(out, "{") || !strings.Contains(out, "chain BROKEN") ||
-		errs != "sluice audit: the audit log is damaged (see above)\n" {
+		errs != "sluice audit verify: the audit log is damaged (see above)\n" {
 		t.Fatalf("verify of an edited entry: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }

@@ -61,20 +61,7 @@ func (f *fedCLI) cliCommands() map[string]command {
 			if err == nil || errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			verb, inner := name, err
-			var ve *verbError
-			if errors.As(err, &ve) {
-				verb, inner = ve.verb, ve.err
-			}
-			code := 1
-			var ee *exitError
-			if errors.As(inner, &ee) {
-				code, inner = ee.code, ee.err
-			}
-			if inner != nil {
-				fmt.Fprintf(f.stderr, "sluice %s: %s\n", verb, oneLine(inner))
-			}
-			return &exitError{code: code}
+			return &exitError{code: report(f.stderr, name, err)}
 		}}
 	}
 	return out
@@ -362,8 +349,8 @@ func dash(s string) string {
 }
 
 func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community create", "NAME [--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("community create", "NAME [-o json|table]")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -379,7 +366,7 @@ func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var cm communityJSON
@@ -392,8 +379,8 @@ func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityList(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community list", "[--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("community list", "[-o json|table]")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -405,7 +392,7 @@ func (f *fedCLI) communityList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var list []communityJSON
@@ -420,8 +407,8 @@ func (f *fedCLI) communityList(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityShow(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community show", "COMMUNITY [--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("community show", "COMMUNITY [-o json|table]")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -437,7 +424,7 @@ func (f *fedCLI) communityShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var cm communityJSON
@@ -518,12 +505,12 @@ func (f *fedCLI) invitationTable(is []invitationJSON) error {
 }
 
 func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community invite", "COMMUNITY --email ADDR [--tenant ID] [--json]\n\n"+
+	fs, cf := f.flags("community invite", "COMMUNITY --email ADDR [--tenant ID] [-o json|table]\n\n"+
 		"Prints the invitation token alone on stdout; give it to the partner's\n"+
 		"administrator, who runs 'sluice invitation accept TOKEN' on their agent.")
 	email := fs.String("email", "", "the partner administrator's e-mail address (required)")
 	tenant := fs.String("tenant", "", "pin the invitation to this tenant id: nobody else can accept it")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -547,7 +534,7 @@ func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var inv inviteAnswer
@@ -570,8 +557,8 @@ func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityInvitations(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community invitations", "COMMUNITY [--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("community invitations", "COMMUNITY [-o json|table]")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -587,7 +574,7 @@ func (f *fedCLI) communityInvitations(ctx context.Context, args []string) error 
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var list []invitationJSON
@@ -618,8 +605,8 @@ func (f *fedCLI) communityRevokeInvite(ctx context.Context, args []string) error
 }
 
 func (f *fedCLI) communityMembers(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community members", "COMMUNITY [--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("community members", "COMMUNITY [-o json|table]")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -635,7 +622,7 @@ func (f *fedCLI) communityMembers(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var list []memberJSON
@@ -646,9 +633,9 @@ func (f *fedCLI) communityMembers(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityConfirm(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community confirm", "COMMUNITY TENANT [--json]\n\n"+
+	fs, cf := f.flags("community confirm", "COMMUNITY TENANT [-o json|table]\n\n"+
 		"TENANT is the tenant id or its name. No data flows to a tenant before\nits owner confirms it.")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
 		return err
@@ -664,7 +651,7 @@ func (f *fedCLI) communityConfirm(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var m memberJSON
@@ -742,9 +729,9 @@ func (f *fedCLI) communityResume(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community catalog", "COMMUNITY [--search TEXT] [--json]")
+	fs, cf := f.flags("community catalog", "COMMUNITY [--search TEXT] [-o json|table]")
 	search := fs.String("search", "", "only streams whose name, unit or description contains this")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -764,13 +751,18 @@ func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var list []catalogEntryJSON
 	if err := decode(raw, &list, "catalog"); err != nil {
 		return err
 	}
+	return f.catalogTable(list)
+}
+
+// catalogTable prints a community's or a connection's catalog.
+func (f *fedCLI) catalogTable(list []catalogEntryJSON) error {
 	tw := f.table("TENANT/STREAM\tKIND\tUNIT\tCONSTRAINTS\tDESCRIPTION")
 	for _, e := range list {
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", first(e.TenantName, e.Tenant), e.Stream, dash(e.Kind), dash(e.Unit), e.Constraints.or("-"), e.Description)

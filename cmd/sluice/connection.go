@@ -72,12 +72,12 @@ type connectionJSON struct {
 }
 
 func (f *fedCLI) connectionList(ctx context.Context, args []string) error {
-	fs, cf := f.flags("connection list", "[--incoming|--outgoing|--paired|--rejected] [--json]")
+	fs, cf := f.flags("connection list", "[--incoming|--outgoing|--paired|--rejected] [-o json|table]")
 	views := map[string]*bool{}
 	for _, v := range []string{"paired", "incoming", "outgoing", "rejected"} {
 		views[v] = fs.Bool(v, false, "only the "+v+" connections")
 	}
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (f *fedCLI) connectionList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var lists map[string][]connectionJSON
@@ -173,7 +173,8 @@ func (f *fedCLI) connectionCancel(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) connectionCatalog(ctx context.Context, args []string) error {
-	fs, cf := f.flags("connection catalog", "TENANT")
+	fs, cf := f.flags("connection catalog", "TENANT [-o json|table]")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -186,7 +187,14 @@ func (f *fedCLI) connectionCatalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printRaw(f.stdout, raw)
+	if output.json() {
+		return printRaw(f.stdout, raw)
+	}
+	var list []catalogEntryJSON
+	if err := decode(raw, &list, "catalog"); err != nil {
+		return err
+	}
+	return f.catalogTable(list)
 }
 
 func (f *fedCLI) connectionRead(ctx context.Context, args []string) error {

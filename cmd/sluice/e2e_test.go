@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sluiceBin = filepath.Join(dir, "sluice")
-	out, err := exec.Command("go", "build", "-race", "-o", sluiceBin, ".").CombinedOutput()
+	// -buildvcs=auto over a GOFLAGS=-buildvcs=false: `sluice version`
+	// shows the commit when there is a checkout to take it from.
+	out, err := exec.Command("go", "build", "-race", "-buildvcs=auto", "-o", sluiceBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build sluice: %v\n%s", err, out)
 		os.Exit(1)
@@ -186,8 +188,16 @@ func TestCLIEndToEnd(t *testing.T) {
 	if out := a.ok("", "stream", "list"); !strings.Contains(out, "site1/boiler/temp") || !strings.Contains(out, "degC") {
 		t.Fatalf("list: %s", out)
 	}
-	if out := a.ok("", "stream", "show", "site1/boiler/temp"); !strings.Contains(out, `"description": "boiler outlet"`) {
+	if out := a.ok("", "stream", "show", "site1/boiler/temp", "-o", "json"); !strings.Contains(out, `"description": "boiler outlet"`) {
+		t.Fatalf("show -o json: %s", out)
+	}
+	if out := a.ok("", "stream", "show", "site1/boiler/temp"); !regexp.MustCompile(`(?m)^description +boiler outlet$`).MatchString(out) {
 		t.Fatalf("show: %s", out)
+	}
+	// The API's hint is ?create=1; the CLI's user hears of --create.
+	_, errs, code := a.cli("-1m,1\n", "stream", "write", "site1/boiler/missing")
+	if code != 1 || !strings.Contains(errs, "add --create") || strings.Contains(errs, "?create=1") {
+		t.Fatalf("write to a missing stream: %d %q", code, errs)
 	}
 	// 10,000 lines through stdin in 3 batches.
 	var csv strings.Builder
@@ -196,7 +206,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		fmt.Fprintf(&csv, "%s,%d.%02d\n", base.Add(time.Duration(i)*time.Second).Format(time.RFC3339), 20+i%7, i%100)
 	}
-	_, errs, code := a.cli(csv.String(), "stream", "write", "site1/boiler/temp", "--batch", "4000")
+	_, errs, code = a.cli(csv.String(), "stream", "write", "site1/boiler/temp", "--batch", "4000")
 	if code != 0 || !strings.Contains(errs, "wrote 10000 points") {
 		t.Fatalf("write: %d %s", code, errs)
 	}

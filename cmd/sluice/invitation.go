@@ -45,11 +45,11 @@ func (f *fedCLI) token(arg string) (string, error) {
 }
 
 func (f *fedCLI) invitationAccept(ctx context.Context, args []string) error {
-	fs, cf := f.flags("invitation accept", "TOKEN|- [--json]\n\n"+
+	fs, cf := f.flags("invitation accept", "TOKEN|- [-o json|table]\n\n"+
 		"Run on your own agent with the token the community's owner sent you\n"+
 		"('-' reads it from stdin). Your agent hands your signed acceptance to\n"+
 		"the owner's agent; data flows once the owner confirms you.")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -66,7 +66,7 @@ func (f *fedCLI) invitationAccept(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var a acceptAnswer

@@ -38,6 +38,8 @@ func init() {
 		"audit":   {"verify, report and follow the tamper-evident audit log", runAudit},
 		"opcua":   {"OPC UA helpers: trust a refused server certificate", runOPCUA},
 		"demo":    {"run two tenants' agents here and walk the whole community handshake", runDemo},
+		"backup":  {"write an archive of a running agent's data dir to FILE", runBackup},
+		"restore": {"unpack a backup into a data dir (agent stopped)", runRestore},
 	}
 	for name, c := range fedStd.cliCommands() { // tenant, community, invitation, share, unshare
 		commands[name] = c
@@ -57,40 +59,39 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	// Global flags may come before the verb (see flags.go); they are
+	// handed on in front of the command's own arguments.
+	globals, rest, err := splitGlobals(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v (see 'sluice -h')\n", err)
+		return 2
+	}
+	if len(rest) == 0 || isHelpFlag(rest[0]) {
 		usage(stderr)
-		if len(args) == 0 {
+		if len(rest) == 0 {
 			return 2
 		}
 		return 0
 	}
-	cmd, ok := commands[args[0]]
+	if rest[0] == "--version" || rest[0] == "-version" {
+		rest = append([]string{"version"}, rest[1:]...)
+	}
+	cmd, ok := commands[rest[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n", rest[0])
 		usage(stderr)
 		return 2
 	}
-	err := cmd.run(ctx, args[1:])
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(stderr, "sluice %s: %s\n", args[0], oneLine(ee.err))
-		}
-		return ee.code
-	}
-	fmt.Fprintf(stderr, "sluice %s: %s\n", args[0], oneLine(err))
-	return 1
+	return report(stderr, rest[0], cmd.run(ctx, append(globals, rest[1:]...)))
 }
 
 // oneLine keeps the exit message to one line per problem; config errors
 // list one problem per line on purpose.
 func oneLine(err error) string {
+	var he *hintError
+	if errors.As(err, &he) {
+		return he.Error()
+	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		return ae.Error()
@@ -109,9 +110,10 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'sluice <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'sluice <command> -h' for a command's flags; 'sluice --version' for the version.")
 	fmt.Fprintln(w, "Commands other than agent talk to a running agent: --addr or $SLUICE_ADDR (default http://127.0.0.1:7080);")
 	fmt.Fprintln(w, "the admin token comes from --token, $SLUICE_TOKEN, or the agent's data dir (--data-dir or $SLUICE_DATA_DIR).")
+	fmt.Fprintln(w, "These global flags, and -o json|table, may come before or after the command: sluice --addr URL stream list -o json.")
 }
 
 // usageErr is a usage mistake: exit code 2.
@@ -119,9 +121,16 @@ func usageErr(format string, a ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
 }
 
-// subcommand dispatches the second word of a two-word command.
+// subcommand dispatches the second word of a two-word command. Global
+// flags before that word are handed on in front of its arguments, and its
+// errors are named by both words ("stream read"), so that the message
+// says which command failed.
 func subcommand(ctx context.Context, group string, args []string, subs map[string]command) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	globals, args, err := splitGlobals(args)
+	if err != nil {
+		return usageErr("%v (see 'sluice %s -h')", err, group)
+	}
+	if len(args) == 0 || isHelpFlag(args[0]) {
 		fmt.Fprintf(os.Stderr, "Usage: sluice %s <command> [arguments]\n\nCommands:\n", group)
 		names := make([]string, 0, len(subs))
 		for n := range subs {
@@ -140,7 +149,12 @@ func subcommand(ctx context.Context, group string, args []string, subs map[strin
 	if !ok {
 		return usageErr("unknown command %q (see 'sluice %s -h')", args[0], group)
 	}
-	return c.run(ctx, args[1:])
+	err = c.run(ctx, append(globals, args[1:]...))
+	var ve *verbError
+	if err == nil || errors.Is(err, flag.ErrHelp) || errors.As(err, &ve) {
+		return err
+	}
+	return &verbError{verb: group + " " + args[0], err: err}
 }
 
 // newFlags makes a flag set that prints its usage with a synopsis and
@@ -161,15 +175,21 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 
 // parseFlags parses flags that may come before or after the positional
 // arguments (sluice stream read NAME --start -1h), and checks the count of
-// positional arguments.
+// positional arguments. A flag mistake is one line naming the flag and the
+// command (the caller's message adds "sluice stream read: "), not the flag
+// package's message and the whole usage.
 func parseFlags(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			fs.SetOutput(out)
 			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
 				return nil, err
 			}
-			return nil, &exitError{code: 2, err: nil}
+			return nil, usageErr("%s (see 'sluice %s -h')", flagProblem(err), fs.Name())
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -178,6 +198,7 @@ func parseFlags(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, 
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	fs.SetOutput(out)
 	if len(pos) < minPos || (maxPos >= 0 && len(pos) > maxPos) {
 		fs.Usage()
 		return nil, &exitError{code: 2, err: fmt.Errorf("wrong number of arguments")}
@@ -186,11 +207,16 @@ func parseFlags(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, 
 }
 
 func runVersion(ctx context.Context, args []string) error {
-	fs := newFlags("version", "")
+	fs := newFlags("version", "[-o json|table]\n\nPrints the version, the commit it was built from and the Go version.")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
-	fmt.Println("sluice", version())
+	b := readBuildInfo()
+	if output.json() {
+		return printJSON(b)
+	}
+	fmt.Println(b)
 	return nil
 }
 

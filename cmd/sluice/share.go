@@ -8,7 +8,7 @@ import (
 )
 
 func (f *fedCLI) runShare(ctx context.Context, args []string) error {
-	fs, cf := f.flags("share", "STREAM --community C [--history-from T] [--lookback 30d] [--expires T] [--min-interval 1m] [--json]\n\n"+
+	fs, cf := f.flags("share", "STREAM --community C [--history-from T] [--lookback 30d] [--expires T] [--min-interval 1m] [-o json|table]\n\n"+
 		"Shares one of this tenant's streams into a community: its confirmed\n"+
 		"members may read it from this agent, within the limits given here.\n"+
 		"Times take RFC 3339, epoch, now, or relative forms like -30d.")
@@ -18,7 +18,7 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 	lookback := fs.String("lookback", "", "partners see only this far back from now, e.g. 30d")
 	expires := fs.String("expires", "", "the share ends by itself at this time")
 	minInterval := fs.String("min-interval", "", "partners get summaries no finer than this (e.g. 1m) and no raw points")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printRaw(f.stdout, raw)
 	}
 	var s shareJSON

@@ -87,10 +87,10 @@ func runStream(ctx context.Context, args []string) error {
 }
 
 func streamList(ctx context.Context, args []string) error {
-	fs := newFlags("stream list", "[--prefix P] [--json]")
+	fs := newFlags("stream list", "[--prefix P] [-o json|table]")
 	cf := addClientFlags(fs)
 	prefix := fs.String("prefix", "", "only streams whose name starts with this")
-	asJSON := fs.Bool("json", false, "print JSON")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func streamList(ctx context.Context, args []string) error {
 		}
 		after = page.Next
 	}
-	if *asJSON {
+	if output.json() {
 		return printJSON(all)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -124,8 +124,9 @@ func streamList(ctx context.Context, args []string) error {
 }
 
 func streamShow(ctx context.Context, args []string) error {
-	fs := newFlags("stream show", "NAME")
+	fs := newFlags("stream show", "NAME [-o json|table]")
 	cf := addClientFlags(fs)
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -134,19 +135,43 @@ func streamShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s api.StreamJSON
-	if err := c.JSON(ctx, "GET", api.StreamPath(pos[0], ""), nil, nil, &s); err != nil {
+	// The raw answer for -o json: every field the agent sends, also
+	// those this CLI does not know yet.
+	var raw json.RawMessage
+	if err := c.JSON(ctx, "GET", api.StreamPath(pos[0], ""), nil, nil, &raw); err != nil {
 		return err
 	}
-	return printJSON(s)
+	if output.json() {
+		return printJSON(raw)
+	}
+	var s api.StreamJSON
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("decode stream: %w", err)
+	}
+	return printStream(os.Stdout, s)
+}
+
+// printStream prints one stream as key/value lines, as the other show
+// verbs do.
+func printStream(w io.Writer, s api.StreamJSON) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, kv := range [][2]string{
+		{"name", s.Name}, {"kind", s.Kind.String()}, {"unit", dash(s.Unit)}, {"description", dash(s.Description)},
+		{"source", first(s.Source, "API")}, {"created", fmtTime(s.Created)}, {"retention", first(s.Retention, "the agent's default")},
+		{"id", strconv.FormatUint(s.ID, 10)},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
+	}
+	return tw.Flush()
 }
 
 func streamCreate(ctx context.Context, args []string) error {
-	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D]")
+	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D] [-o json|table]")
 	cf := addClientFlags(fs)
 	kind := fs.String("kind", "float", "value kind: float, int, bool or string")
 	unit := fs.String("unit", "", "unit of measure, e.g. degC")
 	desc := fs.String("description", "", "what the stream measures")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -156,9 +181,16 @@ func streamCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	req := map[string]string{"name": pos[0], "kind": *kind, "unit": *unit, "description": *desc}
-	var s api.StreamJSON
-	if err := c.JSON(ctx, "POST", "/api/v1/streams", nil, req, &s); err != nil {
+	var raw json.RawMessage
+	if err := c.JSON(ctx, "POST", "/api/v1/streams", nil, req, &raw); err != nil {
 		return err
+	}
+	if output.json() {
+		return printJSON(raw)
+	}
+	var s api.StreamJSON
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("decode stream: %w", err)
 	}
 	fmt.Printf("created %s (%s)\n", s.Name, s.Kind)
 	return nil
@@ -231,7 +263,7 @@ func streamWrite(ctx context.Context, args []string) error {
 		var res api.WriteResult
 		resp, err := c.Do(ctx, "POST", api.StreamPath(pos[0], "data"), q, "text/csv", bytes.NewReader(buf.Bytes()))
 		if err != nil {
-			return fmt.Errorf("lines %d-%d: %w", lineNo-lines+1, lineNo, err)
+			return fmt.Errorf("lines %d-%d: %w", lineNo-lines+1, lineNo, streamWriteHint(err, pos[0]))
 		}
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		resp.Body.Close()
@@ -306,12 +338,14 @@ type readFlags struct {
 }
 
 func addReadFlags(fs *flag.FlagSet, defStart string) readFlags {
-	return readFlags{
+	rf := readFlags{
 		start:   fs.String("start", defStart, "start: RFC 3339, epoch, now, or relative like -1h / now-15m / now/d"),
 		end:     fs.String("end", "now", "end (exclusive for windows)"),
 		format:  fs.String("format", "csv", "csv or json"),
 		timeFmt: fs.String("time", "rfc3339", "time format: rfc3339 or ns (epoch nanoseconds)"),
 	}
+	addFormatAlias(fs, rf.format)
+	return rf
 }
 
 func (r readFlags) query() url.Values {
@@ -436,9 +470,9 @@ func copyAnswer(ctx context.Context, c *api.Client, path string, q url.Values) e
 }
 
 func runStatus(ctx context.Context, args []string) error {
-	fs := newFlags("status", "[--json]")
+	fs := newFlags("status", "[-o json|table]")
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -450,7 +484,7 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := c.JSON(ctx, "GET", "/api/v1/status", nil, nil, &st); err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printJSON(st)
 	}
 	fmt.Printf("agent       %s at %s (version %v)\n", map[bool]string{true: "up", false: "starting"}[st["ready"] == true], trimScheme(c.Base), st["version"])
@@ -462,6 +496,7 @@ func runStatus(ctx context.Context, args []string) error {
 	if b, ok := st["store_bytes"].(float64); ok {
 		fmt.Printf("store       %.1f MiB in %v\n", b/(1<<20), st["data_dir"])
 	}
+	printStoreSpace(st["store"])
 	if srcs, ok := st["sources"].([]any); ok {
 		fmt.Printf("sources     %d\n", len(srcs))
 		for _, s := range srcs {
@@ -471,6 +506,47 @@ func runStatus(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// printStoreSpace prints the store's disk use and retention rules from
+// the status's "store" object (store.SpaceStatus).
+func printStoreSpace(v any) {
+	sp, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	mib := func(k string) string {
+		b, _ := sp[k].(float64)
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	}
+	line := "disk        " + mib("free_bytes") + " free"
+	if b, _ := sp["max_size"].(float64); b > 0 {
+		line += ", max_size " + mib("max_size")
+	}
+	fmt.Println(line)
+	if r, _ := sp["refused"].(string); r != "" {
+		fmt.Printf("WRITES REFUSED  %s\n", r)
+	}
+	rules, _ := sp["rules"].([]any)
+	for _, r := range rules {
+		m, _ := r.(map[string]any)
+		age := "forever"
+		if ns, _ := m["max_age"].(float64); ns > 0 {
+			age = time.Duration(ns).String()
+		}
+		out := fmt.Sprintf("  retention %-20v %v streams, keep %s", m["rule"], m["streams"], age)
+		if b, _ := m["max_size"].(float64); b > 0 {
+			stored, _ := m["stored_bytes"].(float64)
+			out += fmt.Sprintf(", %.1f of %.1f MiB", stored/(1<<20), b/(1<<20))
+		}
+		if o, _ := m["oldest"].(string); o != "" {
+			out += ", oldest " + o
+		}
+		if why, _ := m["refused"].(string); why != "" {
+			out += " (writes refused)"
+		}
+		fmt.Println(out)
+	}
 }
 
 func printJSON(v any) error {

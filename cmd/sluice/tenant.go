@@ -42,13 +42,13 @@ func (f *fedCLI) tenant(ctx context.Context, cf clientFlags) (tenantJSON, []byte
 }
 
 func (f *fedCLI) tenantShow(ctx context.Context, args []string) error {
-	fs, cf := f.flags("tenant show", "[--json]")
-	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
+	fs, cf := f.flags("tenant show", "[-o json|table]")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	t, raw, err := f.tenant(ctx, cf)
-	if *asJSON && raw != nil {
+	if output.json() && raw != nil {
 		return printRaw(f.stdout, raw)
 	}
 	if err != nil {

@@ -176,9 +176,9 @@ func joinRoles(rs []userRole) string {
 }
 
 func userList(ctx context.Context, args []string) error {
-	fs := newFlags("user list", "[--json]")
+	fs := newFlags("user list", "[-o json|table]")
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func userList(ctx context.Context, args []string) error {
 	if err := c.JSON(ctx, "GET", "/api/v1/users", nil, nil, &out); err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printJSON(out)
 	}
 	var list []struct {
@@ -260,9 +260,9 @@ func printTokens(w io.Writer, ts []apiToken) error {
 }
 
 func userShow(ctx context.Context, args []string) error {
-	fs := newFlags("user show", "NAME [--json]")
+	fs := newFlags("user show", "NAME [-o json|table]")
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON (the user, and its tokens when you may see them)")
+	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -284,7 +284,7 @@ func userShow(ctx context.Context, args []string) error {
 	if terr != nil && !(errors.As(terr, &e) && e.Status == http.StatusForbidden) {
 		return terr
 	}
-	if *asJSON {
+	if output.json() {
 		return printJSON(map[string]json.RawMessage{"user": raw, "tokens": rawTokens})
 	}
 	var u struct {
@@ -514,10 +514,10 @@ func tokenCreate(ctx context.Context, args []string) error {
 }
 
 func tokenList(ctx context.Context, args []string) error {
-	fs := newFlags("token list", "[--user NAME] [--json]")
+	fs := newFlags("token list", "[--user NAME] [-o json|table]")
 	cf := addClientFlags(fs)
 	user := fs.String("user", "", "list this user's tokens instead of yours (a tenant admin's to see)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -533,7 +533,7 @@ func tokenList(ctx context.Context, args []string) error {
 	if err := c.JSON(ctx, "GET", path, nil, nil, &out); err != nil {
 		return err
 	}
-	if *asJSON {
+	if output.json() {
 		return printJSON(out)
 	}
 	var ts []apiToken

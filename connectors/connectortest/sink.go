@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -93,12 +94,22 @@ func (s *Sink) EnsureStream(ctx context.Context, spec connectors.StreamSpec) err
 	if s.refused[spec.Name] || spec.Name == "" {
 		return &connectors.StreamError{Stream: spec.Name, Reason: "refused by the test sink"}
 	}
+	if err := connectors.ValidateLabels(spec.Labels); err != nil {
+		return fmt.Errorf("ensure: %w", &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
+	}
 	if have, ok := s.streams[spec.Name]; ok {
+		// Labels merge into the existing ones, as in the store.
+		if merged, changed := connectors.MergeLabels(have.Labels, spec.Labels); changed {
+			have.Labels = merged
+			s.streams[spec.Name] = have
+			s.notify()
+		}
 		if have.Kind != spec.Kind {
 			return fmt.Errorf("ensure: %w", &connectors.StreamError{Stream: spec.Name, Kind: have.Kind, Reason: "kind differs"})
 		}
 		return nil
 	}
+	spec.Labels = maps.Clone(spec.Labels)
 	s.streams[spec.Name] = spec
 	s.notify()
 	return nil

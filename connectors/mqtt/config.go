@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,6 +108,10 @@ type Subscription struct {
 	Kind        string `yaml:"kind"`
 	Unit        string `yaml:"unit"`
 	Description string `yaml:"description"`
+	// Labels are added to the labels of the streams it creates (besides
+	// its named topic levels, influx tags and Sparkplug ids). Values are
+	// templates over the topic: {N}, {name}, {#}, {topic}.
+	Labels map[string]string `yaml:"labels"`
 	// JSON configures format json.
 	JSON JSONConfig `yaml:"json"`
 	// Influx configures format influx.
@@ -121,8 +126,14 @@ type JSONConfig struct {
 	Fields     []string `yaml:"fields"`      // several values per point, one stream each; "*": all scalars
 	Time       string   `yaml:"time"`        // timestamp; empty: time of receipt
 	TimeFormat string   `yaml:"time_format"` // auto, rfc3339, s, ms, us, ns
-	Quality    string   `yaml:"quality"`     // status code, bool, or good/uncertain/bad
-	ID         string   `yaml:"id"`          // names the point, for {id}
+	// TimeMissing says what a point without a timestamp at Time (or
+	// with null there) gets: "receive" (the default) the time of
+	// receipt, as Telegraf does, or "drop" drops it (counted as
+	// missing_time). A timestamp that is there but does not parse is
+	// always an error (bad_time).
+	TimeMissing string `yaml:"time_missing"`
+	Quality     string `yaml:"quality"` // status code, bool, or good/uncertain/bad
+	ID          string `yaml:"id"`      // names the point, for {id}
 }
 
 // InfluxConfig configures format influx.
@@ -312,7 +323,7 @@ func compileSubscription(cfg *Config, i int, key string, p *problems) (s *subscr
 		}
 		s.dec = &influxDecoder{kind: kind, precision: prec}
 		vars.field, vars.influx = true, true
-		def = "{measurement}{tags}/{field}"
+		def = "{measurement}/{tags}/{field}"
 	case "sparkplug":
 		compileSparkplug(s, sc, f, key, p)
 		vars.sparkplug = true
@@ -335,13 +346,41 @@ func compileSubscription(cfg *Config, i int, key string, p *problems) (s *subscr
 		} else {
 			s.stream = t
 		}
+		compileLabels(s, sc, f, key, p)
 	}
 	return s, len(*p) > before
 }
 
+// compileLabels compiles the labels a subscription gives its streams:
+// its named topic levels, then its labels (which win).
+func compileLabels(s *subscription, sc Subscription, f *filter, key string, p *problems) {
+	for name, i := range f.names {
+		s.labels = append(s.labels, labelTemplate{key: name, value: &template{parts: []part{{kind: partLevel, n: i}}}})
+	}
+	for k, v := range sc.Labels {
+		if err := connectors.ValidateLabelKey(k); err != nil {
+			p.add(key+".labels."+k, "%v", err)
+			continue
+		}
+		t, err := parseTemplate(v, f, templateVars{})
+		if err != nil {
+			p.add(key+".labels."+k, "%v", err)
+			continue
+		}
+		s.labels = append(s.labels, labelTemplate{key: k, value: t})
+	}
+	if n := len(s.labels); n > connectors.MaxLabels {
+		p.add(key+".labels", "%d labels with the named topic levels, over the limit of %d", n, connectors.MaxLabels)
+	}
+	// Named levels first, then labels, each in key order: the later of
+	// one key wins, and the order does not depend on map iteration.
+	slices.SortStableFunc(s.labels[:len(f.names)], func(a, b labelTemplate) int { return strings.Compare(a.key, b.key) })
+	slices.SortStableFunc(s.labels[len(f.names):], func(a, b labelTemplate) int { return strings.Compare(a.key, b.key) })
+}
+
 func isZeroJSON(j JSONConfig) bool {
 	return j.Points == "" && j.Value == "" && len(j.Fields) == 0 && j.Time == "" &&
-		j.TimeFormat == "" && j.Quality == "" && j.ID == ""
+		j.TimeFormat == "" && j.TimeMissing == "" && j.Quality == "" && j.ID == ""
 }
 
 // isSecure reports whether a broker URL uses TLS.

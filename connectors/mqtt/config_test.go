@@ -1,8 +1,11 @@
 package mqtt
 
 import (
+	"maps"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
@@ -81,6 +84,13 @@ func TestConfigErrors(t *testing.T) {
 		{"bad path", base + "subscriptions: [{topic: a, format: json, json: {value: 'a..b'}}]\n", `subscriptions[0].json.value: "a..b" has an empty key`},
 		{"value and fields", base + "subscriptions: [{topic: a, format: json, stream: '{field}', json: {value: v, fields: [x]}}]\n", "subscriptions[0].json.value: set together with json.fields"},
 		{"star not alone", base + "subscriptions: [{topic: a, format: json, stream: '{field}', json: {fields: ['*', x]}}]\n", `subscriptions[0].json.fields[0]: "*" must be the only field`},
+		{"time missing", base + "subscriptions: [{topic: a, format: json, json: {time: t, time_missing: now}}]\n", `subscriptions[0].json.time_missing: unknown "now" (want receive or drop)`},
+		{"time missing without time", base + "subscriptions: [{topic: a, format: json, json: {time_missing: drop}}]\n", "subscriptions[0].json.time_missing: set, but json.time is empty"},
+		{"label key", base + "subscriptions: [{topic: a, labels: {plant-site: x}}]\n", `subscriptions[0].labels.plant-site: bad stream label: key "plant-site"`},
+		{"label reserved", base + "subscriptions: [{topic: a, labels: {__name__: x}}]\n", "subscriptions[0].labels.__name__: bad stream label: key \"__name__\": keys starting with __ are reserved"},
+		{"label template", base + "subscriptions: [{topic: a/+, labels: {x: '{5}'}}]\n", `subscriptions[0].labels.x: "{5}": {5}: the filter "a/+" has no level 5`},
+		{"label field", base + "subscriptions: [{topic: a, format: influx, labels: {x: '{field}'}}]\n", "subscriptions[0].labels.x: \"{field}\": unknown placeholder {field}"},
+		{"influx legacy tags", base + "subscriptions: [{topic: a, format: influx, stream: '{measurement}{tags}/{field}'}]\n", "{tags} must be a level of its own"},
 		{"precision", base + "subscriptions: [{topic: a, format: influx, influx: {precision: m}}]\n", `subscriptions[0].influx.precision: unknown "m"`},
 		{"tls without ssl", base + "tls: {ca: ca.pem}\nsubscriptions: [{topic: a}]\n", "tls: set, but no broker uses ssl://"},
 		{"cert without key", "brokers: [ssl://h:8883]\nclient_id: c\ntls: {cert: c.pem}\nsubscriptions: [{topic: a}]\n", "tls.key: empty while tls.cert is set"},
@@ -112,6 +122,62 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestSourceLabels: the labels and names a source gives the streams of a
+// message, and the reasons it counts when it cannot name one.
+func TestSourceLabels(t *testing.T) {
+	src, err := newFromYAML(t, `brokers: [tcp://h:1]
+clean_session: true
+subscriptions:
+  - {topic: "plant/{site}/{line}/#", format: json, json: {fields: ["*"]}, labels: {line: "L-{line}", area: "{2}"}}
+  - {topic: "telegraf/{site}", format: influx, stream: "{site}/{measurement}/{host}/{field}"}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*Source)
+	for _, tc := range []struct {
+		topic, payload string
+		want           map[string]map[string]string // stream -> labels; nil map: not new, no spec
+		reasons        map[string]float64
+	}{
+		{"plant/p1/l2/x", `{"a":1,"b":2}`, map[string]map[string]string{
+			"plant/p1/l2/x/a": {"site": "p1", "line": "L-l2", "area": "l2"},
+			"plant/p1/l2/x/b": {"site": "p1", "line": "L-l2", "area": "l2"},
+		}, nil},
+		{"plant/p1/l2/x", `{"a":3}`, map[string]map[string]string{"plant/p1/l2/x/a": nil}, nil},
+		{"telegraf/p9", "cpu,host=gw1,cpu=cpu0 usage=1", map[string]map[string]string{
+			"p9/cpu/gw1/usage": {"site": "p9", "host": "gw1", "cpu": "cpu0"},
+		}, nil},
+		{"telegraf/p9", "cpu,cpu=cpu0 usage=1", nil, map[string]float64{reasonMissingTag: 1}},
+	} {
+		pts, specs := s.decode(s.match(tc.topic), tc.topic, []byte(tc.payload), recv)
+		if len(pts) != len(tc.want) {
+			t.Fatalf("%s %s: points %+v, want streams %v", tc.topic, tc.payload, pts, tc.want)
+		}
+		for i, p := range pts {
+			want, ok := tc.want[p.Stream]
+			if !ok {
+				t.Fatalf("%s: unexpected stream %q", tc.topic, p.Stream)
+			}
+			var got *connectors.StreamSpec
+			if specs != nil {
+				got = specs[i]
+			}
+			switch {
+			case want == nil && got != nil:
+				t.Errorf("%s: a spec for a stream met before: %+v", p.Stream, got)
+			case want != nil && (got == nil || !maps.Equal(got.Labels, want) || got.Name != p.Stream || got.Source != tc.topic):
+				t.Errorf("%s: spec %+v, want labels %v", p.Stream, got, want)
+			}
+		}
+		for reason, n := range tc.reasons {
+			if got := testutil.ToFloat64(s.m.all.Errors.WithLabelValues("test", reason)); got != n {
+				t.Errorf("%s errors = %v, want %v", reason, got, n)
+			}
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	src, err := newFromYAML(t, "brokers: [tcp://h:1]\nclean_session: true\nsubscriptions: [{topic: 'a/#'}, {topic: b, qos: 0, format: influx}, {topic: c, format: json, json: {fields: ['*']}}]\n")
 	if err != nil {
@@ -124,7 +190,7 @@ func TestConfigDefaults(t *testing.T) {
 	if s.subs[0].qos != 1 || s.subs[1].qos != 0 || s.subs[0].kind != connectors.KindFloat {
 		t.Fatalf("subscription qos/kind: %d %d %v", s.subs[0].qos, s.subs[1].qos, s.subs[0].kind)
 	}
-	for i, want := range []string{"a/b/c", "m,h=x/f", "c/f"} {
+	for i, want := range []string{"a/b/c", "m/x/f", "c/f"} {
 		smp := sample{field: "f", measurement: "m", tags: []tag{{"h", "x"}}}
 		topic := []string{"a/b/c", "b", "c"}[i]
 		got, ok := s.subs[i].stream.render(nil, topic, &smp)

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"reflect"
 	"strings"
@@ -184,4 +185,48 @@ func toAny(p *jparser, n jnode) any {
 		out[c.key] = toAny(p, c)
 	}
 	return out
+}
+
+// FuzzInfluxNamesAndLabels: whatever the line and the template, naming
+// never panics, a name made by the default template has no empty level
+// from the tags, and the labels a source builds are always valid.
+func FuzzInfluxNamesAndLabels(f *testing.F) {
+	f.Add("cpu,host=gw1,path=/ usage=1", "{measurement}/{host}/{field}", "{1}")
+	f.Add("m,a=\\,b\\ c=d f=1i", "{tags}/{field}", "x{topic}")
+	f.Add("m f=1", "{measurement}/{tags}/{field}", "")
+	f.Fuzz(func(t *testing.T, line, tmpl, labelTmpl string) {
+		fl, err := parseFilter("lp/{site}/#")
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, err := parseTemplate("{measurement}/{tags}/{field}", fl, templateVars{field: true, influx: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &influxDecoder{kind: connectors.KindFloat, precision: 1}
+		var r report
+		samples := d.decode([]byte(line), 1, nil, &r)
+		tm, _ := parseTemplate(tmpl, fl, templateVars{field: true, influx: true})
+		sub := &subscription{stream: def}
+		if lt, err := parseTemplate(labelTmpl, fl, templateVars{}); err == nil {
+			sub.labels = []labelTemplate{{key: "cfg", value: lt}}
+		}
+		src := &Source{logged: map[string]bool{}, env: connectors.Env{Logger: slog.New(slog.DiscardHandler)}}
+		for i := range samples {
+			s := &samples[i]
+			name, ok := def.render(nil, "lp/p1/x", s)
+			if !ok {
+				t.Fatalf("default template failed on %+v", s)
+			}
+			if len(s.tags) > 0 && strings.Contains(string(name), "//") && !strings.Contains(s.measurement+s.field, "/") {
+				t.Fatalf("empty level in %q from tags %v", name, s.tags)
+			}
+			if tm != nil {
+				_, _ = tm.render(nil, "lp/p1/x", s)
+			}
+			if err := connectors.ValidateLabels(src.labels(sub, "lp/p1/x", s)); err != nil {
+				t.Fatalf("labels of %+v: %v", s, err)
+			}
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -41,7 +42,7 @@ func TestMosquittoFormatsAndWildcards(t *testing.T) {
 	r := runSource(t, "plant", sourceYAML(b.url(), "fmt", `
 stream_prefix: "site1/"
 subscriptions:
-  - {topic: "plant/{area}/+/temp", stream: "{area}/{2}/temp", unit: degC}
+  - {topic: "plant/{area}/+/temp", stream: "{area}/{2}/temp", unit: degC, labels: {plant: "{0}", line: "{2}"}}
   - {topic: "deep/#", stream: "deep/{#}", kind: int}
   - {topic: "state/+", kind: string}
   - topic: "json/+/single"
@@ -55,6 +56,10 @@ subscriptions:
   - topic: "json/+/multi"
     format: json
     json: {fields: ["*"], time: t, time_format: s}
+  - topic: "json/+/notime"
+    stream: "{1}/notime"
+    format: json
+    json: {value: v, time: t}
   - topic: "lp/#"
     format: influx
     influx: {precision: ms}
@@ -69,7 +74,9 @@ subscriptions:
 	publish(t, pub, "json/boiler/single", 1, `{"v": 1.25, "t": "2024-05-01T12:00:00Z", "q": "uncertain"}`)
 	publish(t, pub, "json/boiler/array", 1, fmt.Sprintf(`{"rows": [{"tag": "flow", "v": 3, "t": %d}, {"tag": "level", "v": 4, "t": %d}]}`, t0.UnixMilli(), t0.UnixMilli()+1))
 	publish(t, pub, "json/boiler/multi", 1, fmt.Sprintf(`{"t": %d, "temp": 20.5, "pressure": 1.01, "note": "x"}`, t0.Unix()))
-	publish(t, pub, "lp/x", 1, fmt.Sprintf("cpu,host=gw1 usage=12.5,procs=3i %d\nmem free=100i %d", t0.UnixMilli(), t0.UnixMilli()))
+	publish(t, pub, "lp/x", 1, fmt.Sprintf("cpu,host=gw1 usage=12.5,procs=3i %d\nmem free=100i %d\ndisk,path=/,host=gw1 used=1i", t0.UnixMilli(), t0.UnixMilli()))
+	before := time.Now()
+	publish(t, pub, "json/boiler/notime", 1, `{"v": 21.5}`) // the README's example payload, without a time
 
 	want := map[string]connectors.Value{
 		"site1/north/boiler1/temp":         connectors.Float(81.5),
@@ -80,9 +87,11 @@ subscriptions:
 		"site1/boiler/level":               connectors.Float(4),
 		"site1/json/boiler/multi/temp":     connectors.Float(20.5),
 		"site1/json/boiler/multi/pressure": connectors.Float(1.01),
-		"site1/cpu,host=gw1/usage":         connectors.Float(12.5),
-		"site1/cpu,host=gw1/procs":         connectors.Float(3),
+		"site1/cpu/gw1/usage":              connectors.Float(12.5),
+		"site1/cpu/gw1/procs":              connectors.Float(3),
 		"site1/mem/free":                   connectors.Float(100),
+		"site1/disk/gw1/-/used":            connectors.Float(1),
+		"site1/boiler/notime":              connectors.Float(21.5),
 	}
 	sink.WaitFor(t, waitLong, "every stream", func() bool { return sink.Len() == len(want) })
 	for name, v := range want {
@@ -102,6 +111,28 @@ subscriptions:
 	}
 	if spec, _ := sink.Stream("site1/state/pump"); spec.Kind != connectors.KindString {
 		t.Errorf("spec %+v", spec)
+	}
+	// A payload without its time takes the time of receipt, counted.
+	if p := sink.Points("site1/boiler/notime"); len(p) == 1 && (p[0].Time < before.UnixNano() || p[0].Time > time.Now().UnixNano()) {
+		t.Errorf("notime: time %v, want the time of receipt (after %v)", time.Unix(0, p[0].Time), before)
+	}
+	if n := gauge(r.m.ReceiveTime.WithLabelValues("plant")); n != 1 {
+		t.Errorf("sluice_connector_points_receive_time_total = %v, want 1", n)
+	}
+	if n := gauge(r.m.Errors.WithLabelValues("plant", reasonMissingTime)); n != 0 {
+		t.Errorf("missing_time errors = %v, want 0", n)
+	}
+	// Labels: named topic levels and configured ones; influx tags.
+	for name, want := range map[string]map[string]string{
+		"site1/north/boiler1/temp": {"area": "north", "plant": "plant", "line": "boiler1"},
+		"site1/cpu/gw1/usage":      {"host": "gw1"},
+		"site1/disk/gw1/-/used":    {"host": "gw1", "path": "/"},
+		"site1/mem/free":           nil,
+		"site1/boiler/notime":      nil,
+	} {
+		if spec, _ := sink.Stream(name); !maps.Equal(spec.Labels, want) {
+			t.Errorf("%s: labels %v, want %v", name, spec.Labels, want)
+		}
 	}
 }
 

@@ -91,7 +91,15 @@ type subscription struct {
 	dec               decoder
 	kind              connectors.Kind
 	unit, description string
-	sparkplug         bool // format sparkplug: decoded by Source.sparkplug, not dec
+	sparkplug         bool            // format sparkplug: decoded by Source.sparkplug, not dec
+	labels            []labelTemplate // the labels of its streams, in the order they apply
+}
+
+// labelTemplate is one label of a subscription's streams: a named topic
+// level or a configured label.
+type labelTemplate struct {
+	key   string
+	value *template
 }
 
 // New validates cfg and builds a source. It does no I/O.
@@ -354,7 +362,7 @@ func (s *Source) handle(q *queue, m message) {
 		if sub.sparkplug {
 			e.points, e.specs = s.sparkplug(sub, topic, m.Payload(), recv.UnixNano())
 		} else {
-			e.points = s.decode(sub, topic, m.Payload(), recv.UnixNano())
+			e.points, e.specs = s.decode(sub, topic, m.Payload(), recv.UnixNano())
 		}
 	} else {
 		s.bad(topic, m.Payload(), reasonUnmatched, errors.New("no subscription matches the topic"))
@@ -384,8 +392,10 @@ type scratch struct {
 var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 // decode turns one payload into named points; bad parts are counted and
-// skipped.
-func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) []connectors.Point {
+// skipped. specs, when not nil, holds the spec of each point whose
+// stream the source had not named before (nil for the others), so that
+// labels are built once per stream and not for every message.
+func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) (pts []connectors.Point, specs []*connectors.StreamSpec) {
 	sc := scratches.Get().(*scratch)
 	defer func() {
 		clear(sc.samples)
@@ -393,42 +403,99 @@ func (s *Source) decode(sub *subscription, topic string, payload []byte, recv in
 		sc.samples, sc.report.probs = sc.samples[:0], sc.report.probs[:0]
 		scratches.Put(sc)
 	}()
+	sc.report.receiveTime = 0
 	sc.samples = sub.dec.decode(payload, recv, sc.samples[:0], &sc.report)
 	for _, p := range sc.report.probs {
 		s.bad(topic, payload, p.reason, p.err)
 	}
-	if len(sc.samples) == 0 {
-		return nil
+	if n := sc.report.receiveTime; n > 0 {
+		s.m.receiveTime.Add(float64(n))
+		s.once("receive_time", "mqtt payload without a timestamp; its points take the time of receipt "+
+			"(json.time_missing: drop drops them; later ones are only counted)", "topic", topic, "payload", quote(string(payload)))
 	}
-	pts := make([]connectors.Point, 0, len(sc.samples))
+	if len(sc.samples) == 0 {
+		return nil, nil
+	}
+	pts = make([]connectors.Point, 0, len(sc.samples))
 	for i := range sc.samples {
 		sm := &sc.samples[i]
 		var ok bool
 		sc.buf, ok = sub.stream.render(append(sc.buf[:0], sub.prefix...), topic, sm)
 		if !ok || len(sc.buf) == 0 {
-			s.bad(topic, payload, reasonBadTopic, fmt.Errorf("topic %q has no level for the stream template", topic))
+			if k, missing := sub.stream.missingTag(sm); missing {
+				s.bad(topic, payload, reasonMissingTag, fmt.Errorf("line of measurement %q has no tag %q for the stream template", sm.measurement, k))
+			} else {
+				s.bad(topic, payload, reasonBadTopic, fmt.Errorf("topic %q has no level for the stream template", topic))
+			}
 			continue
 		}
-		pts = append(pts, connectors.Point{Stream: s.intern(sc.buf), Time: sm.time, Value: sm.value, Quality: sm.quality})
+		name, fresh := s.intern(sc.buf)
+		if fresh {
+			if specs == nil {
+				specs = make([]*connectors.StreamSpec, len(pts), len(sc.samples))
+			}
+			spec := &connectors.StreamSpec{Name: name, Description: sub.description, Unit: sub.unit, Kind: sub.kind,
+				Source: topic, Labels: s.labels(sub, topic, sm)}
+			specs = append(specs, spec)
+		} else if specs != nil {
+			specs = append(specs, nil)
+		}
+		pts = append(pts, connectors.Point{Stream: name, Time: sm.time, Value: sm.value, Quality: sm.quality})
 	}
-	return pts
+	return pts, specs
+}
+
+// labels builds the labels of a stream from its first message: the
+// subscription's (named topic levels, then configured ones), then the
+// influx tags.
+func (s *Source) labels(sub *subscription, topic string, sm *sample) map[string]string {
+	var b connectors.Labels
+	var buf []byte
+	for _, l := range sub.labels {
+		var ok bool
+		if buf, ok = l.value.render(buf[:0], topic, sm); ok {
+			b.Add(l.key, string(buf))
+		}
+	}
+	for _, tg := range sm.tags {
+		b.Add(tg.key, tg.value)
+	}
+	m, dropped := b.Map()
+	if dropped > 0 {
+		s.once("labels_dropped", "some stream labels were dropped (empty, unusable key, or over the limit of 32)",
+			"topic", topic, "dropped", dropped)
+	}
+	return m
+}
+
+// once logs a message the first time its key comes up.
+func (s *Source) once(key, msg string, args ...any) {
+	s.logMu.Lock()
+	first := !s.logged[key]
+	s.logged[key] = true
+	s.logMu.Unlock()
+	if first {
+		s.env.Logger.Warn(msg, args...)
+	}
 }
 
 // maxInterned bounds the stream name cache.
 const maxInterned = 100000
 
-// intern returns name as a string, shared between the points of a stream.
-func (s *Source) intern(name []byte) string {
+// intern returns name as a string, shared between the points of a stream,
+// and whether the source meets it for the first time (always, past
+// maxInterned names).
+func (s *Source) intern(name []byte) (string, bool) {
 	s.namesMu.Lock()
 	defer s.namesMu.Unlock()
 	if n, ok := s.names[string(name)]; ok {
-		return n
+		return n, false
 	}
 	n := string(name)
 	if len(s.names) < maxInterned {
 		s.names[n] = n
 	}
-	return n
+	return n, true
 }
 
 // bad counts a bad payload and logs the first one of each reason.
@@ -449,21 +516,23 @@ type metrics struct {
 	all                                   *connectors.Metrics
 	name                                  string
 	messages, points, written, reconnects prometheus.Counter
+	receiveTime                           prometheus.Counter
 	batch                                 prometheus.Observer
 	depth, connected                      prometheus.Gauge
 }
 
 func newMetrics(m *connectors.Metrics, name string) *metrics {
 	return &metrics{
-		all:        m,
-		name:       name,
-		messages:   m.Messages.WithLabelValues(name),
-		points:     m.Points.WithLabelValues(name),
-		written:    m.Written.WithLabelValues(name),
-		reconnects: m.Reconnects.WithLabelValues(name),
-		batch:      m.BatchSeconds.WithLabelValues(name),
-		depth:      m.QueueDepth.WithLabelValues(name),
-		connected:  m.Connected.WithLabelValues(name),
+		all:         m,
+		name:        name,
+		messages:    m.Messages.WithLabelValues(name),
+		points:      m.Points.WithLabelValues(name),
+		written:     m.Written.WithLabelValues(name),
+		reconnects:  m.Reconnects.WithLabelValues(name),
+		receiveTime: m.ReceiveTime.WithLabelValues(name),
+		batch:       m.BatchSeconds.WithLabelValues(name),
+		depth:       m.QueueDepth.WithLabelValues(name),
+		connected:   m.Connected.WithLabelValues(name),
 	}
 }
 

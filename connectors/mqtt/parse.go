@@ -25,6 +25,7 @@ const (
 	reasonBadQuality   = "bad_quality"     // quality does not parse
 	reasonMissingID    = "missing_id"      // no id at the configured path
 	reasonBadTopic     = "bad_topic"       // topic lacks a level the stream template needs
+	reasonMissingTag   = "missing_tag"     // influx line lacks a tag the stream template needs
 	reasonUnmatched    = "unmatched_topic" // topic matches no configured subscription
 )
 
@@ -41,8 +42,22 @@ type sample struct {
 
 type tag struct{ key, value string }
 
-// report collects the bad parts of a payload.
-type report struct{ probs []problem }
+// tag returns the value of an influx tag.
+func (s *sample) tag(key string) (string, bool) {
+	for _, tg := range s.tags {
+		if tg.key == key {
+			return tg.value, true
+		}
+	}
+	return "", false
+}
+
+// report collects the bad parts of a payload, and how many points took
+// the time of receipt for want of a timestamp (json.time_missing: receive).
+type report struct {
+	probs       []problem
+	receiveTime int
+}
 
 type problem struct {
 	reason string
@@ -301,6 +316,7 @@ type jsonDecoder struct {
 	star                  bool            // fields: ["*"]
 	skip                  map[string]bool // top-level keys that are not fields under "*"
 	timeFormat            timeFormat
+	dropMissingTime       bool // time_missing: drop
 	pointsSet, valueIsSet bool
 }
 
@@ -331,6 +347,16 @@ func newJSONDecoder(c JSONConfig, kind connectors.Kind, key string, p *problems)
 	d.timeFormat = tf
 	if c.TimeFormat != "" && c.Time == "" {
 		p.add(key+".time_format", "set, but json.time is empty")
+	}
+	switch c.TimeMissing {
+	case "", "receive":
+	case "drop":
+		d.dropMissingTime = true
+	default:
+		p.add(key+".time_missing", "unknown %q (want receive or drop)", c.TimeMissing)
+	}
+	if c.TimeMissing != "" && c.Time == "" {
+		p.add(key+".time_missing", "set, but json.time is empty (every point takes the time of receipt)")
 	}
 	for i, f := range c.Fields {
 		if f == "*" {
@@ -387,18 +413,24 @@ func (d *jsonDecoder) decode(payload []byte, recv int64, out []sample, r *report
 // point decodes one point object (or scalar) into out.
 func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *report) []sample {
 	s := sample{time: recv}
+	n0, receiveTime := len(out), false
 	if d.time != nil {
-		v, ok := p.get(it, d.time)
-		if !ok {
-			r.bad(reasonMissingTime, fmt.Errorf("no timestamp at %q", strings.Join(d.time, ".")))
+		// A missing (or null) timestamp is a sender that does not stamp
+		// its values; one that does not parse is a sender that is wrong.
+		switch v, ok := p.get(it, d.time); {
+		case (!ok || v.kind == jNull) && d.dropMissingTime:
+			r.bad(reasonMissingTime, fmt.Errorf("no timestamp at %q (json.time_missing: drop)", strings.Join(d.time, ".")))
 			return out
+		case !ok || v.kind == jNull:
+			receiveTime = true
+		default:
+			t, err := d.parseTime(v)
+			if err != nil {
+				r.bad(reasonBadTime, fmt.Errorf("timestamp at %q: %w", strings.Join(d.time, "."), err))
+				return out
+			}
+			s.time = t
 		}
-		t, err := d.parseTime(v)
-		if err != nil {
-			r.bad(reasonBadTime, err)
-			return out
-		}
-		s.time = t
 	}
 	if d.quality != nil {
 		if v, ok := p.get(it, d.quality); ok {
@@ -457,6 +489,9 @@ func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *r
 			return out
 		}
 		out = d.field(s, "", v, out, r)
+	}
+	if receiveTime {
+		r.receiveTime += len(out) - n0
 	}
 	return out
 }

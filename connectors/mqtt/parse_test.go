@@ -12,8 +12,9 @@ import (
 const recv = int64(1_700_000_000_000_000_000)
 
 type decoded struct {
-	samples []sample
-	reasons []string
+	samples     []sample
+	reasons     []string
+	receiveTime int // points stamped with recv for want of a timestamp
 }
 
 func run(d decoder, payload string) decoded {
@@ -23,6 +24,7 @@ func run(d decoder, payload string) decoded {
 	for _, p := range r.probs {
 		out.reasons = append(out.reasons, p.reason)
 	}
+	out.receiveTime = r.receiveTime
 	return out
 }
 
@@ -75,12 +77,13 @@ func TestPlain(t *testing.T) {
 func TestJSON(t *testing.T) {
 	ts := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC).UnixNano()
 	for _, tc := range []struct {
-		name    string
-		cfg     JSONConfig
-		kind    connectors.Kind
-		payload string
-		want    []sample // field, id, value, time, quality
-		reasons []string
+		name        string
+		cfg         JSONConfig
+		kind        connectors.Kind
+		payload     string
+		want        []sample // field, id, value, time, quality
+		reasons     []string
+		receiveTime int
 	}{
 		{name: "scalar", payload: "21.5", want: []sample{{value: connectors.Float(21.5), time: recv}}},
 		{name: "value path", cfg: JSONConfig{Value: "v"}, payload: `{"v": 1}`, want: []sample{{value: connectors.Float(1), time: recv}}},
@@ -118,8 +121,20 @@ func TestJSON(t *testing.T) {
 			want: []sample{{value: connectors.String("on"), time: recv}, {value: connectors.String("1.50"), time: recv}, {value: connectors.String("true"), time: recv}}},
 		{name: "bad elements are skipped", cfg: JSONConfig{Value: "v", Time: "t", Quality: "q"},
 			payload: `[{"v":1,"t":1},{"t":2},{"v":null,"t":3},{"v":{},"t":4},{"v":1,"t":"yesterday"},{"v":1},{"v":1,"t":5,"q":"meh"},{"v":"x","t":6},{"v":7,"t":7}]`,
-			want:    []sample{{value: connectors.Float(1), time: 1e9}, {value: connectors.Float(7), time: 7e9}},
-			reasons: []string{reasonMissingValue, reasonBadValue, reasonBadValue, reasonBadTime, reasonMissingTime, reasonBadQuality, reasonBadValue}},
+			want:    []sample{{value: connectors.Float(1), time: 1e9}, {value: connectors.Float(1), time: recv}, {value: connectors.Float(7), time: 7e9}},
+			reasons: []string{reasonMissingValue, reasonBadValue, reasonBadValue, reasonBadTime, reasonBadQuality, reasonBadValue}, receiveTime: 1},
+		// json.time_missing: the README's {value: v, time: t} with a
+		// sender that does not stamp.
+		{name: "missing time: receive by default", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v": 21.5}`,
+			want: []sample{{value: connectors.Float(21.5), time: recv}}, receiveTime: 1},
+		{name: "null time is missing", cfg: JSONConfig{Value: "v", Time: "t", TimeMissing: "receive"}, payload: `[{"v":1,"t":null},{"v":2,"t":2}]`,
+			want: []sample{{value: connectors.Float(1), time: recv}, {value: connectors.Float(2), time: 2e9}}, receiveTime: 1},
+		{name: "missing time: drop", cfg: JSONConfig{Value: "v", Time: "t", TimeMissing: "drop"}, payload: `[{"v":1},{"v":2,"t":2},{"v":3,"t":null}]`,
+			want: []sample{{value: connectors.Float(2), time: 2e9}}, reasons: []string{reasonMissingTime, reasonMissingTime}},
+		{name: "missing time counts every field", cfg: JSONConfig{Fields: []string{"a", "b"}, Time: "t"}, payload: `{"a":1,"b":2}`,
+			want: []sample{{field: "a", value: connectors.Float(1), time: recv}, {field: "b", value: connectors.Float(2), time: recv}}, receiveTime: 2},
+		{name: "unparseable time is an error still", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `[{"v":1,"t":"soon"},{"v":1,"t":{}}]`,
+			reasons: []string{reasonBadTime, reasonBadTime}},
 		{name: "not json", cfg: JSONConfig{Value: "v"}, payload: `{"v":`, reasons: []string{reasonBadJSON}},
 		{name: "trailing data", cfg: JSONConfig{Value: "v"}, payload: `{"v":1} {"v":2}`, reasons: []string{reasonBadJSON}},
 		{name: "no points array", cfg: JSONConfig{Points: "rows", Value: "v"}, payload: `{"rows":1}`, reasons: []string{reasonMissingValue}},
@@ -137,6 +152,9 @@ func TestJSON(t *testing.T) {
 			}
 			if fmt.Sprintf("%+v", got.samples) != fmt.Sprintf("%+v", tc.want) {
 				t.Errorf("samples\n%+v\nwant\n%+v", got.samples, tc.want)
+			}
+			if got.receiveTime != tc.receiveTime {
+				t.Errorf("%d points took the time of receipt, want %d", got.receiveTime, tc.receiveTime)
 			}
 		})
 	}
@@ -258,7 +276,12 @@ func TestTemplate(t *testing.T) {
 		{"plant/#", "p/{1}", "plant", "", templateVars{}, false},
 		{"plant/#", "p/{2}", "plant/a/b", "p/b", templateVars{}, true},
 		{"a/+", "{topic}/{field}", "a/b", "a/b/f", templateVars{field: true}, true},
-		{"m/#", "{measurement}{tags}/{field}:{tag.host}", "m/x", "cpu,dc=x,host=h/usage:h", templateVars{field: true, influx: true}, true},
+		// Influx: {tags} is the tag values in key order; bare names are tags.
+		{"m/#", "{measurement}/{tags}/{field}:{tag.host}", "m/x", "cpu/x/h/usage:h", templateVars{field: true, influx: true}, true},
+		{"m/#", "{measurement}/{host}/{field}", "m/x", "cpu/h/usage", templateVars{field: true, influx: true}, true},
+		{"m/{dc}", "{measurement}/{dc}/{field}", "m/topic", "cpu/topic/usage", templateVars{field: true, influx: true}, true}, // a named level wins
+		{"m/#", "{measurement}/{rack}/{field}", "m/x", "", templateVars{field: true, influx: true}, false},                    // no such tag
+		{"m/#", "{tags}/{field}", "m/x", "x/h/usage", templateVars{field: true, influx: true}, true},
 	} {
 		f, err := parseFilter(tc.filter)
 		if err != nil {
@@ -278,6 +301,47 @@ func TestTemplate(t *testing.T) {
 		got, ok := tm.render(nil, tc.topic, &s)
 		if ok != tc.ok || (ok && string(got) != tc.want) {
 			t.Errorf("%s on %s = %q, %v; want %q, %v", tc.tmpl, tc.topic, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestInfluxNames: the default influx stream name is measurement, tag
+// values in tag-key order, field; a line without tags loses the level, a
+// tag value with / stays one level.
+func TestInfluxNames(t *testing.T) {
+	f, _ := parseFilter("telegraf/#")
+	def, err := parseTemplate("{measurement}/{tags}/{field}", f, templateVars{field: true, influx: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &influxDecoder{kind: connectors.KindFloat, precision: 1}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"cpu,host=gw1 usage_idle=99", []string{"cpu/gw1/usage_idle"}},
+		{"cpu,host=gw1,cpu=cpu0 usage_idle=99,usage_user=1", []string{"cpu/cpu0/gw1/usage_idle", "cpu/cpu0/gw1/usage_user"}},
+		{"mem free=1i", []string{"mem/free"}},
+		{"disk,path=/,host=gw1 used=1i", []string{"disk/gw1/-/used"}},
+		{"disk,path=/var/log used=1i", []string{"disk/-var-log/used"}},
+		{`net,interface=eth\ 0 bytes=1i`, []string{"net/eth 0/bytes"}},
+	} {
+		got := run(d, tc.line)
+		var names []string
+		for i := range got.samples {
+			b, ok := def.render(nil, "telegraf/x", &got.samples[i])
+			if !ok {
+				t.Fatalf("%q: render failed", tc.line)
+			}
+			names = append(names, string(b))
+		}
+		if fmt.Sprint(names) != fmt.Sprint(tc.want) {
+			t.Errorf("%q: %q, want %q", tc.line, names, tc.want)
+		}
+	}
+	for _, bad := range []string{"{measurement}{tags}/{field}", "{measurement}/{tags}{field}", "{measurement}/x{tags}/{field}"} {
+		if _, err := parseTemplate(bad, f, templateVars{field: true, influx: true}); err == nil || !strings.Contains(err.Error(), "{tags} must be a level of its own") {
+			t.Errorf("%s: %v, want the {tags} hint", bad, err)
 		}
 	}
 }

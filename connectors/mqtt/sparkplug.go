@@ -151,6 +151,11 @@ type spHost struct {
 
 	mu    sync.Mutex
 	nodes map[spKey]*spNode
+	// The labels of the last birth's streams (under mu): a birth's
+	// metrics share them.
+	lastLabels map[string]string
+	lastTopic  string
+	lastSub    *subscription
 
 	pubMu   sync.Mutex
 	pub     pubClient // the connected client; nil while disconnected
@@ -495,12 +500,14 @@ func (h *spHost) define(sub *subscription, topic string, t spTopic, p *spPayload
 			var ok bool
 			sc.buf, ok = sub.stream.render(append(sc.buf[:0], sub.prefix...), topic, &sample{field: name})
 			if ok && len(sc.buf) > 0 {
+				stream, _ := h.s.intern(sc.buf)
 				def.spec = &connectors.StreamSpec{
-					Name:        h.s.intern(sc.buf),
+					Name:        stream,
 					Kind:        kind,
 					Unit:        sub.unit,
 					Description: sub.description,
 					Source:      spAddress(t, name),
+					Labels:      h.labels(sub, topic, t),
 				}
 				h.describe(def.spec, p, m)
 			}
@@ -513,6 +520,31 @@ func (h *spHost) define(sub *subscription, topic string, t spTopic, p *spPayload
 		h.point(topic, def, p, m, recv, out)
 	}
 	return ms
+}
+
+// labels are the labels of a birth's streams: the Sparkplug ids (group,
+// edge_node, device for a device's metrics), then the subscription's.
+// One map serves every metric of the birth; nobody modifies it.
+func (h *spHost) labels(sub *subscription, topic string, t spTopic) map[string]string {
+	if h.lastLabels != nil && h.lastTopic == topic && h.lastSub == sub {
+		return h.lastLabels
+	}
+	var b connectors.Labels
+	b.Add("group", t.group)
+	b.Add("edge_node", t.node)
+	if t.hasDevice {
+		b.Add("device", t.device)
+	}
+	var buf []byte
+	for _, l := range sub.labels {
+		var ok bool
+		if buf, ok = l.value.render(buf[:0], topic, &sample{}); ok {
+			b.Add(l.key, string(buf))
+		}
+	}
+	h.lastLabels, _ = b.Map()
+	h.lastTopic, h.lastSub = topic, sub
+	return h.lastLabels
 }
 
 // spAddress is a metric's address in a stream's source.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -212,14 +213,16 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 			}
 		}
 	}
+	node := map[string]string{"group": "plant1", "edge_node": "gw1"}
+	dev := map[string]string{"group": "plant1", "edge_node": "gw1", "device": "pump1"}
 	for name, want := range map[string]connectors.StreamSpec{
-		"plant1/gw1/Supply Voltage":  {Kind: connectors.KindFloat, Unit: "V", Source: "sp:spBv1.0/plant1/gw1:Supply Voltage"},
-		"plant1/gw1/pump1/Flow/Rate": {Kind: connectors.KindFloat, Unit: "m3/h", Description: "outlet flow", Source: "sp:spBv1.0/plant1/gw1/pump1:Flow/Rate"},
-		"plant1/gw1/pump1/Running":   {Kind: connectors.KindBool, Source: "sp:spBv1.0/plant1/gw1/pump1:Running"},
-		"plant1/gw1/pump1/Count":     {Kind: connectors.KindInt, Source: "sp:spBv1.0/plant1/gw1/pump1:Count"},
+		"plant1/gw1/Supply Voltage":  {Kind: connectors.KindFloat, Unit: "V", Source: "sp:spBv1.0/plant1/gw1:Supply Voltage", Labels: node},
+		"plant1/gw1/pump1/Flow/Rate": {Kind: connectors.KindFloat, Unit: "m3/h", Description: "outlet flow", Source: "sp:spBv1.0/plant1/gw1/pump1:Flow/Rate", Labels: dev},
+		"plant1/gw1/pump1/Running":   {Kind: connectors.KindBool, Source: "sp:spBv1.0/plant1/gw1/pump1:Running", Labels: dev},
+		"plant1/gw1/pump1/Count":     {Kind: connectors.KindInt, Source: "sp:spBv1.0/plant1/gw1/pump1:Count", Labels: dev},
 	} {
 		want.Name = name
-		if got, _ := sink.Stream(name); got != want {
+		if got, _ := sink.Stream(name); !reflect.DeepEqual(got, want) {
 			t.Errorf("spec %+v, want %+v", got, want)
 		}
 	}

@@ -180,6 +180,19 @@ func parseTemplate(src string, f *filter, v templateVars) (*template, error) {
 	if len(t.parts) == 0 {
 		return nil, errors.New("empty")
 	}
+	for i, p := range t.parts {
+		// {tags} is a whole number of levels, so that without tags it can
+		// vanish with one of its slashes (cpu/usage_idle, not cpu//usage_idle).
+		// It used to render ",k=v" after {measurement}: say so.
+		if p.kind != partTags {
+			continue
+		}
+		before := i == 0 || t.parts[i-1].kind == partLit && strings.HasSuffix(t.parts[i-1].lit, "/")
+		after := i == len(t.parts)-1 || t.parts[i+1].kind == partLit && strings.HasPrefix(t.parts[i+1].lit, "/")
+		if !before || !after {
+			return nil, fmt.Errorf("%q: {tags} must be a level of its own: it is the tag values, in tag-key order, separated by / (write {measurement}/{tags}/{field})", src)
+		}
+	}
 	return t, nil
 }
 
@@ -236,14 +249,32 @@ func placeholder(name string, f *filter, v templateVars) (part, error) {
 		if i, ok := f.names[name]; ok {
 			return part{kind: partLevel, n: i}, nil
 		}
+		// Influx: any other plain name is a tag key ({host}); {tag.KEY}
+		// spells keys that are not plain names or clash with a level.
+		if v.influx && checkName(name) == nil {
+			return part{kind: partTag, lit: name}, nil
+		}
 	}
 	return part{}, fmt.Errorf("unknown placeholder {%s} for this topic and format", name)
 }
 
 // render appends the stream name of one sample to buf. ok is false when
-// the topic lacks a level the template needs.
+// the topic lacks a level the template needs, or the influx line a tag
+// (missingTag tells which).
 func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
-	dropSlash := false // an empty {device} between slashes takes one with it
+	dropSlash := false // an empty {device} or {tags} between slashes takes one with it
+	// vanish renders an empty optional part i: "a/{x}/b" as a/b,
+	// "{x}/b" as b, "a/{x}" as a.
+	vanish := func(i int) {
+		atStart := len(buf) == 0 || buf[len(buf)-1] == '/'
+		if i+1 < len(t.parts) {
+			if next := t.parts[i+1]; next.kind == partLit && next.lit[0] == '/' && atStart {
+				dropSlash = true
+			}
+		} else if len(buf) > 0 && buf[len(buf)-1] == '/' {
+			buf = buf[:len(buf)-1]
+		}
+	}
 	for i, p := range t.parts {
 		switch p.kind {
 		case partLit:
@@ -269,19 +300,22 @@ func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
 		case partMeasurement:
 			buf = append(buf, s.measurement...)
 		case partTags:
-			for _, tg := range s.tags {
-				buf = append(buf, ',')
-				buf = append(buf, tg.key...)
-				buf = append(buf, '=')
-				buf = append(buf, tg.value...)
+			if len(s.tags) == 0 {
+				vanish(i)
+				continue
+			}
+			for j, tg := range s.tags {
+				if j > 0 {
+					buf = append(buf, '/')
+				}
+				buf = appendSegment(buf, tg.value)
 			}
 		case partTag:
-			for _, tg := range s.tags {
-				if tg.key == p.lit {
-					buf = append(buf, tg.value...)
-					break
-				}
+			v, ok := s.tag(p.lit)
+			if !ok {
+				return buf, false
 			}
+			buf = appendSegment(buf, v)
 		case partSPGroup:
 			l, _ := level(topic, 1)
 			buf = append(buf, l...)
@@ -295,19 +329,38 @@ func (t *template) render(buf []byte, topic string, s *sample) ([]byte, bool) {
 			}
 			// No device (a node's metric): "{node}/{device}/{metric}"
 			// renders as node/metric, "{metric}/{device}" as metric.
-			atStart := len(buf) == 0 || buf[len(buf)-1] == '/'
-			if i+1 < len(t.parts) {
-				if next := t.parts[i+1]; next.kind == partLit && next.lit[0] == '/' && atStart {
-					dropSlash = true
-				}
-			} else if len(buf) > 0 && buf[len(buf)-1] == '/' {
-				buf = buf[:len(buf)-1]
-			}
+			vanish(i)
 		case partSPMetric:
 			buf = append(buf, s.field...)
 		}
 	}
 	return buf, true
+}
+
+// missingTag returns the first tag key the template needs that s lacks.
+func (t *template) missingTag(s *sample) (string, bool) {
+	for _, p := range t.parts {
+		if p.kind == partTag {
+			if _, ok := s.tag(p.lit); !ok {
+				return p.lit, true
+			}
+		}
+	}
+	return "", false
+}
+
+// appendSegment appends an influx tag value as one level of a stream name:
+// a / becomes - (as Telegraf's graphite serializer does), so that
+// path=/var/log is the level -var-log, not three levels, and path=/ is -.
+func appendSegment(buf []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '/' {
+			buf = append(buf, '-')
+		} else {
+			buf = append(buf, c)
+		}
+	}
+	return buf
 }
 
 // level returns level n of topic.

@@ -156,6 +156,20 @@ func kindOfDataType(dataType *ua.NodeID, dt dateTime) connectors.Kind {
 	return 0
 }
 
+// dataTypeName names a DataType for a stream label: the name of a
+// standard type (Double, Int32), else the type's node id ("" if unknown).
+func dataTypeName(dt *ua.NodeID) string {
+	if dt == nil {
+		return ""
+	}
+	if dt.Namespace() == 0 && dt.Type() != ua.NodeIDTypeString && dt.Type() != ua.NodeIDTypeGUID && dt.Type() != ua.NodeIDTypeByteString {
+		if n := id.Name(dt.IntID()); n != "" {
+			return n
+		}
+	}
+	return dt.String()
+}
+
 // zero is the value stored for a point without one: NaN for floats, so
 // that it is never mistaken for a measurement, the zero of other kinds.
 func zero(k connectors.Kind) connectors.Value {

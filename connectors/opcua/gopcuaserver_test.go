@@ -3,6 +3,7 @@ package opcua
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -106,6 +107,18 @@ func TestGopcuaServerTypes(t *testing.T) {
 	}
 	if _, ok := sink.Stream("t/array"); ok {
 		t.Error("an array was stored")
+	}
+	// Labels: the node's id and names. (This server answers DataType
+	// with a type definition; TestNodeOPCUA checks data_type.)
+	for stream, want := range map[string]map[string]string{
+		"t/double": {"node_id": fmt.Sprintf("ns=%d;s=double", ns.ID()), "browse_name": "double", "display_name": "double"},
+		"t/int32":  {"node_id": fmt.Sprintf("ns=%d;s=int32", ns.ID()), "browse_name": "int32", "display_name": "int32"},
+	} {
+		spec, _ := sink.Stream(stream)
+		delete(spec.Labels, "data_type")
+		if !maps.Equal(spec.Labels, want) {
+			t.Errorf("%s: labels %v, want %v", stream, spec.Labels, want)
+		}
 	}
 	if d := gauge(r.m.Dropped.WithLabelValues("gopcua", reasonArray)); d < 1 {
 		t.Errorf("arrays dropped: %v", d)

@@ -66,6 +66,13 @@ nodes:
 		if spec, _ := sink.Stream("site/Boiler.Counter"); spec.Unit != "count" || spec.Source != fmt.Sprintf("ids:ns=%d;s=Boiler.Counter", ns) {
 			t.Errorf("spec %+v", spec)
 		}
+		if spec, _ := sink.Stream("site/Plant/Boiler/Temp"); spec.Labels["node_id"] != fmt.Sprintf("ns=%d;s=Boiler.Temp", ns) ||
+			spec.Labels["browse_name"] != "Temp" || spec.Labels["data_type"] != "Double" || spec.Labels["display_name"] == "" {
+			t.Errorf("labels of a browsed variable: %v", spec.Labels)
+		}
+		if spec, _ := sink.Stream("site/running"); spec.Labels["data_type"] != "Boolean" {
+			t.Errorf("labels of site/running: %v", spec.Labels)
+		}
 		// The counter changes every 100ms: values arrive in order with
 		// their source timestamps.
 		pts := waitPoints(t, sink, "site/Boiler.Counter", 5)

@@ -246,15 +246,30 @@ func (s *Source) open(ctx context.Context, q *queue) (*session, error) {
 	ss.vars = vars
 	s.streamsMu.Lock()
 	for _, v := range vars {
-		if _, ok := s.streams[v.stream]; !ok {
+		if m, ok := s.streams[v.stream]; ok {
+			m.spec.Labels = v.labels() // the server may have changed; ensured again at the next start
+		} else {
 			s.streams[v.stream] = &streamMeta{spec: connectors.StreamSpec{
 				Name: v.stream, Description: v.desc, Unit: v.entry.unit, Kind: v.kind,
-				Source: s.env.Name + ":" + v.idText,
+				Source: s.env.Name + ":" + v.idText, Labels: v.labels(),
 			}}
 		}
 	}
 	s.streamsMu.Unlock()
 	return ss, nil
+}
+
+// labels are a variable's stream labels: what identifies it on the server
+// and what it holds, for finding streams by them in the catalog and in
+// Grafana.
+func (v *variable) labels() map[string]string {
+	var b connectors.Labels
+	b.Add("node_id", v.idText)
+	b.Add("browse_name", v.name)
+	b.Add("display_name", v.display)
+	b.Add("data_type", v.dataType)
+	m, _ := b.Map()
+	return m
 }
 
 // meta returns what is known of a stream, for the writer.

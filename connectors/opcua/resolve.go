@@ -15,16 +15,17 @@ import (
 
 // variable is a resolved node: one monitored item, one stream.
 type variable struct {
-	entry   *entry
-	id      *ua.NodeID
-	idText  string
-	name    string // browse name
-	display string
-	path    string // for {path}
-	stream  string
-	kind    connectors.Kind // 0: the first value decides
-	desc    string
-	array   bool // an array variable, not collected
+	entry    *entry
+	id       *ua.NodeID
+	idText   string
+	name     string // browse name
+	display  string
+	path     string // for {path}
+	stream   string
+	kind     connectors.Kind // 0: the first value decides
+	desc     string
+	dataType string // the DataType attribute: a standard type's name, else its node id
+	array    bool   // an array variable, not collected
 }
 
 // limits are the server's operation limits that bound one request.
@@ -427,11 +428,14 @@ func (ss *session) readAttributes(ctx context.Context, vars []*variable) ([]*var
 		for i, v := range vars[lo:hi] {
 			r := res.Results[i*len(attrs):]
 			v.kind = v.entry.kind
-			if v.kind == 0 {
-				if dt, ok := dvValue(r[0]).(*ua.NodeID); ok {
-					v.kind = kindOfDataType(dt, ss.s.dt)
-				}
+			dt, _ := dvValue(r[0]).(*ua.NodeID)
+			if x, ok := dvValue(r[0]).(*ua.ExpandedNodeID); ok && x != nil {
+				dt = x.NodeID // some servers answer with an expanded id
 			}
+			if v.kind == 0 && dt != nil {
+				v.kind = kindOfDataType(dt, ss.s.dt)
+			}
+			v.dataType = dataTypeName(dt)
 			if rank, ok := dvValue(r[1]).(int32); ok && rank >= 0 {
 				v.array = true
 			}

@@ -18,6 +18,15 @@
 // token is asked for its user's password when the agent wants it.
 //
 // Either way the header shows the signed-in user (GET api/v1/whoami).
+//
+// Which form comes first: the token's, unless this browser last signed in
+// to this agent (this origin) with user and password. Every agent has its
+// admin token from the first start, and users only once someone adds
+// them, so a new agent, which has nothing else, gets the form that works.
+// The agent says nothing about its users before sign-in (that would tell
+// anyone which sign-in to try), so the choice is remembered here, in
+// localStorage (the method only, never a credential); #/signin?with=user
+// or ?with=token chooses explicitly.
 
 import { h, add, clear } from './ui.js';
 
@@ -25,6 +34,22 @@ const TOKEN = 'sluice.token';
 const CSRF = 'sluice.csrf';
 const WHO = 'sluice.who';
 const ME = 'sluice.me';
+const METHOD = 'sluice.signin'; // localStorage: 'user' or 'token', see above
+
+// firstMethod is the sign-in form to show first: 'token' or 'user'.
+function firstMethod(params) {
+  const asked = params && params.get('with');
+  if (asked === 'token' || asked === 'user') return asked;
+  try {
+    return localStorage.getItem(METHOD) === 'user' ? 'user' : 'token';
+  } catch (_) {
+    return 'token'; // storage disabled: the form every agent takes
+  }
+}
+
+function rememberMethod(m) {
+  try { localStorage.setItem(METHOD, m); } catch (_) { /* storage disabled */ }
+}
 
 function forget() {
   for (const k of [TOKEN, CSRF, WHO, ME]) sessionStorage.removeItem(k);
@@ -157,10 +182,10 @@ async function failure(res, what) {
 }
 
 // renderSignIn draws the sign-in form; onDone runs after a sign-in that the
-// agent accepted. params: expired=1, next=<hash>, with=token.
+// agent accepted. params: expired=1, next=<hash>, with=token|user.
 export function renderSignIn(root, params, onDone) {
   clear(root);
-  let withToken = params.get('with') === 'token';
+  let withToken = firstMethod(params) === 'token';
   const user = h('input', { type: 'text', id: 'user', name: 'username', autocomplete: 'username', required: true,
     spellcheck: false, autocapitalize: 'none' });
   const password = h('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
@@ -222,6 +247,7 @@ export function renderSignIn(root, params, onDone) {
     submit.disabled = true;
     try {
       await (withToken ? withTok() : withUser());
+      rememberMethod(withToken ? 'token' : 'user');
       await whoami();
       onDone(params.get('next'));
     } catch (e) {

@@ -8,6 +8,32 @@ import { h, add, clear, fmtTime, fmtValue, errorText, fmtDuration } from './ui.j
 import { readWindow, describe, sourceLabel } from './series.js';
 
 const COLORS = ['#0b7285', '#e8590c', '#5f3dc4', '#2b8a3e', '#c2255c', '#1864ab', '#a61e4d', '#5c940d', '#862e9c', '#d9480f'];
+// timeTicks labels the time axis in 24-hour local time, as fmtTime writes
+// the tables and the legend beside the chart (uPlot's own labels are
+// 12-hour, "3pm"): 15:30, with seconds when the ticks are less than a
+// minute apart, milliseconds below a second, and the date under the first
+// tick and wherever the day changes; ticks a day or more apart are dates.
+// It is uPlot's axis values callback: splits are seconds since the epoch,
+// incr the spacing of the ticks in seconds.
+export function timeTicks(u, splits, axisIdx, space, incr) {
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  let prevDay = '';
+  return splits.map((s) => {
+    if (s === null || s === undefined) return '';
+    const d = new Date(s * 1000);
+    const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+    if (incr >= 86400) return day;
+    let t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (incr < 60) t += ':' + pad(d.getSeconds());
+    if (incr < 1) t += '.' + pad(d.getMilliseconds(), 3);
+    if (day !== prevDay) {
+      prevDay = day;
+      t += '\n' + day;
+    }
+    return t;
+  });
+}
+
 const PRESETS = [['15m', 15 * 60e3], ['1h', 60 * 60e3], ['6h', 6 * 3600e3], ['1d', 86400e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3]];
 
 // createTrend draws a chart in root. opts: {series, spanMs, endMs (null:
@@ -148,7 +174,14 @@ export function createTrend(root, opts) {
     if (uPlot && (!st.plot || shape !== st.shape)) {
       if (st.plot) st.plot.destroy();
       const scales = { x: { time: true, range: () => { const [a, b] = windowMs(); return [a / 1000, b / 1000]; } } };
-      const axes = [{ stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' } }];
+      // The time axis's labels are also kept on the plot element
+      // (data-x-ticks), where tests and the curious can read them.
+      const axes = [{ stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 50,
+        values: (u, splits, ...rest) => {
+          const labels = timeTicks(u, splits, ...rest);
+          plotEl.dataset.xTicks = labels.join('|');
+          return labels;
+        } }];
       units.forEach((u, k) => {
         scales['u' + k] = { auto: true };
         if (k < 2) axes.push({ scale: 'u' + k, label: u, side: k ? 1 : 3, stroke: '#555', grid: { show: k === 0, stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 60 });

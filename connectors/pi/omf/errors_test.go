@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -477,4 +478,32 @@ func TestOMFNonFiniteAndKinds(t *testing.T) {
 	if p := sink.Points("c1.Flag"); len(p) != 1 || p[0].Quality != connectors.QualityUncertain || p[0].Value.I != 1 {
 		t.Fatalf("flag: %+v", p)
 	}
+}
+
+// TestOMFLabels: a container's streams are labelled with its type,
+// container and property ids, its datasource and its metadata; a
+// redefinition with other metadata updates them.
+func TestOMFLabels(t *testing.T) {
+	h, sink := errHarness(t, "paths: [/omf]\n")
+	if st, b := h.post("container", "create", `[{"id": "m1", "typeid": "N", "datasource": "DS1",
+		"metadata": {"site": "plant1", "floor": 2, "heated": true, "__x": "reserved", "nested": {"a": 1}, "plant-area": "east"}}]`); st != http.StatusNoContent {
+		t.Fatalf("container: %d %s", st, b)
+	}
+	want := map[string]string{"typeid": "N", "containerid": "m1", "property": "Value", "datasource": "DS1",
+		"site": "plant1", "floor": "2", "heated": "true", "_x": "reserved", "plant_area": "east"}
+	sink.WaitFor(t, 5*time.Second, "the stream of m1", func() bool { _, ok := sink.Stream("m1.Value"); return ok })
+	if spec, _ := sink.Stream("m1.Value"); !maps.Equal(spec.Labels, want) {
+		t.Fatalf("labels %v\nwant   %v", spec.Labels, want)
+	}
+	if spec, _ := sink.Stream("c1.Value"); spec.Labels["typeid"] != "T" || spec.Labels["containerid"] != "c1" || len(spec.Labels) != 3 {
+		t.Fatalf("labels of c1.Value: %v", spec.Labels)
+	}
+	if st, b := h.post("container", "update", `[{"id": "m1", "typeid": "N", "datasource": "DS1", "metadata": {"site": "plant2"}}]`); st != http.StatusNoContent {
+		t.Fatalf("update: %d %s", st, b)
+	}
+	want["site"] = "plant2" // merged: labels the sender no longer sends stay
+	sink.WaitFor(t, 5*time.Second, "the new labels", func() bool {
+		spec, _ := sink.Stream("m1.Value")
+		return maps.Equal(spec.Labels, want)
+	})
 }

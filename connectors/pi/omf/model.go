@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -279,11 +280,42 @@ func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *templat
 			Unit:        firstOf(ov.UOM, p.UOM),
 			Kind:        kind,
 			Source:      source + ":" + c.ID + "." + p.ID,
+			Labels:      c.labels(t, p),
 		}}
 		c.streams = append(c.streams, ps)
 		c.roles[p.ID] = role{kind: roleValue, p: p, ps: ps}
 	}
 	return nil
+}
+
+// labels are the stream labels of property p of the container: the
+// container's metadata (OMF 1.2: an object of key/value pairs; the
+// scalar ones are taken), then what names the stream in OMF: typeid,
+// containerid, property and datasource, which win over metadata keys of
+// those names.
+func (c *omfContainer) labels(t *omfType, p *omfProperty) map[string]string {
+	var b connectors.Labels
+	if len(c.Metadata) > 0 {
+		var md map[string]any
+		if json.Unmarshal(c.Metadata, &md) == nil {
+			for _, k := range slices.Sorted(maps.Keys(md)) {
+				switch v := md[k].(type) {
+				case string:
+					b.Add(k, v)
+				case float64:
+					b.Add(k, strconv.FormatFloat(v, 'g', -1, 64))
+				case bool:
+					b.Add(k, strconv.FormatBool(v))
+				}
+			}
+		}
+	}
+	b.Add("typeid", t.ID)
+	b.Add("containerid", c.ID)
+	b.Add("property", p.ID)
+	b.Add("datasource", c.DataSource)
+	m, _ := b.Map()
+	return m
 }
 
 // role finds a property of the container's type by id, exactly or else

@@ -1,0 +1,361 @@
+package agent
+
+// A whole agent whose store sits on a small file system that fills up
+// while a real Mosquitto broker delivers QoS 1 messages: writes are
+// refused (507 on the API, 503 on OMF, no PUBACK on MQTT), reads go on,
+// and once space returns every published point is stored, without a
+// restart.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/federation/gossip"
+
+	_ "github.com/sluice-edge/sluice/connectors/mqtt"   // type: mqtt
+	_ "github.com/sluice-edge/sluice/connectors/pi/omf" // type: omf
+)
+
+// lockedBuffer collects the agent's log lines for the test to wait on.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// startMosquitto runs a real broker on a free loopback port.
+func startMosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatal("mosquitto not installed: run `make deps`")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\n", port), 0o600)
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitFor(t, 10*time.Second, "mosquitto did not listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on dir, or a loop-mounted ext4
+// image where tmpfs cannot be mounted; it fails without root or mount.
+func mountTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts a small file system, which needs root")
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		img := filepath.Join(t.TempDir(), "fs.img")
+		if out2, err2 := exec.Command("sh", "-c", fmt.Sprintf("fallocate -l %d %s && mkfs.ext4 -q %s && mount -o loop %s %s", size, img, img, img, dir)).CombinedOutput(); err2 != nil {
+			t.Fatalf("cannot mount a small file system: tmpfs: %v %s; loop ext4: %v %s", err, out, err2, out2)
+		}
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+}
+
+func freeOn(t *testing.T, dir string) int64 {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	return int64(fs.Bavail) * int64(fs.Bsize)
+}
+
+func TestFullDiskWithMQTTInFlight(t *testing.T) {
+	broker := startMosquitto(t)
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	if err := os.Mkdir(storeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(t, storeDir, 8<<20)
+	cfg := omfAgentConfig(t, dir, fmt.Sprintf(`store: {min_free: 1MiB}
+sources:
+  - name: plant
+    type: mqtt
+    mqtt:
+      brokers: [tcp://%s]
+      client_id: sluice-fulldisk
+      qos: 1
+      clean_session: false
+      subscriptions:
+        - topic: plant/+/temp
+          stream: "plant/{1}/temp"
+          format: json
+          json: {value: v, time: t}
+  - name: plant-omf
+    type: omf
+    omf:
+      paths: [/omf]
+      auth:
+        basic: [{username: fledge, password: s3cret}]
+`, broker))
+	logs := &lockedBuffer{}
+	ready := make(chan string, 1)
+	a, err := New(Options{Config: cfg, OnReady: func(addr string) { ready <- addr },
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		GossipTiming: gossip.FastTiming()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent not ready")
+	}
+	waitFor(t, 30*time.Second, "the MQTT source did not subscribe", func() bool { return strings.Contains(logs.String(), `msg="mqtt connected"`) })
+	tok, err := AdminToken(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := &api.Client{Base: "http://" + addr, Token: tok}
+	httpc := &http.Client{Transport: &http.Transport{}}
+	defer httpc.CloseIdleConnections()
+	post := func(path string, hdr map[string]string, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := httpc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	apiWrite := func(t0 int) (int, string) {
+		return post("/api/v1/streams/api%2Fx/data?create=1", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"},
+			fmt.Sprintf(`[{"time": %d, "value": 1.5}]`, t0))
+	}
+	if code, body := apiWrite(1_800_000_000_000); code != 200 {
+		t.Fatalf("write before the disk fills: %d %s", code, body)
+	}
+
+	// Another program fills the file system, leaving a little more than
+	// the store keeps free.
+	filler := filepath.Join(storeDir, "filler")
+	func() {
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, 64<<10)
+		for freeOn(t, storeDir) > 1<<20+768<<10 {
+			if _, err := f.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+
+	// A publisher keeps QoS 1 messages in flight throughout.
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("fulldisk-publisher"))
+	if tk := pub.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
+		t.Fatalf("publisher connect: %v", tk.Error())
+	}
+	defer pub.Disconnect(100)
+	const total = 4000
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	published := make(chan error, 1)
+	var sent sync.WaitGroup
+	sent.Add(1)
+	go func() {
+		defer sent.Done()
+		for i := 0; i < total; i++ {
+			body, _ := json.Marshal(map[string]any{"v": float64(i) / 10, "t": base.Add(time.Duration(i) * time.Second).UnixMilli(),
+				"pad": strings.Repeat("x", 200)})
+			tk := pub.Publish(fmt.Sprintf("plant/unit%d/temp", i%4), 1, false, body)
+			if !tk.WaitTimeout(30 * time.Second) {
+				published <- fmt.Errorf("publish %d: no PUBACK from the broker", i)
+				return
+			}
+			if err := tk.Error(); err != nil {
+				published <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+		}
+		published <- nil
+	}()
+
+	refusals := func() float64 {
+		mfs, err := a.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_store_write_refusals_total" {
+				for _, m := range mf.Metric {
+					if m.Label[0].GetValue() == store.ReasonDiskFull {
+						return m.Counter.GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	waitFor(t, 60*time.Second, "the store never refused a write while the disk filled", func() bool { return refusals() > 0 })
+
+	// Full: the API says 507 and why, OMF 503, reads go on.
+	code, body := apiWrite(1_800_000_001_000)
+	if code != http.StatusInsufficientStorage || !strings.Contains(body, "file system full") || !strings.Contains(body, "store.min_free") {
+		t.Fatalf("write on a full disk: %d %s", code, body)
+	}
+	omf := map[string]string{"messagetype": "data", "messageformat": "JSON", "omfversion": "1.2", "Authorization": "Basic ZmxlZGdlOnMzY3JldA=="}
+	if code, body := post("/omf", map[string]string{"messagetype": "type", "messageformat": "JSON", "omfversion": "1.2", "Authorization": omf["Authorization"]},
+		`[{"id": "P", "type": "object", "classification": "dynamic", "properties": {"Timestamp": {"type": "string", "format": "date-time", "isindex": true}, "V": {"type": "number"}}}]`); code >= 300 {
+		t.Fatalf("omf type: %d %s", code, body)
+	}
+	if code, body := post("/omf", map[string]string{"messagetype": "container", "messageformat": "JSON", "omfversion": "1.2", "Authorization": omf["Authorization"]},
+		`[{"id": "T1", "typeid": "P"}]`); code >= 300 {
+		t.Fatalf("omf container: %d %s", code, body)
+	}
+	if code, body := post("/omf", omf, `[{"containerid": "T1", "values": [{"Timestamp": "2026-11-23T10:00:00Z", "V": 1}]}]`); code != http.StatusServiceUnavailable {
+		t.Fatalf("omf data on a full disk: %d %s, want 503 (the sender keeps the data and retries)", code, body)
+	}
+	var latest map[string]any
+	if err := ac.JSON(ctx, http.MethodGet, "/api/v1/streams/api%2Fx/latest", nil, nil, &latest); err != nil {
+		t.Fatalf("read on a full disk: %v", err)
+	}
+	var status map[string]any
+	if err := ac.JSON(ctx, http.MethodGet, "/api/v1/status", nil, nil, &status); err != nil {
+		t.Fatal(err)
+	}
+	if sp, _ := status["store"].(map[string]any); sp == nil || !strings.Contains(fmt.Sprint(sp["refused"]), "file system full") {
+		t.Fatalf("status does not say writes are refused: %v", status["store"])
+	}
+	if b, _ := status["store_bytes"].(float64); b <= 0 {
+		t.Fatalf("status store_bytes = %v", status["store_bytes"])
+	}
+	stored := func() int {
+		n := 0
+		for u := 0; u < 4; u++ {
+			it, err := a.store.Window(ctx, fmt.Sprintf("plant/unit%d/temp", u), store.WindowQuery{Start: math.MinInt64, End: math.MaxInt64})
+			if err != nil {
+				continue // not created yet
+			}
+			for it.Next() {
+				n++
+			}
+			it.Close()
+		}
+		return n
+	}
+	during := stored()
+	if during >= total {
+		t.Fatalf("all %d points stored although the disk was full", during)
+	}
+
+	// Space returns: no restart, everything published arrives.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	sent.Wait()
+	waitFor(t, 120*time.Second, fmt.Sprintf("not every published point arrived after space returned (%d were in while full)", during), func() bool { return stored() >= total })
+	// Exactly the points published, each with its value.
+	for u := 0; u < 4; u++ {
+		it, err := a.store.Window(ctx, fmt.Sprintf("plant/unit%d/temp", u), store.WindowQuery{Start: math.MinInt64, End: math.MaxInt64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for it.Next() {
+			p := it.At()
+			i := int(time.Unix(0, p.Time).Sub(base) / time.Second)
+			if i%4 != u || p.Value.F != float64(i)/10 {
+				t.Fatalf("unit%d: point %d has value %v", u, i, p.Value.F)
+			}
+			n++
+		}
+		it.Close()
+		if n != total/4 {
+			t.Fatalf("unit%d: %d points, want %d", u, n, total/4)
+		}
+	}
+	if code, body := apiWrite(1_800_000_002_000); code != 200 {
+		t.Fatalf("API write after space returned: %d %s", code, body)
+	}
+	t.Logf("%d of %d points were stored while the disk was full; all %d after; %v refused batches", during, total, total, refusals())
+}

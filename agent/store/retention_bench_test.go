@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-edge/sluice/connectors"
+)
+
+// countPoints counts every point of the streams.
+func countPoints(b *testing.B, s *Store, names []string) int {
+	n := 0
+	for _, name := range names {
+		it, err := s.Window(context.Background(), name, WindowQuery{Start: math.MinInt64, End: math.MaxInt64})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for it.Next() {
+			n++
+		}
+		it.Close()
+	}
+	return n
+}
+
+// loadOld writes streams x points of history under "old/", compacted.
+func loadOld(b *testing.B, s *Store, streams, points int) []string {
+	names := make([]string, streams)
+	walks := make([]*walk, streams)
+	for i := range names {
+		names[i] = fmt.Sprintf("old/tag%04d", i)
+		walks[i] = newWalk(uint64(i))
+		if err := s.EnsureStream(context.Background(), connectors.StreamSpec{Name: names[i], Kind: connectors.KindFloat}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var batch []connectors.Point
+	for n := 0; n < points/1000; n++ {
+		batch = fillBatch(batch, names, walks, 1000)
+		if err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Compact(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return names
+}
+
+// BenchmarkSizeSweep: 100 streams x 100,000 points; a rule's max_size of
+// a tenth of what they hold makes one size sweep drop most of them.
+// Reports the sweep's cost per million points dropped.
+func BenchmarkSizeSweep(b *testing.B) {
+	var perMillion []float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rule := []RetentionRule{{Prefix: "old/", MaxSize: 1}} // set below, once the size is known
+		s := openTest(b, Options{Rules: rule, SizeInterval: time.Hour})
+		names := loadOld(b, s, 100, 100_000)
+		sc, err := s.scanSizes()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.rules[0].MaxSize = sc.total / 10
+		before := countPoints(b, s, names)
+		b.StartTimer()
+		start := time.Now()
+		if err := s.EnforceSize(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		dropped := before - countPoints(b, s, names)
+		if dropped < before/2 {
+			b.Fatalf("the sweep dropped %d of %d points", dropped, before)
+		}
+		perMillion = append(perMillion, took.Seconds()/(float64(dropped)/1e6))
+		s.Close()
+		b.StartTimer()
+	}
+	var sum float64
+	for _, v := range perMillion {
+		sum += v
+	}
+	b.ReportMetric(sum/float64(len(perMillion))*1000, "ms/Mpoints_dropped")
+}
+
+// BenchmarkIngestDuringSweep measures, in one run, the ingest rate of
+// 1,000 streams x 100-point batches (fsync per commit) alone, then while
+// size sweeps drop the history of 100 other streams, and reports the
+// ratio (target >= 0.8).
+func BenchmarkIngestDuringSweep(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		s := openTest(b, Options{Rules: []RetentionRule{{Prefix: "old/", MaxSize: 1}}, SizeInterval: time.Hour})
+		loadOld(b, s, 100, 100_000)
+		names, walks := benchStreams(b, s, 1000)
+		const batches = 15
+		ingest := func() float64 {
+			var batch []connectors.Point
+			var elapsed time.Duration
+			for n := 0; n < batches; n++ {
+				batch = fillBatch(batch, names, walks, 100)
+				start := time.Now()
+				if err := s.Write(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+			}
+			return float64(batches*len(batch)) / elapsed.Seconds()
+		}
+		// Rounds alternate, so that the store growing over the run (more
+		// levels to compact) weighs on both sides alike.
+		sc, err := s.scanSizes()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var alone, during float64
+		var sweeps atomic.Int64
+		step := int64(10)
+		const rounds = 4
+		for r := 0; r < rounds; r++ {
+			alone += ingest() / rounds
+			// Each round's sweeps drop another slice of the old history.
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					step--
+					s.sizeMu.Lock()
+					s.rules[0].MaxSize = max(sc.total*step/10, 1)
+					s.sizeMu.Unlock()
+					if err := s.EnforceSize(context.Background()); err != nil {
+						b.Error(err)
+						return
+					}
+					sweeps.Add(1)
+				}
+			}()
+			during += ingest() / rounds
+			close(stop)
+			wg.Wait()
+		}
+		if sweeps.Load() == 0 {
+			b.Fatal("no sweep ran during ingest")
+		}
+		b.ReportMetric(alone, "points/s_alone")
+		b.ReportMetric(during, "points/s_during_sweep")
+		b.ReportMetric(during/alone, "ratio")
+		b.ReportMetric(float64(sweeps.Load()), "sweeps")
+		s.Close()
+	}
+}
