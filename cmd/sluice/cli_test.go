@@ -383,9 +383,15 @@ func subcommandsOf(t *testing.T, verb string) []string {
 // the commit the binary was built from and the Go version; -o json the
 // same as an object.
 func TestVersion(t *testing.T) {
+	// The commit is what the go tool stamped into the binary: none in a
+	// checkout it does not stamp (a tarball, a git worktree).
 	commit := "unknown"
-	if b, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-		commit = strings.TrimSpace(string(b))[:12]
+	info, err := exec.Command("go", "version", "-m", sluiceBin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	if m := regexp.MustCompile(`(?m)^\s+build\s+vcs\.revision=([0-9a-f]{12})`).FindSubmatch(info); m != nil {
+		commit = string(m[1])
 	}
 	want := regexp.MustCompile(`^sluice \S+ \(commit ` + commit + `(, modified)?\) go1\.\S+ [a-z0-9]+/[a-z0-9]+\n$`)
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
