@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
+
 	"github.com/sluice-edge/sluice/connectors"
 )
 
@@ -91,7 +93,7 @@ func (s *Source) publish(next *registry, out *outcome) {
 	if s.file != "" {
 		b, err := next.marshal()
 		if err == nil {
-			err = saveFile(s.file, b)
+			err = statefile.Save(s.file, b)
 		}
 		if err != nil {
 			s.env.Logger.Error("saving OMF definitions failed", "file", s.file, "err", err)

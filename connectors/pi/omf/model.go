@@ -7,11 +7,12 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
 
 	"github.com/sluice-edge/sluice/connectors"
 )
@@ -221,7 +222,7 @@ var stringFormats = map[string]bool{"": true, "date-time": true}
 // bind derives a container's index, quality properties and streams from
 // its type. It returns the problem, worded for the sender, when the
 // container cannot be bound.
-func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *template, prefix, source string, units int64) error {
+func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *nametmpl.Template, prefix, source string, units int64) error {
 	c.index, c.quality, c.streams, c.roles, c.unit = nil, nil, nil, map[string]role{}, units
 	for _, p := range t.Properties {
 		switch {
@@ -254,7 +255,7 @@ func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *templat
 		}
 		ov := c.override(p.ID)
 		pname := firstOf(ov.Name, p.Name, p.ID)
-		name := prefix + tmpl.expand(func(v string) string {
+		name := prefix + tmpl.Expand(func(v string) string {
 			switch v {
 			case "containerid":
 				return c.ID
@@ -479,37 +480,4 @@ func loadRegistry(path string, bindFn func(*omfContainer, *omfType, map[string]*
 
 func linkKey(l *omfLink) string {
 	return strings.ToLower(string(l.Source)) + "\x00" + strings.ToLower(string(l.Target))
-}
-
-// saveFile writes data to path atomically and durably: a temporary file,
-// fsync, rename, fsync of the directory.
-func saveFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename, a no-op
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-edge/sluice/configs"
@@ -62,7 +64,7 @@ func init() {
 type Source struct {
 	env   connectors.Env
 	cfg   Config
-	tmpl  *template
+	tmpl  *nametmpl.Template
 	units int64  // ns per unit of numeric index values
 	file  string // the saved registry; empty without a data dir
 	m     omfMetrics

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
+
 	"github.com/sluice-edge/sluice/configs"
 )
 
@@ -160,8 +162,8 @@ func splitPath(p string) ([]string, error) {
 }
 
 // streamName expands the path's template.
-func (p piPath) streamName(t *template, prefix string) string {
-	return prefix + t.expand(func(v string) string {
+func (p piPath) streamName(t *nametmpl.Template, prefix string) string {
+	return prefix + t.Expand(func(v string) string {
 		switch v {
 		case "server":
 			return p.server
@@ -199,8 +201,8 @@ func backfillFrom(s string, now time.Time) (t int64, ok bool, err error) {
 type compiled struct {
 	base     *url.URL
 	paths    []piPath
-	pointT   *template
-	attrT    *template
+	pointT   *nametmpl.Template
+	attrT    *nametmpl.Template
 	backfill string
 }
 
@@ -244,10 +246,10 @@ func (cfg *Config) compile() (*compiled, error) {
 	if len(cfg.Points)+len(cfg.Attributes) == 0 {
 		p.add("points", "empty, and so is attributes: nothing to read")
 	}
-	if c.pointT, err = parseTemplate(cfg.PointStream, pointVars); err != nil {
+	if c.pointT, err = nametmpl.Parse(cfg.PointStream, pointVars); err != nil {
 		p.add("point_stream", "%v", err)
 	}
-	if c.attrT, err = parseTemplate(cfg.AttributeStream, attributeVars); err != nil {
+	if c.attrT, err = nametmpl.Parse(cfg.AttributeStream, attributeVars); err != nil {
 		p.add("attribute_stream", "%v", err)
 	}
 	seen := map[string]string{}

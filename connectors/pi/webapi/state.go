@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
 )
@@ -65,44 +66,10 @@ func (s *Source) saveState() {
 	}
 	b, err := json.MarshalIndent(f, "", " ")
 	if err == nil {
-		err = saveFile(s.file, b)
+		err = statefile.Save(s.file, b)
 	}
 	if err != nil {
 		s.m.errors.WithLabelValues("state").Inc()
 		s.logOnce("state", "saving the PI Web API state failed", "file", s.file, "err", err)
 	}
-}
-
-// saveFile writes data to path atomically and durably: a temporary file,
-// fsync, rename, fsync of the directory. connectors/pi/omf has the same;
-// the two sources never import each other.
-func saveFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename, a no-op
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

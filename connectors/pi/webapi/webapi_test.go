@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -896,7 +898,7 @@ func TestAttributePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm, _ := parseTemplate("{server}:{database}/{element}/{name}", attributeVars)
+	tm, _ := nametmpl.Parse("{server}:{database}/{element}/{name}", attributeVars)
 	if n := p.streamName(tm, "x/"); n != "x/AFSRV:Plant/Area 1/Boiler/Temperature/PV" {
 		t.Fatal(n)
 	}

@@ -1,4 +1,7 @@
-package webapi
+// Package nametmpl parses and fills the stream name templates of the PI
+// sources ("{server}:{database}/{element}/{name}"), which the OMF and the
+// PI Web API sources share.
+package nametmpl
 
 import (
 	"errors"
@@ -6,21 +9,20 @@ import (
 	"strings"
 )
 
-// template is a parsed stream name template: literal text and variables.
-// connectors/pi/omf has the same; the two sources never import each other.
-type template struct {
-	parts []tmplPart
+// Template is a parsed stream name template: literal text and variables.
+type Template struct {
+	parts []part
 }
 
-type tmplPart struct {
+type part struct {
 	lit string
 	v   string // variable name; lit unused when set
 }
 
-// parseTemplate parses "{var}" placeholders of the given names; "{{" and
-// "}}" are literal braces.
-func parseTemplate(src string, names []string) (*template, error) {
-	t := &template{}
+// Parse parses "{var}" placeholders of the given names; "{{" and "}}" are
+// literal braces. An unknown variable is an error naming the known ones.
+func Parse(src string, names []string) (*Template, error) {
+	t := &Template{}
 	if src == "" {
 		return nil, errors.New("empty")
 	}
@@ -45,10 +47,10 @@ func parseTemplate(src string, names []string) (*template, error) {
 				return nil, fmt.Errorf("%q: unknown variable {%s} (known: {%s})", src, name, strings.Join(names, "}, {"))
 			}
 			if lit.Len() > 0 {
-				t.parts = append(t.parts, tmplPart{lit: lit.String()})
+				t.parts = append(t.parts, part{lit: lit.String()})
 				lit.Reset()
 			}
-			t.parts = append(t.parts, tmplPart{v: name})
+			t.parts = append(t.parts, part{v: name})
 			i += end
 		case c == '}':
 			return nil, fmt.Errorf("%q: unmatched '}' (write }} for a literal one)", src)
@@ -57,13 +59,13 @@ func parseTemplate(src string, names []string) (*template, error) {
 		}
 	}
 	if lit.Len() > 0 {
-		t.parts = append(t.parts, tmplPart{lit: lit.String()})
+		t.parts = append(t.parts, part{lit: lit.String()})
 	}
 	return t, nil
 }
 
-// expand fills the template from vars.
-func (t *template) expand(vars func(name string) string) string {
+// Expand fills the template from vars.
+func (t *Template) Expand(vars func(name string) string) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.v != "" {
