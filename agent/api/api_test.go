@@ -392,7 +392,7 @@ func TestParseTime(t *testing.T) {
 func TestJSONString(t *testing.T) {
 	for _, s := range []string{"plain", `q"uote`, `back\slash`, "ctl\x01\n", "Störung", "bad\xffutf8", ""} {
 		var back string
-		enc := appendJSONString(nil, s)
+		enc := AppendJSONString(nil, s)
 		if err := json.Unmarshal(enc, &back); err != nil {
 			t.Errorf("%q encoded as invalid JSON %s: %v", s, enc, err)
 		}

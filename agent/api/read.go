@@ -265,7 +265,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 	}
 	w.Header().Set("Content-Type", "application/json")
 	buf = append(buf, `{"stream":`...)
-	buf = appendJSONString(buf, name)
+	buf = AppendJSONString(buf, name)
 	buf = append(buf, `,"points":[`...)
 	bw.Write(buf)
 	first := true
@@ -285,7 +285,7 @@ func writePoints(w http.ResponseWriter, name string, p readParams, src pointSour
 	buf = append(buf[:0], ']')
 	if tok := src.PageToken(); tok != "" {
 		buf = append(buf, `,"next_page_token":`...)
-		buf = appendJSONString(buf, tok)
+		buf = AppendJSONString(buf, tok)
 	}
 	buf = append(buf, "}\n"...)
 	bw.Write(buf)
@@ -336,7 +336,7 @@ func appendJSONValue(b []byte, v connectors.Value) []byte {
 	case connectors.KindBool:
 		return strconv.AppendBool(b, v.I != 0)
 	case connectors.KindString:
-		return appendJSONString(b, v.S)
+		return AppendJSONString(b, v.S)
 	}
 	return append(b, "null"...)
 }
@@ -367,8 +367,10 @@ func appendCSVValue(b []byte, v connectors.Value) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+// It is the API's fast path for names in streamed answers, shared with
+// agent/promapi.
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -582,7 +583,7 @@ func (h *Handler) writeStrings(w http.ResponseWriter, r *http.Request, set map[s
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = api.AppendJSONString(b, s)
 	}
 	b = append(b, ']')
 	return writeBody(w, appendWarnings(b, warnings))
@@ -635,16 +636,16 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request, c Caller) err
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, n)
+		b = api.AppendJSONString(b, n)
 		b = append(b, ":["...)
 		for j, m := range byName[n] {
 			if j > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":"gauge","help":`...)
-			b = appendJSONString(b, m.help)
+			b = api.AppendJSONString(b, m.help)
 			b = append(b, `,"unit":`...)
-			b = appendJSONString(b, m.unit)
+			b = api.AppendJSONString(b, m.unit)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -673,7 +674,7 @@ func appendWarnings(b []byte, ws []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = api.AppendJSONString(b, s)
 	}
 	return append(b, ']')
 }
@@ -689,9 +690,9 @@ func appendLabels(b []byte, ls Labels) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, l.Name)
+		b = api.AppendJSONString(b, l.Name)
 		b = append(b, ':')
-		b = appendJSONString(b, l.Value)
+		b = api.AppendJSONString(b, l.Value)
 	}
 	return append(b, '}')
 }
@@ -718,36 +719,6 @@ func formatNumber(v float64) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
-
 var statusOf = map[errorType]int{
 	errBadData: http.StatusBadRequest, errExec: http.StatusUnprocessableEntity,
 	errTimeout: http.StatusServiceUnavailable, errCanceled: 499, errInternal: http.StatusInternalServerError,
@@ -765,9 +736,9 @@ func writeError(w http.ResponseWriter, err error) {
 
 func writeJSONError(w http.ResponseWriter, code int, typ, msg string) {
 	b := []byte(`{"status":"error","errorType":`)
-	b = appendJSONString(b, typ)
+	b = api.AppendJSONString(b, typ)
 	b = append(b, `,"error":`...)
-	b = appendJSONString(b, msg)
+	b = api.AppendJSONString(b, msg)
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
