@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/federation/gossip"
 
+	"github.com/sluice-edge/sluice/connectors/connectortest"
 	_ "github.com/sluice-edge/sluice/connectors/mqtt"   // type: mqtt
 	_ "github.com/sluice-edge/sluice/connectors/pi/omf" // type: omf
 )
@@ -64,43 +64,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// startMosquitto runs a real broker on a free loopback port.
-func startMosquitto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("mosquitto not installed: run `make deps`")
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\n", port), 0o600)
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitFor(t, 10*time.Second, "mosquitto did not listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return addr
-}
-
-// mountTmpfs mounts a tmpfs of size bytes on dir, or a loop-mounted ext4
-// image where tmpfs cannot be mounted; it fails without root or mount.
 func mountTmpfs(t *testing.T, dir string, size int64) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -128,7 +91,7 @@ func freeOn(t *testing.T, dir string) int64 {
 }
 
 func TestFullDiskWithMQTTInFlight(t *testing.T) {
-	broker := startMosquitto(t)
+	broker := connectortest.Mosquitto(t, false)
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
 	if err := os.Mkdir(storeDir, 0o700); err != nil {
