@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -358,9 +359,27 @@ subscriptions: [{topic: "q2/+", format: json, json: {value: v, time: t}}]
 	r2 := runSource(t, "q2", cfg, again, "")
 	connectortest.Eventually(t, waitLong, "reconnected", r2.connected)
 	publish(t, pub, "q2/a", 2, `{"v": 50, "t": 1050}`)
-	again.WaitFor(t, waitLong, "the new point", func() bool { return again.Len() >= 1 })
-	if got := gauge(r2.m.Messages.WithLabelValues("q2")); got != 1 {
-		t.Fatalf("after the restart the source got %v messages, want only the new one", got)
+	isNew := func(p connectors.Point) bool { return p.Value == connectors.Float(50) }
+	again.WaitFor(t, waitLong, "the new point", func() bool { return slices.ContainsFunc(again.Points("q2/a"), isNew) })
+	// Every message was stored and acknowledged before the stop, but paho
+	// writes acknowledgements and DISCONNECT from different channels, so
+	// the last few PUBRECs can miss the connection; the broker then sends
+	// those messages again (QoS 2 is once per session state, and the
+	// client's did not survive the restart). What comes again must be what
+	// was stored already, same time and value, which the store writes over
+	// itself; and not every message may come again.
+	first := map[connectors.Value]int64{}
+	for _, p := range sink.Points("q2/a") {
+		first[p.Value] = p.Time
+	}
+	again2 := again.Points("q2/a")
+	for _, p := range again2 {
+		if at, ok := first[p.Value]; !isNew(p) && (!ok || at != p.Time) {
+			t.Errorf("after the restart: %+v, which the first run did not store", p)
+		}
+	}
+	if len(again2) > 21 { // the new one and at most mosquitto's default in-flight window of 20
+		t.Errorf("after the restart %d messages came again: more than the broker's in-flight window", len(again2)-1)
 	}
 }
 
