@@ -201,13 +201,11 @@ func (a *Agent) start(ctx context.Context) error {
 		Gossip:       cfg.Federation.Gossip,
 		Advertise:    cfg.Federation.Advertise,
 		Reader:       reader{a: a},
-		ParseTime:    api.ParseTime,
 		Logger:       a.log.With("component", "federation"),
 		Registerer:   a.reg,
 		GossipTiming: a.opts.GossipTiming,
 
 		Audit:                  a.auditEvent,
-		Caller:                 caller,
 		SendMail:               mailer(cfg.SMTP),
 		MaxPartnerReads:        cfg.Federation.PartnerReads,
 		PartnerPointsPerSecond: cfg.Federation.PartnerPointsPerSecond,
@@ -273,11 +271,7 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	dir.Mount(a.api)
-	a.api.MountPartners(fed, caller)
-	local := fed.LocalHandler()
-	for _, p := range []string{"/api/v1/tenant", "/api/v1/communities", "/api/v1/communities/", "/api/v1/invitations/", "/api/v1/connections", "/api/v1/connections/"} {
-		a.api.HandleAuthenticated(p, "federation", local)
-	}
+	a.api.MountFederation(fed, caller)
 	if err := a.mountViews(dir); err != nil {
 		return err
 	}

@@ -20,16 +20,6 @@ import (
 // concern exactly two tenants, so they travel directly between their two
 // agents (POST /fed/v1/connect), never by gossip.
 
-func (n *Node) connectionRoutes(h func(string, func(http.ResponseWriter, *http.Request) error)) {
-	h("GET /api/v1/connections", n.listConnections)
-	h("POST /api/v1/connections", n.requestConnection)
-	h("POST /api/v1/connections/{tenant}/review", n.reviewConnection)
-	h("POST /api/v1/connections/{tenant}/cancel", n.cancelConnection)
-	h("POST /api/v1/connections/{tenant}/shares", n.shareConnection)
-	h("DELETE /api/v1/connections/{tenant}/shares/{stream}", n.unshareConnection)
-	h("GET /api/v1/connections/{tenant}/catalog", n.connectionCatalog)
-}
-
 // connectRequest carries connection records between the two tenants'
 // agents, with what the sender knows of itself.
 type connectRequest struct {
@@ -39,20 +29,21 @@ type connectRequest struct {
 	Gossip  string     `json:"gossip"`
 }
 
-type connectionJSON struct {
+// Connection is a one-way link from one tenant to another.
+type Connection struct {
 	From     policy.TenantID `json:"from"`
 	FromName string          `json:"from_name,omitempty"`
 	To       policy.TenantID `json:"to"`
 	ToName   string          `json:"to_name,omitempty"`
-	Status   string          `json:"status"`
-	Access   string          `json:"access,omitempty"`
-	Comment  string          `json:"comment,omitempty"`
-	Review   string          `json:"review,omitempty"`
-	Auto     bool            `json:"auto,omitempty"`
+	Status   string          `json:"status"`            // pending, accepted, rejected, cancelled
+	Access   string          `json:"access,omitempty"`  // of an accepted one: catalog or catalog+data
+	Comment  string          `json:"comment,omitempty"` // the requester's
+	Review   string          `json:"review,omitempty"`  // the reviewer's comment
+	Auto     bool            `json:"auto,omitempty"`    // paired by mutual requests
 }
 
-func (n *Node) connectionJSON(c policy.Connection) connectionJSON {
-	out := connectionJSON{From: c.From, FromName: n.tenantName(c.From), To: c.To, ToName: n.tenantName(c.To),
+func (n *Node) connection(c policy.Connection) Connection {
+	out := Connection{From: c.From, FromName: n.tenantName(c.From), To: c.To, ToName: n.tenantName(c.To),
 		Status: c.Status.String(), Comment: c.Comment, Review: c.Review, Auto: c.Auto}
 	if c.Status == policy.ConnectionAccepted {
 		out.Access = c.Access.String()
@@ -60,53 +51,59 @@ func (n *Node) connectionJSON(c policy.Connection) connectionJSON {
 	return out
 }
 
-func (n *Node) listConnections(w http.ResponseWriter, r *http.Request) error {
+// Connections are this tenant's connections, each list sorted by the
+// tenants' names.
+type Connections struct {
+	Paired   []Connection `json:"paired"`
+	Incoming []Connection `json:"incoming"`
+	Outgoing []Connection `json:"outgoing"`
+	Rejected []Connection `json:"rejected"`
+}
+
+// Connections lists this tenant's connections. It does not block.
+func (n *Node) Connections() Connections {
 	l := n.book.snapshot().Connections(n.self)
-	conv := func(cs []policy.Connection) []connectionJSON {
-		out := []connectionJSON{}
+	conv := func(cs []policy.Connection) []Connection {
+		out := []Connection{}
 		for _, c := range cs {
-			out = append(out, n.connectionJSON(c))
+			out = append(out, n.connection(c))
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].FromName+out[i].ToName < out[j].FromName+out[j].ToName })
 		return out
 	}
-	writeJSON(w, 200, map[string][]connectionJSON{
-		"paired": conv(l.Paired), "incoming": conv(l.Incoming), "outgoing": conv(l.Outgoing), "rejected": conv(l.Rejected),
-	})
-	return nil
+	return Connections{Paired: conv(l.Paired), Incoming: conv(l.Incoming), Outgoing: conv(l.Outgoing), Rejected: conv(l.Rejected)}
 }
 
-// requestConnection asks another tenant's agent for a connection. The
+// ConnectionRequest asks a tenant for a connection from this one (the
+// local API's body).
+type ConnectionRequest struct {
+	Tenant  string `json:"tenant"`  // the partner's tenant id (from its `sluice tenant card`)
+	Address string `json:"address"` // its federation address, if this agent does not know it
+	Comment string `json:"comment"`
+}
+
+// RequestConnection asks another tenant's agent for a connection. The
 // request is recorded here only once the other agent has it, so both
 // sides always show the same state.
-func (n *Node) requestConnection(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Tenant  string `json:"tenant"`
-		Address string `json:"address"`
-		Comment string `json:"comment"`
-	}
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
+func (n *Node) RequestConnection(ctx context.Context, req ConnectionRequest) (Connection, error) {
 	id, err := identity.ParseID(req.Tenant)
 	if err != nil {
-		return deny(400, "bad_request", "tenant: %v (use the id from the partner's `sluice tenant card`)", err)
+		return Connection{}, deny(400, "bad_request", "tenant: %v (use the id from the partner's `sluice tenant card`)", err)
 	}
 	peer := policy.TenantID(id)
 	if peer == n.self {
-		return deny(400, "bad_request", "a tenant cannot connect to itself")
+		return Connection{}, deny(400, "bad_request", "a tenant cannot connect to itself")
 	}
 	if req.Address != "" {
 		n.local.setTenant(peer, tenantInfo{Fed: req.Address})
 	}
 	rec := policy.Record{Kind: policy.KindConnectionRequested, Tenant: peer, Comment: req.Comment}
-	if err := n.issueTo(r.Context(), peer, rec, true); err != nil {
-		return err
+	if err := n.issueTo(ctx, peer, rec, true); err != nil {
+		return Connection{}, err
 	}
 	c := n.book.snapshot().Connection(n.self, peer)
 	n.log.Info("connection requested", "to", peer, "status", c.Status)
-	writeJSON(w, 201, n.connectionJSON(c))
-	return nil
+	return n.connection(c), nil
 }
 
 // issueTo signs a connection record and hands it to the other tenant's
@@ -197,25 +194,26 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request, peer policy
 	return nil
 }
 
-func (n *Node) reviewConnection(w http.ResponseWriter, r *http.Request) error {
-	peer, err := n.resolveTenant(r.PathValue("tenant"))
+// Review answers a pending connection request (the local API's body).
+type Review struct {
+	Accept  bool   `json:"accept"`
+	Level   string `json:"level"`   // of an acceptance: catalog, or catalog+data (also "data")
+	Comment string `json:"comment"` // required
+}
+
+// ReviewConnection accepts or rejects the pending request of a tenant
+// for a connection to this one.
+func (n *Node) ReviewConnection(ctx context.Context, tenant string, req Review) (Connection, error) {
+	peer, err := n.ResolveTenant(tenant)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		Accept  bool   `json:"accept"`
-		Level   string `json:"level"`
-		Comment string `json:"comment"`
-	}
-	if err := decodeBody(r, &req); err != nil {
-		return err
+		return Connection{}, err
 	}
 	c := n.book.snapshot().Connection(peer, n.self)
 	if c.Status != policy.ConnectionPending {
-		return deny(409, "not_pending", "no pending request from %s (its request is %s)", n.displayTenant(peer), c.Status)
+		return Connection{}, deny(409, "not_pending", "no pending request from %s (its request is %s)", n.displayTenant(peer), c.Status)
 	}
 	if strings.TrimSpace(req.Comment) == "" {
-		return deny(400, "bad_request", "comment: a review needs a comment")
+		return Connection{}, deny(400, "bad_request", "comment: a review needs a comment")
 	}
 	rec := policy.Record{Kind: policy.KindConnectionRejected, Tenant: peer, Comment: req.Comment}
 	if req.Accept {
@@ -226,74 +224,61 @@ func (n *Node) reviewConnection(w http.ResponseWriter, r *http.Request) error {
 		case "catalog+data", "data":
 			rec.Access = policy.AccessCatalogData
 		default:
-			return deny(400, "bad_request", "level: %q (want catalog or catalog+data)", req.Level)
+			return Connection{}, deny(400, "bad_request", "level: %q (want catalog or catalog+data)", req.Level)
 		}
 	}
-	if err := n.issueTo(r.Context(), peer, rec, false); err != nil {
-		return err
+	if err := n.issueTo(ctx, peer, rec, false); err != nil {
+		return Connection{}, err
 	}
 	n.log.Info("connection reviewed", "from", peer, "accepted", req.Accept, "level", req.Level)
-	writeJSON(w, 200, n.connectionJSON(n.book.snapshot().Connection(peer, n.self)))
-	return nil
+	return n.connection(n.book.snapshot().Connection(peer, n.self)), nil
 }
 
-func (n *Node) cancelConnection(w http.ResponseWriter, r *http.Request) error {
-	peer, err := n.resolveTenant(r.PathValue("tenant"))
+// CancelConnection withdraws this tenant's pending request to a tenant.
+func (n *Node) CancelConnection(ctx context.Context, tenant string) error {
+	peer, err := n.ResolveTenant(tenant)
 	if err != nil {
 		return err
 	}
 	if c := n.book.snapshot().Connection(n.self, peer); c.Status != policy.ConnectionPending {
 		return deny(409, "not_pending", "no pending request to %s (it is %s)", n.displayTenant(peer), c.Status)
 	}
-	if err := n.issueTo(r.Context(), peer, policy.Record{Kind: policy.KindConnectionCancelled, Tenant: peer}, false); err != nil {
-		return err
-	}
-	w.WriteHeader(204)
-	return nil
+	return n.issueTo(ctx, peer, policy.Record{Kind: policy.KindConnectionCancelled, Tenant: peer}, false)
 }
 
-// shareConnection shares a stream with the tenant of an accepted
+// ShareConnection shares a stream with the tenant of an accepted
 // connection from that tenant to this one.
-func (n *Node) shareConnection(w http.ResponseWriter, r *http.Request) error {
-	peer, err := n.resolveTenant(r.PathValue("tenant"))
+func (n *Node) ShareConnection(ctx context.Context, tenant string, req ShareRequest) (Share, error) {
+	peer, err := n.ResolveTenant(tenant)
 	if err != nil {
-		return err
+		return Share{}, err
 	}
-	var req shareRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
+	if err := n.ownStream(ctx, req.Stream); err != nil {
+		return Share{}, err
 	}
-	c, err := n.constraints(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	rec := policy.Record{Kind: policy.KindStreamShared, Tenant: peer, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: c}
-	if err := n.issueTo(r.Context(), peer, rec, false); err != nil {
-		return err
+	rec := policy.Record{Kind: policy.KindStreamShared, Tenant: peer, Stream: policy.StreamRef{Owner: n.self, Name: req.Stream}, Constraints: req.Constraints}
+	if err := n.issueTo(ctx, peer, rec, false); err != nil {
+		return Share{}, err
 	}
 	n.log.Info("stream shared over a connection", "tenant", peer, "stream", req.Stream)
-	writeJSON(w, 201, shareJSON{Tenant: n.self, TenantName: n.id.Name(), Stream: req.Stream, constraintsJSON: constraintsOf(c)})
-	return nil
+	return Share{Tenant: n.self, TenantName: n.id.Name(), Stream: req.Stream, Limits: limitsOf(req.Constraints)}, nil
 }
 
-func (n *Node) unshareConnection(w http.ResponseWriter, r *http.Request) error {
-	peer, err := n.resolveTenant(r.PathValue("tenant"))
+// UnshareConnection stops sharing a stream with a tenant.
+func (n *Node) UnshareConnection(ctx context.Context, tenant, stream string) error {
+	peer, err := n.ResolveTenant(tenant)
 	if err != nil {
 		return err
 	}
-	ref := policy.StreamRef{Owner: n.self, Name: r.PathValue("stream")}
+	sr := policy.StreamRef{Owner: n.self, Name: stream}
 	found := false
 	for _, s := range n.book.snapshot().Shares(policy.Scope{Reader: peer}) {
-		found = found || s.Stream == ref
+		found = found || s.Stream == sr
 	}
 	if !found {
-		return deny(404, "not_shared", "stream %q is not shared with %s", ref.Name, n.displayTenant(peer))
+		return deny(404, "not_shared", "stream %q is not shared with %s", stream, n.displayTenant(peer))
 	}
-	if err := n.issueTo(r.Context(), peer, policy.Record{Kind: policy.KindStreamUnshared, Tenant: peer, Stream: ref}, false); err != nil {
-		return err
-	}
-	w.WriteHeader(204)
-	return nil
+	return n.issueTo(ctx, peer, policy.Record{Kind: policy.KindStreamUnshared, Tenant: peer, Stream: sr}, false)
 }
 
 // handleConnectionCatalog lists what this tenant shares with the caller
@@ -307,29 +292,5 @@ func (n *Node) handleConnectionCatalog(w http.ResponseWriter, r *http.Request, p
 		return deny(403, string(dec.Reason), "catalog denied: %s", dec.Reason)
 	}
 	writeJSON(w, 200, n.catalogEntries(r.Context(), shares))
-	return nil
-}
-
-func (n *Node) connectionCatalog(w http.ResponseWriter, r *http.Request) error {
-	peer, err := n.resolveTenant(r.PathValue("tenant"))
-	if err != nil {
-		return err
-	}
-	resp, err := n.call(r.Context(), peer, "", "GET", "/fed/v1/ccatalog", nil, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var entries []catalogEntry
-	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
-		return fmt.Errorf("catalog of %s: %w", n.displayTenant(peer), err)
-	}
-	for i := range entries {
-		entries[i].StreamInfo = cleanInfo(entries[i].StreamInfo)
-	}
-	if entries, err = filterCatalog(entries, r.URL.Query()); err != nil {
-		return err
-	}
-	writeJSON(w, 200, entries)
 	return nil
 }

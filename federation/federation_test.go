@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -70,9 +69,13 @@ func (c *clock) add(d time.Duration) {
 type tnode struct {
 	*Node
 	t   *testing.T
-	api *httptest.Server
 	reg *prometheus.Registry
+	// caller, if set, names the local user and its roles in a community,
+	// as the agent's users would; nil is a tenant admin, vouched as nobody.
+	caller func(c policy.CommunityID) (string, policy.RoleSet)
 }
+
+var bg = context.Background()
 
 func parseTestTime(s string, now time.Time) (int64, error) {
 	if s == "now" {
@@ -103,7 +106,7 @@ func newNodeOpts(t *testing.T, name string, clk *clock, mod func(*Options), stre
 	}
 	opts := Options{
 		DataDir: t.TempDir(), Name: name, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0", Advertise: "127.0.0.1",
-		Reader: rd, ParseTime: parseTestTime, Registerer: reg, Now: clk.now, GossipTiming: gossip.FastTiming(),
+		Reader: rd, Registerer: reg, Now: clk.now, GossipTiming: gossip.FastTiming(),
 	}
 	if mod != nil {
 		mod(&opts)
@@ -115,37 +118,35 @@ func newNodeOpts(t *testing.T, name string, clk *clock, mod func(*Options), stre
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(n.LocalHandler())
-	tn := &tnode{Node: n, t: t, api: api, reg: reg}
-	t.Cleanup(func() { api.Close(); n.Close() })
-	return tn
+	t.Cleanup(func() { n.Close() })
+	return &tnode{Node: n, t: t, reg: reg}
 }
 
-// do calls the node's local API; it returns the status and the body.
-func (n *tnode) do(method, path string, body any) (int, string) {
+// ok fails the test on an error of the node's API.
+func (n *tnode) ok(err error) {
 	n.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, n.api.URL+path, rd)
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		n.t.Fatal(err)
+		code, reason, _, _ := ErrorStatus(err)
+		n.t.Fatalf("%d %s: %v", code, reason, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
-func (n *tnode) ok(method, path string, body any) string {
+// must is ok for calls that return a value.
+func (n *tnode) must(_ any, err error) { n.t.Helper(); n.ok(err) }
+
+func (n *tnode) create(name string) { n.t.Helper(); n.must(n.CreateCommunity(bg, name)) }
+
+func (n *tnode) share(c, stream string) {
 	n.t.Helper()
-	code, out := n.do(method, path, body)
-	if code >= 300 {
-		n.t.Fatalf("%s %s: %d %s", method, path, code, out)
+	n.must(n.Share(bg, c, ShareRequest{Stream: stream}))
+}
+
+// roles are the caller's roles, as the local API passes them.
+func (n *tnode) roles() Roles {
+	if n.caller == nil {
+		return nil
 	}
-	return out
+	return func(c policy.CommunityID) policy.RoleSet { _, rs := n.caller(c); return rs }
 }
 
 // read asks this node to read owner's stream through community c, as
@@ -219,21 +220,29 @@ func (n *tnode) partnerRead(c, ownerRef, stream, kind string, q url.Values) (Par
 			n.t.Fatal(err)
 		}
 	}
-	rq.User, rq.Roles = n.caller(ctx, rq.Community)
+	if n.caller != nil {
+		rq.User, rq.Roles = n.caller(rq.Community)
+	}
 	return rq, nil
 }
 
-// errAnswer is an error as the local API answers it.
+// errAnswer is an error as the local API answers it (200 for none).
 func errAnswer(err error) (int, string) {
+	if err == nil {
+		return 200, ""
+	}
 	code, reason, _, _ := ErrorStatus(err)
 	b, _ := json.Marshal(map[string]string{"error": err.Error(), "reason": reason})
 	return code, string(b)
 }
 
+// answer is errAnswer for calls that return a value.
+func answer(_ any, err error) (int, string) { return errAnswer(err) }
+
 func (n *tnode) invite(c string) string {
 	n.t.Helper()
-	var inv struct{ Token string }
-	json.Unmarshal([]byte(n.ok("POST", "/api/v1/communities/"+url.PathEscape(c)+"/invitations", map[string]string{"email": "ops@partner.example"})), &inv)
+	inv, err := n.Invite(bg, c, InviteRequest{Email: "ops@partner.example"})
+	n.ok(err)
 	return inv.Token
 }
 
@@ -242,8 +251,8 @@ func (n *tnode) invite(c string) string {
 func join(t *testing.T, owner, member *tnode, c string) {
 	t.Helper()
 	tok := owner.invite(c)
-	member.ok("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
-	owner.ok("POST", "/api/v1/communities/"+url.PathEscape(c)+"/members/"+string(member.ID())+"/confirm", nil)
+	member.must(member.AcceptInvitation(bg, tok))
+	owner.must(owner.Confirm(bg, c, string(member.ID())))
 }
 
 // eventually retries cond until it holds or the deadline passes.
@@ -270,7 +279,7 @@ func TestHandshakeAndPartnerReads(t *testing.T) {
 	acme := newNode(t, "acme", clk, "boiler/temp", "boiler/press")
 	north := newNode(t, "northwind", clk)
 	outsider := newNode(t, "outsider", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "supply"})
+	acme.create("supply")
 
 	// Before anything: the partner is nobody in this community.
 	tok := acme.invite("supply")
@@ -278,15 +287,15 @@ func TestHandshakeAndPartnerReads(t *testing.T) {
 	if code != 404 {
 		t.Fatalf("read before accepting: %d %s", code, body)
 	}
-	north.ok("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
+	north.must(north.AcceptInvitation(bg, tok))
 	// Accepted but not confirmed: no data, no catalog.
 	code, body = north.read("supply", "acme", "boiler/temp", "data", nil)
 	wantDenied(t, code, body, "not_confirmed")
 
-	acme.ok("POST", "/api/v1/communities/supply/members/northwind/confirm", nil)
+	acme.must(acme.Confirm(bg, "supply", "northwind"))
 	code, body = north.read("supply", "acme", "boiler/temp", "data", nil)
 	wantDenied(t, code, body, "not_shared")
-	acme.ok("POST", "/api/v1/communities/supply/shares", map[string]string{"stream": "boiler/temp"})
+	acme.share("supply", "boiler/temp")
 
 	// Now it flows, and the owner served the range asked.
 	start, end := clk.now().Add(-time.Hour), clk.now()
@@ -300,37 +309,15 @@ func TestHandshakeAndPartnerReads(t *testing.T) {
 	code, body = north.read("supply", "acme", "boiler/press", "data", nil)
 	wantDenied(t, code, body, "not_shared")
 	// The catalog shows the shared stream once, with its metadata.
-	var cat []catalogEntry
-	json.Unmarshal([]byte(north.ok("GET", "/api/v1/communities/supply/catalog", nil)), &cat)
-	if len(cat) != 1 || cat[0].Stream != "boiler/temp" || cat[0].Unit != "degC" || cat[0].TenantName != "acme" {
-		t.Fatalf("catalog: %+v", cat)
+	typed, err := north.Catalog(bg, "supply")
+	if cat := typed.Entries; err != nil || len(cat) != 1 || cat[0].Stream != "boiler/temp" || cat[0].Unit != "degC" || cat[0].TenantName != "acme" {
+		t.Fatalf("catalog: %+v %v", typed, err)
 	}
-	if want := map[string]string{"site": "plant1", "point": "boiler_temp", "point_id": "x"}; !maps.Equal(cat[0].Labels, want) {
-		t.Fatalf("labels of the shared stream: %v, want %v", cat[0].Labels, want)
+	if want := map[string]string{"site": "plant1", "point": "boiler_temp", "point_id": "x"}; !maps.Equal(typed.Entries[0].Labels, want) {
+		t.Fatalf("labels of the shared stream: %v, want %v", typed.Entries[0].Labels, want)
 	}
-	// Filtering on labels sees the shared stream only: boiler/press has
-	// labels too, but is not shared.
-	for _, tc := range []struct {
-		q    url.Values
-		want int
-	}{
-		{url.Values{"label": {"site=plant1"}}, 1},
-		{url.Values{"label": {"site=plant1", "point=boiler_temp"}}, 1},
-		{url.Values{"label": {"point=boiler_press"}}, 0},
-		{url.Values{"label": {"site=plant2"}}, 0},
-		{url.Values{"label": {"point_id"}}, 1},
-		{url.Values{"search": {"point=boiler_t"}}, 1},
-	} {
-		code, body := north.do("GET", "/api/v1/communities/supply/catalog?"+tc.q.Encode(), nil)
-		var got []catalogEntry
-		if code != 200 || json.Unmarshal([]byte(body), &got) != nil || len(got) != tc.want {
-			t.Errorf("catalog?%s: %d %s, want %d entries", tc.q.Encode(), code, body, tc.want)
-		}
-	}
-	if code, body := north.do("GET", "/api/v1/communities/supply/catalog?label=point-id", nil); code != 400 || !strings.Contains(body, "bad_label") {
-		t.Errorf("a bad label term: %d %s", code, body)
-	}
-	if typed, err := north.Catalog(context.Background(), policy.CommunityID(communityID(t, acme, "supply"))); err != nil ||
+	// (Filtering the catalog on labels and text: agent/api TestCatalogFilter.)
+	if typed, err := north.Catalog(bg, communityID(t, acme, "supply")); err != nil ||
 		len(typed.Entries) != 1 || typed.Entries[0].Labels["point_id"] != "x" || len(typed.Entries[0].Labels) != 3 {
 		t.Errorf("typed catalog: %+v %v", typed, err)
 	}
@@ -345,15 +332,15 @@ func TestHandshakeAndPartnerReads(t *testing.T) {
 	}
 
 	// Pause acts on the very next read; resume restores it.
-	acme.ok("POST", "/api/v1/communities/supply/pause", nil)
+	acme.ok(acme.Pause(bg, "supply"))
 	code, body = north.read("supply", "acme", "boiler/temp", "latest", nil)
 	wantDenied(t, code, body, "paused")
-	acme.ok("POST", "/api/v1/communities/supply/resume", nil)
+	acme.ok(acme.Resume(bg, "supply"))
 	if code, body = north.read("supply", "acme", "boiler/temp", "latest", nil); code != 200 {
 		t.Fatalf("after resume: %d %s", code, body)
 	}
 	// Unshare acts on the next read, and the history goes with it.
-	acme.ok("DELETE", "/api/v1/communities/supply/shares/"+url.PathEscape("boiler/temp"), nil)
+	acme.ok(acme.Unshare(bg, "supply", "boiler/temp"))
 	code, body = north.read("supply", "acme", "boiler/temp", "data", q)
 	wantDenied(t, code, body, "not_shared")
 
@@ -375,9 +362,9 @@ func TestShareConstraints(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	acme := newNode(t, "acme", clk, "s")
 	north := newNode(t, "northwind", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	join(t, acme, north, "c")
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s", "lookback": "24h", "min_interval": "1m"})
+	acme.must(acme.Share(bg, "c", ShareRequest{Stream: "s", Constraints: policy.Constraints{Lookback: 24 * time.Hour, MinInterval: time.Minute}}))
 	now := clk.now()
 	q := url.Values{"start": {strconv.FormatInt(now.Add(-72*time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(now.UnixNano(), 10)}}
 	// Raw points are not allowed at all, summaries finer than 1m neither.
@@ -405,26 +392,26 @@ func TestInvitationMisuse(t *testing.T) {
 	acme := newNode(t, "acme", clk)
 	north := newNode(t, "northwind", clk)
 	third := newNode(t, "third", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 
 	// A token used twice: the second acceptance is refused.
 	tok := acme.invite("c")
-	north.ok("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
-	code, body := third.do("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
+	north.must(north.AcceptInvitation(bg, tok))
+	code, body := answer(third.AcceptInvitation(bg, tok))
 	if code != 409 || !strings.Contains(body, "already used") {
 		t.Fatalf("reused token: %d %s", code, body)
 	}
 
 	// A revoked invitation cannot be accepted.
 	tok = acme.invite("c")
-	var invs []invitationJSON
-	json.Unmarshal([]byte(acme.ok("GET", "/api/v1/communities/c/invitations", nil)), &invs)
+	invs, err := acme.Invitations("c")
+	acme.ok(err)
 	for _, inv := range invs {
 		if inv.Status == "pending" {
-			acme.ok("DELETE", "/api/v1/communities/c/invitations/"+inv.ID, nil)
+			acme.ok(acme.RevokeInvitation(bg, "c", inv.ID))
 		}
 	}
-	code, body = third.do("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
+	code, body = answer(third.AcceptInvitation(bg, tok))
 	if code != 410 || !strings.Contains(body, "revoked") {
 		t.Fatalf("revoked token: %d %s", code, body)
 	}
@@ -432,7 +419,7 @@ func TestInvitationMisuse(t *testing.T) {
 	// An expired invitation (the clock moves past 14 days).
 	tok = acme.invite("c")
 	clk.add(15 * 24 * time.Hour)
-	code, body = third.do("POST", "/api/v1/invitations/accept", map[string]string{"token": tok})
+	code, body = answer(third.AcceptInvitation(bg, tok))
 	if code != 410 || !strings.Contains(body, "expired") {
 		t.Fatalf("expired token: %d %s", code, body)
 	}
@@ -441,13 +428,13 @@ func TestInvitationMisuse(t *testing.T) {
 	tok = acme.invite("c")
 	tk, _, _ := parseToken(tok)
 	tk.Env.Record[len(tk.Env.Record)-1] ^= 1
-	code, body = third.do("POST", "/api/v1/invitations/accept", map[string]string{"token": tk.encode()})
+	code, body = answer(third.AcceptInvitation(bg, tk.encode()))
 	if code != 400 {
 		t.Fatalf("tampered token: %d %s", code, body)
 	}
 
 	// Only the owner confirms: a member's agent cannot.
-	code, _ = north.do("POST", "/api/v1/communities/c/members/third/confirm", nil)
+	code, _ = answer(north.Confirm(bg, "c", "third"))
 	if code != 403 && code != 404 {
 		t.Fatalf("member confirming: %d", code)
 	}
@@ -462,7 +449,7 @@ func TestForgedAndReplayedRecords(t *testing.T) {
 	acme := newNode(t, "acme", clk, "s")
 	north := newNode(t, "northwind", clk)
 	mallory := newNode(t, "mallory", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	cid := policy.CommunityID(communityID(t, acme, "c"))
 	before := acme.book.snapshot().Len()
 	mallory.local.setTenant(acme.ID(), tenantInfo{Fed: acme.FedAddr()})
@@ -569,11 +556,11 @@ func TestRemoveAndLeave(t *testing.T) {
 	acme := newNode(t, "acme", clk, "s")
 	north := newNode(t, "northwind", clk, "n")
 	third := newNode(t, "third", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	join(t, acme, north, "c")
 	join(t, acme, third, "c")
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
-	north.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "n"})
+	acme.share("c", "s")
+	north.share("c", "n")
 	cid := policy.CommunityID(communityID(t, acme, "c"))
 	// Third learns of north's share and may read it, member to member.
 	eventually(t, "third sees north's share and north knows third is confirmed", func() bool {
@@ -584,7 +571,7 @@ func TestRemoveAndLeave(t *testing.T) {
 	if code, body := third.read("c", "northwind", "n", "latest", nil); code != 200 {
 		t.Fatalf("member-to-member read: %d %s", code, body)
 	}
-	acme.ok("DELETE", "/api/v1/communities/c/members/"+string(third.ID()), nil)
+	acme.ok(acme.Remove(bg, "c", string(third.ID())))
 	code, body := third.read("c", "acme", "s", "latest", nil)
 	wantDenied(t, code, body, "removed")
 	// North hears of the removal and denies third too.
@@ -594,11 +581,11 @@ func TestRemoveAndLeave(t *testing.T) {
 	code, body = third.read("c", "northwind", "n", "latest", nil)
 	wantDenied(t, code, body, "removed")
 
-	north.ok("POST", "/api/v1/communities/c/leave", nil)
+	north.ok(north.Leave(bg, "c"))
 	code, body = north.read("c", "acme", "s", "latest", nil)
 	wantDenied(t, code, body, "left")
 	// Deleting ends everything for everyone.
-	acme.ok("DELETE", "/api/v1/communities/c", nil)
+	acme.ok(acme.DeleteCommunity(bg, "c"))
 	code, body = north.read("c", "acme", "s", "latest", nil)
 	if code != 403 && code != 404 {
 		t.Fatalf("after delete: %d %s", code, body)
@@ -612,7 +599,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	mk := func() *Node {
 		n, err := New(Options{DataDir: dir, Name: "acme", Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0", Advertise: "127.0.0.1",
-			Reader: echoReader{}, ParseTime: parseTestTime, Now: clk.now, GossipTiming: gossip.FastTiming()})
+			Reader: echoReader{}, Now: clk.now, GossipTiming: gossip.FastTiming()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -623,11 +610,9 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	n := mk()
 	id := n.ID()
-	api := httptest.NewServer(n.LocalHandler())
-	tn := &tnode{Node: n, t: t, api: api}
-	tn.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	tn := &tnode{Node: n, t: t}
+	tn.create("c")
 	tn.invite("c")
-	api.Close()
 	n.Close()
 	n = mk()
 	defer n.Close()
@@ -646,7 +631,7 @@ func TestRestartKeepsState(t *testing.T) {
 func TestConvergence20(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	owner := newNode(t, "owner", clk)
-	owner.ok("POST", "/api/v1/communities", map[string]string{"name": "big"})
+	owner.create("big")
 	cid := policy.CommunityID(communityID(t, owner, "big"))
 	var members []*tnode
 	for i := 0; i < 19; i++ {
@@ -683,7 +668,7 @@ func TestConvergence20(t *testing.T) {
 		return n.book.snapshot().MemberStatus(cid, late.ID()) == policy.MemberConfirmed
 	})
 	t.Logf("confirmation reached all 20 other agents %v after the confirm returned (%v with the handshake)", d, time.Since(start))
-	owner.ok("DELETE", "/api/v1/communities/big/members/"+string(members[0].ID()), nil)
+	owner.ok(owner.Remove(bg, "big", string(members[0].ID())))
 	d = waitAll("the removal everywhere", func(n *tnode) bool {
 		return n.book.snapshot().MemberStatus(cid, members[0].ID()) == policy.MemberRemoved
 	})
@@ -697,9 +682,9 @@ func TestPartnerRateLimit(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	acme := newNodeOpts(t, "acme", clk, func(o *Options) { o.PartnerPointsPerSecond = 100 }, "s")
 	north := newNode(t, "northwind", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	join(t, acme, north, "c")
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
+	acme.share("c", "s")
 	hour := url.Values{"start": {"-1h"}, "end": {"now"}} // the test reader serves 3,600 points
 	if code, body := north.read("c", "acme", "s", "data", hour); code != 200 {
 		t.Fatalf("first read: %d %s", code, body)
@@ -719,15 +704,8 @@ func TestPartnerRateLimit(t *testing.T) {
 	}
 }
 
-func (n *tnode) connections() map[string][]connectionJSON {
-	n.t.Helper()
-	var out map[string][]connectionJSON
-	json.Unmarshal([]byte(n.ok("GET", "/api/v1/connections", nil)), &out)
-	return out
-}
-
 func requestConn(from, to *tnode, comment string) (int, string) {
-	return from.do("POST", "/api/v1/connections", map[string]string{"tenant": string(to.ID()), "address": to.FedAddr(), "comment": comment})
+	return answer(from.RequestConnection(bg, ConnectionRequest{Tenant: string(to.ID()), Address: to.FedAddr(), Comment: comment}))
 }
 
 func TestConnections(t *testing.T) {
@@ -737,28 +715,28 @@ func TestConnections(t *testing.T) {
 	globex := newNode(t, "globex", clk)
 
 	// acme asks northwind; both sides show the same pending request.
-	if code, body := requestConn(acme, north, "we buy your feedstock"); code != 201 {
+	if code, body := requestConn(acme, north, "we buy your feedstock"); code != 200 {
 		t.Fatalf("request: %d %s", code, body)
 	}
-	if out := acme.connections()["outgoing"]; len(out) != 1 || out[0].To != north.ID() || out[0].Comment != "we buy your feedstock" {
+	if out := acme.Connections().Outgoing; len(out) != 1 || out[0].To != north.ID() || out[0].Comment != "we buy your feedstock" {
 		t.Fatalf("acme outgoing: %+v", out)
 	}
-	if in := north.connections()["incoming"]; len(in) != 1 || in[0].From != acme.ID() || in[0].FromName != "acme" {
+	if in := north.Connections().Incoming; len(in) != 1 || in[0].From != acme.ID() || in[0].FromName != "acme" {
 		t.Fatalf("northwind incoming: %+v", in)
 	}
 	// A review needs a comment and a level.
-	if code, _ := north.do("POST", "/api/v1/connections/acme/review", map[string]any{"accept": true, "level": "catalog"}); code != 400 {
+	if code, _ := answer(north.ReviewConnection(bg, "acme", Review{Accept: true, Level: "catalog"})); code != 400 {
 		t.Fatalf("review without comment: %d", code)
 	}
-	north.ok("POST", "/api/v1/connections/acme/review", map[string]any{"accept": true, "level": "catalog", "comment": "catalog first"})
+	north.must(north.ReviewConnection(bg, "acme", Review{Accept: true, Level: "catalog", Comment: "catalog first"}))
 	eventually(t, "acme sees the connection paired", func() bool {
-		p := acme.connections()["paired"]
+		p := acme.Connections().Paired
 		return len(p) == 1 && p[0].Access == "catalog"
 	})
-	north.ok("POST", "/api/v1/connections/acme/shares", map[string]string{"stream": "flow"})
+	north.must(north.ShareConnection(bg, "acme", ShareRequest{Stream: "flow"}))
 	eventually(t, "acme's catalog lists the shared stream", func() bool {
-		code, body := acme.do("GET", "/api/v1/connections/northwind/catalog", nil)
-		return code == 200 && strings.Contains(body, `"stream": "flow"`) && !strings.Contains(body, "secret")
+		cat, err := acme.ConnectionCatalog(bg, "northwind")
+		return err == nil && len(cat) == 1 && cat[0].Stream == "flow" // and not "secret", which is not shared
 	})
 	// Catalog access is not data access.
 	code, body := acme.cread("northwind", "flow", "data", nil)
@@ -767,7 +745,7 @@ func TestConnections(t *testing.T) {
 	globex.local.setTenant(north.ID(), tenantInfo{Name: "northwind", Fed: north.FedAddr()})
 	code, body = globex.cread("northwind", "flow", "data", nil)
 	wantDenied(t, code, body, "no_connection")
-	code, body = globex.do("GET", "/api/v1/connections/northwind/catalog", nil)
+	code, body = answer(globex.ConnectionCatalog(bg, "northwind"))
 	wantDenied(t, code, body, "no_connection")
 
 	// A one-way link: northwind sees nothing of acme without its own request.
@@ -804,16 +782,16 @@ func TestConnectionFlows(t *testing.T) {
 	// a further request waits for review even if the other side asks too.
 	c1 := newNode(t, "c", clk)
 	requestConn(c1, b, "first")
-	eventually(t, "b sees c's request", func() bool { return len(b.connections()["incoming"]) == 1 })
-	b.ok("POST", "/api/v1/connections/c/review", map[string]any{"accept": false, "comment": "not now"})
+	eventually(t, "b sees c's request", func() bool { return len(b.Connections().Incoming) == 1 })
+	b.must(b.ReviewConnection(bg, "c", Review{Accept: false, Comment: "not now"}))
 	eventually(t, "c sees the rejection", func() bool {
-		r := c1.connections()["rejected"]
+		r := c1.Connections().Rejected
 		return len(r) == 1 && r[0].Review == "not now"
 	})
 	requestConn(c1, b, "second")
-	eventually(t, "b sees the second request", func() bool { return len(b.connections()["incoming"]) == 1 })
-	c1.ok("POST", "/api/v1/connections/b/cancel", nil)
-	eventually(t, "b sees the cancellation", func() bool { return len(b.connections()["incoming"]) == 0 })
+	eventually(t, "b sees the second request", func() bool { return len(b.Connections().Incoming) == 1 })
+	c1.ok(c1.CancelConnection(bg, "b"))
+	eventually(t, "b sees the cancellation", func() bool { return len(b.Connections().Incoming) == 0 })
 	requestConn(c1, b, "third")
 	requestConn(b, c1, "mutual")
 	eventually(t, "both requests arrive", func() bool {
@@ -824,13 +802,13 @@ func TestConnectionFlows(t *testing.T) {
 		t.Fatalf("after a cancellation, mutual requests must not pair by themselves: %+v", s)
 	}
 	// Data over an accepted catalog+data link.
-	b.ok("POST", "/api/v1/connections/c/review", map[string]any{"accept": true, "level": "catalog+data", "comment": "ok"})
-	b.ok("POST", "/api/v1/connections/c/shares", map[string]string{"stream": "s"})
+	b.must(b.ReviewConnection(bg, "c", Review{Accept: true, Level: "catalog+data", Comment: "ok"}))
+	b.must(b.ShareConnection(bg, "c", ShareRequest{Stream: "s"}))
 	eventually(t, "c reads b's stream over the link", func() bool {
 		code, _ := c1.cread("b", "s", "latest", nil)
 		return code == 200
 	})
-	b.ok("DELETE", "/api/v1/connections/c/shares/s", nil)
+	b.ok(b.UnshareConnection(bg, "c", "s"))
 	code, body := c1.cread("b", "s", "latest", nil)
 	wantDenied(t, code, body, "not_shared")
 }
@@ -847,14 +825,11 @@ func TestVouchedUser(t *testing.T) {
 	}, "s")
 	var roles atomic.Uint32 // the test changes olivia's roles between requests
 	roles.Store(uint32(policy.NewRoleSet(policy.RoleCommunityMember)))
-	north := newNodeOpts(t, "northwind", clk, func(o *Options) {
-		o.Caller = func(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
-			return "olivia", policy.RoleSet(roles.Load())
-		}
-	})
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	north := newNode(t, "northwind", clk)
+	north.caller = func(c policy.CommunityID) (string, policy.RoleSet) { return "olivia", policy.RoleSet(roles.Load()) }
+	acme.create("c")
 	join(t, acme, north, "c")
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
+	acme.share("c", "s")
 	if code, body := north.read("c", "acme", "s", "latest", nil); code != 200 {
 		t.Fatalf("member read: %d %s", code, body)
 	}
@@ -869,11 +844,19 @@ func TestVouchedUser(t *testing.T) {
 	code, body := north.read("c", "acme", "s", "latest", nil)
 	wantDenied(t, code, body, "role_forbids")
 	// ...but still sees its community in the list, unlike a user with no role here.
-	if out := north.ok("GET", "/api/v1/communities", nil); !strings.Contains(out, `"name": "c"`) {
-		t.Fatalf("community admin does not see its community: %s", out)
+	listed := func() bool {
+		for _, c := range north.Communities(north.roles()) {
+			if c.Name == "c" {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed() {
+		t.Fatalf("community admin does not see its community: %+v", north.Communities(north.roles()))
 	}
 	roles.Store(0)
-	if out := north.ok("GET", "/api/v1/communities", nil); strings.Contains(out, `"name": "c"`) {
-		t.Fatalf("a user without a role in c sees it: %s", out)
+	if listed() {
+		t.Fatal("a user without a role in c sees it")
 	}
 }

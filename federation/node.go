@@ -76,15 +76,12 @@ type StreamInfo struct {
 
 // Options configure a Node.
 type Options struct {
-	DataDir   string
-	Name      string // tenant display name, for a new identity
-	Listen    string // mTLS endpoint, host:port
-	Gossip    string // gossip endpoint, host:port (TCP and UDP)
-	Advertise string // host partners dial; empty: the listen host
-	Reader    Reader
-	// ParseTime reads user-facing times ("-1h", RFC 3339, epoch); the
-	// agent passes the API's parser so both speak the same forms.
-	ParseTime  func(s string, now time.Time) (int64, error)
+	DataDir    string
+	Name       string // tenant display name, for a new identity
+	Listen     string // mTLS endpoint, host:port
+	Gossip     string // gossip endpoint, host:port (TCP and UDP)
+	Advertise  string // host partners dial; empty: the listen host
+	Reader     Reader
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -94,13 +91,6 @@ type Options struct {
 	// MaxPartnerReads bounds concurrent reads per partner tenant; beyond
 	// it the partner gets 429 with Retry-After. Default 8.
 	MaxPartnerReads int
-	// Caller, when set, names the local user behind a request and that
-	// user's roles in a community ("" for tenant-wide). Federation vouches
-	// them to the stream's owner on a partner read (policy checks them,
-	// and the owner's audit line names the user), filters the communities
-	// a user is shown, and hides invitations from non-administrators.
-	// Nil means every caller is a tenant admin.
-	Caller func(ctx context.Context, c policy.CommunityID) (user string, roles policy.RoleSet)
 	// Audit, when set, receives every partner read and denial (on the
 	// owner's side and on the reader's) and every refused record.
 	Audit func(ctx context.Context, e AuditEvent)
@@ -136,14 +126,6 @@ func (n *Node) audit(ctx context.Context, e AuditEvent) {
 	}
 }
 
-// caller returns the local user behind ctx and its roles in c.
-func (n *Node) caller(ctx context.Context, c policy.CommunityID) (string, policy.RoleSet) {
-	if n.opts.Caller == nil {
-		return "", policy.NewRoleSet(policy.RoleTenantAdmin)
-	}
-	return n.opts.Caller(ctx, c)
-}
-
 // Sign signs msg with the tenant key (the audit log's checkpoints).
 func (n *Node) Sign(msg []byte) []byte { return n.id.Sign(msg) }
 
@@ -168,8 +150,7 @@ type Node struct {
 	clusters sync.Map // policy.CommunityID -> *gossip.Cluster
 	joinMu   sync.Mutex
 
-	clients       sync.Map // policy.TenantID -> *http.Client pinned to that tenant
-	localPatterns []string // of LocalHandler
+	clients sync.Map // policy.TenantID -> *http.Client pinned to that tenant
 
 	readsMu sync.Mutex
 	reads   map[policy.TenantID]int
@@ -200,9 +181,6 @@ func New(opts Options) (*Node, error) {
 	}
 	if opts.PartnerPointsPerSecond > 0 && opts.PartnerBurst <= 0 {
 		opts.PartnerBurst = 10 * opts.PartnerPointsPerSecond
-	}
-	if opts.ParseTime == nil {
-		return nil, errors.New("federation: Options.ParseTime is required")
 	}
 	adv := advertiseHost(opts.Listen, opts.Advertise)
 	id, err := identity.LoadOrInit(opts.DataDir, opts.Name, identity.Options{

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/federation/identity"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -37,39 +36,6 @@ type welcome struct {
 	Records   []Envelope                     `json:"records"`
 	Key       []byte                         `json:"key"`
 	Tenants   map[policy.TenantID]tenantInfo `json:"tenants"`
-}
-
-// catalogEntry is one shared stream as its owner describes it.
-type catalogEntry struct {
-	Tenant     policy.TenantID `json:"tenant"`
-	TenantName string          `json:"tenant_name"`
-	Stream     string          `json:"stream"`
-	StreamInfo
-	Constraints constraintsJSON `json:"constraints"`
-}
-
-type constraintsJSON struct {
-	HistoryFrom string `json:"history_from,omitempty"`
-	Lookback    string `json:"lookback,omitempty"`
-	Expires     string `json:"expires,omitempty"`
-	MinInterval string `json:"min_interval,omitempty"`
-}
-
-func constraintsOf(c policy.Constraints) constraintsJSON {
-	var out constraintsJSON
-	if c.NotBefore != 0 {
-		out.HistoryFrom = time.Unix(0, c.NotBefore).UTC().Format(time.RFC3339)
-	}
-	if c.Lookback != 0 {
-		out.Lookback = configs.Duration(c.Lookback).String()
-	}
-	if c.Expires != 0 {
-		out.Expires = time.Unix(0, c.Expires).UTC().Format(time.RFC3339)
-	}
-	if c.MinInterval != 0 {
-		out.MinInterval = configs.Duration(c.MinInterval).String()
-	}
-	return out
 }
 
 func (n *Node) partnerHandler() http.Handler {
@@ -364,22 +330,6 @@ func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request, peer policy
 	out := n.catalogEntries(r.Context(), shares)
 	writeJSON(w, 200, out)
 	return nil
-}
-
-func (n *Node) catalogEntries(ctx context.Context, shares []policy.Share) []catalogEntry {
-	out := []catalogEntry{}
-	for _, s := range shares {
-		if s.Stream.Owner != n.self {
-			continue
-		}
-		info, err := n.opts.Reader.StreamInfo(ctx, s.Stream.Name)
-		if err != nil {
-			continue // shared but since deleted locally
-		}
-		out = append(out, catalogEntry{Tenant: n.self, TenantName: n.id.Name(), Stream: s.Stream.Name,
-			StreamInfo: info, Constraints: constraintsOf(s.Constraints)})
-	}
-	return out
 }
 
 var readKinds = map[string]policy.ReadKind{

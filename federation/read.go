@@ -157,3 +157,17 @@ func ErrorStatus(err error) (status int, reason, retry string, ok bool) {
 	}
 	return http.StatusBadGateway, "", "", false
 }
+
+// auditRead records a read on the reader's side.
+func (n *Node) auditRead(ctx context.Context, owner policy.TenantID, c policy.CommunityID, stream, kind string, start, end int64, points int, err error) {
+	ev := AuditEvent{Kind: "partner_read", Side: "reader", Tenant: owner, Community: c, Connection: c == "",
+		Stream: stream, Read: kind, Start: start, End: end, Points: points, Outcome: "allowed"}
+	var pe *PeerError
+	switch {
+	case errors.As(err, &pe) && pe.Status == http.StatusForbidden:
+		ev.Kind, ev.Outcome, ev.Reason = "read_denied", "denied", pe.Reason
+	case err != nil:
+		ev.Outcome, ev.Reason = "error", err.Error()
+	}
+	n.audit(ctx, ev)
+}

@@ -60,10 +60,10 @@ func TestReadPathCountsAndCuts(t *testing.T) {
 	north := newNodeOpts(t, "northwind", clk, func(o *Options) {
 		o.Audit = func(_ context.Context, e AuditEvent) { readerLog.add(e) }
 	})
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	join(t, acme, north, "c")
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s"})
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "broken"})
+	acme.share("c", "s")
+	acme.share("c", "broken")
 	north.local.setTenant(acme.ID(), tenantInfo{Name: "acme"})
 
 	q := url.Values{"start": {"-1h"}, "interval": {"10m"}}

@@ -49,7 +49,7 @@ func TestKeyRotationOnRemoval(t *testing.T) {
 	acme := newNode(t, "acme", clk, "s", "s2")
 	north := newNode(t, "northwind", clk)
 	third := newNode(t, "third", clk)
-	acme.ok("POST", "/api/v1/communities", map[string]string{"name": "c"})
+	acme.create("c")
 	join(t, acme, north, "c")
 	join(t, acme, third, "c")
 	cid := policy.CommunityID(communityID(t, acme, "c"))
@@ -58,7 +58,7 @@ func TestKeyRotationOnRemoval(t *testing.T) {
 		return bytes.Equal(north.local.key(cid), old) && bytes.Equal(third.local.key(cid), old)
 	})
 
-	acme.ok("DELETE", "/api/v1/communities/c/members/"+string(third.ID()), nil)
+	acme.ok(acme.Remove(bg, "c", string(third.ID())))
 	eventually(t, "the owner and the remaining member use a new key, and only it", func() bool {
 		k := acme.local.keys(cid)
 		return len(k) == 1 && !bytes.Equal(k[0], old) && len(north.local.keys(cid)) == 1 &&
@@ -79,7 +79,7 @@ func TestKeyRotationOnRemoval(t *testing.T) {
 	}
 
 	// Gossip between the remaining members goes on under the new key.
-	acme.ok("POST", "/api/v1/communities/c/shares", map[string]string{"stream": "s2"})
+	acme.share("c", "s2")
 	eventually(t, "north hears of a share made after the rotation", func() bool {
 		return len(north.book.snapshot().Shares(policy.Scope{Community: cid})) == 1
 	})
@@ -103,7 +103,7 @@ func TestKeyRotationOnRemoval(t *testing.T) {
 	eventually(t, "the owner drops the old key's packets", func() bool {
 		return counterSum(t, acme.reg, "sluice_gossip_decrypt_failures_total") > before
 	})
-	acme.ok("POST", "/api/v1/communities/c/pause", nil)
+	acme.ok(acme.Pause(bg, "c"))
 	eventually(t, "north hears of the pause", func() bool {
 		return north.book.snapshot().Paused(policy.Scope{Community: cid}, acme.ID())
 	})
@@ -117,7 +117,7 @@ func TestKeyRotationOnRemoval(t *testing.T) {
 	}
 
 	// A member that leaves by itself is shut out the same way.
-	north.ok("POST", "/api/v1/communities/c/leave", nil)
+	north.ok(north.Leave(bg, "c"))
 	eventually(t, "the owner rotates again after the leave", func() bool {
 		return counterSum(t, acme.reg, "sluice_federation_key_rotations_total") == 2 &&
 			!bytes.Equal(acme.local.key(cid), fresh)

@@ -124,12 +124,12 @@ func New(opts Options) *Server {
 // Handler is the root handler of the API.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Handle mounts another component's handler (OMF ingress, federation
-// routes) on the same mux. It does not add authentication.
+// Handle mounts another component's handler (OMF ingress, the console)
+// on the same mux. It does not add authentication.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// HandleAuthenticated mounts another component's handler (federation's
-// community routes) behind the API's authentication and metrics.
+// HandleAuthenticated mounts another component's handler (audit, views,
+// Grafana's reads) behind the API's authentication and metrics.
 func (s *Server) HandleAuthenticated(pattern, route string, h http.Handler) {
 	s.route(pattern, route, func(w http.ResponseWriter, r *http.Request) error {
 		h.ServeHTTP(w, r)

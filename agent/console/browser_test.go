@@ -11,10 +11,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +34,11 @@ import (
 // northwind) as processes of the real binary, and drives the console in
 // headless Chromium as their administrators would: sign in, streams, a
 // trend, the community handshake, sharing, a partner's trend and its
-// denial on pause, the connection manager, a data view and the audit page.
+// denial on pause, the connection manager, a data view and the audit page;
+// the status page's disk use and retention, a third agent whose disk is
+// "full" (its store keeps more free than any disk has) and the warning
+// every page shows then; stream labels and the label filters of the
+// streams list and of a community's catalog.
 // acme's administrator is a user of the agent, signed in with user and
 // password (a session cookie, CSRF token and step-up); northwind's signs in
 // with the admin token.
@@ -53,13 +60,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := startAgent(t, bin, "acme-refinery")
+	// acme bounds its store and keeps its tank streams for a week.
+	a := startAgent(t, bin, "acme-refinery", "store: {max_size: 20GiB, retention: 30d, retention_rules: [{prefix: site1/tank/, max_age: 7d, max_size: 1GiB}]}")
 	b := startAgent(t, bin, "northwind")
 	now := time.Now().Truncate(time.Second)
-	a.createStream("site1/boiler/temp", "degC", "Boiler outlet temperature")
-	a.createStream("site1/boiler/pressure", "bar", "Boiler drum pressure")
-	a.createStream("site1/tank/level", "%", "Feed water tank level")
-	b.createStream("line1/flow", "m3/h", "Line 1 product flow")
+	boiler := map[string]string{"site": "plant1", "area": "boiler"}
+	a.createStream("site1/boiler/temp", "degC", "Boiler outlet temperature", boiler)
+	a.createStream("site1/boiler/pressure", "bar", "Boiler drum pressure", boiler)
+	a.createStream("site1/tank/level", "%", "Feed water tank level", map[string]string{"site": "plant1", "area": "tank"})
+	b.createStream("line1/flow", "m3/h", "Line 1 product flow", nil)
 	// Two hours of data: at 1 s the temperature has more points in an hour
 	// than the chart has pixels (summaries); pressure at 10 s does not.
 	a.write(series("site1/boiler/temp", now, 2*time.Hour, time.Second, func(x float64) float64 { return 80 + 6*math.Sin(x/600) }))
@@ -103,12 +112,88 @@ func TestConsoleInBrowser(t *testing.T) {
 	pa.fill("#stream-search", "tank")
 	pa.waitFunc(`document.querySelectorAll('#streams-table tbody tr').length === 1 && document.querySelector('#streams-table tbody tr').dataset.stream === 'site1/tank/level'`)
 	pa.fill("#stream-search", "")
+	rows := `[...document.querySelectorAll('#streams-table tbody tr')].map((r) => r.dataset.stream).join(' ')`
+	pa.waitFunc(rows + ` === 'site1/boiler/pressure site1/boiler/temp site1/tank/level'`)
+	// Each row shows the stream's labels as the agent has them.
+	for _, name := range []string{"site1/boiler/temp", "site1/boiler/pressure", "site1/tank/level"} {
+		want := strings.Join(a.labels(name), " ")
+		if got := pa.eval(fmt.Sprintf(`[...document.querySelectorAll('#streams-table tr[data-stream=%q] .label-chip')].map((e) => e.textContent).join(' ')`, name)); got != want {
+			t.Errorf("labels of %s in the list: %q, want %q", name, got, want)
+		}
+	}
+	// The label filter narrows the list (the agent matches ?label=), a
+	// chip adds its label to it, and the filter is kept in the URL.
+	pa.fill("#stream-label", "area=boiler")
+	pa.waitFunc(rows + ` === 'site1/boiler/pressure site1/boiler/temp'`)
+	pa.waitText("#stream-count", "2 of 2 streams with area=boiler")
+	if h := pa.eval(`location.hash`); h != "#/streams?label=area%3Dboiler" {
+		t.Errorf("the label filter in the URL: %q", h)
+	}
+	pa.fill("#stream-label", "site=plant1, area=tank")
+	pa.waitFunc(rows + ` === 'site1/tank/level'`)
+	pa.fill("#stream-label", "area=nowhere")
+	pa.waitText("#streams-table", "No stream has these labels.")
+	pa.fill("#stream-label", "")
+	pa.waitFunc(rows + ` === 'site1/boiler/pressure site1/boiler/temp site1/tank/level'`)
+	pa.click(`#streams-table tr[data-stream="site1/tank/level"] button.label-chip[data-label="area=tank"]`)
+	pa.waitFunc(rows + ` === 'site1/tank/level'`)
+	if v := pa.value("#stream-label"); v != "area=tank" {
+		t.Errorf("the label filter after a chip: %q", v)
+	}
+	pa.fill("#stream-label", "")
+	pa.waitFunc(rows + ` === 'site1/boiler/pressure site1/boiler/temp site1/tank/level'`)
 	pa.click(`#streams-table tr[data-stream="site1/boiler/pressure"] a.stream-link`)
 	pa.waitText("#stream-name", "site1/boiler/pressure")
+	if got, want := pa.eval(`[...document.querySelectorAll('#stream-labels .label-chip')].map((e) => e.textContent).join(' ')`), strings.Join(a.labels("site1/boiler/pressure"), " "); got != want {
+		t.Errorf("labels on the stream page: %q, want %q", got, want)
+	}
 	pa.waitVisible("#plot canvas")
 	pa.waitVisible("#points-table tbody tr td.num")
-	pa.waitText("#legend .series-status", "raw, 360 points")
+	// Pressure is drawn raw. The window is the live last hour, so it
+	// holds the 360 points of the hour before the data was written less
+	// one per 10 s since then: the count depends on how long the pages
+	// took to load (on a loaded machine, tens of seconds), not only on
+	// the console.
+	pa.waitFunc(`(() => { const e = document.querySelector("#legend .series-status");
+		const m = e && e.textContent.match(/^raw, (\d+) points$/); return !!m && +m[1] > 300 && +m[1] <= 360; })()`)
 	pa.shot(shots, "stream")
+
+	// Status: the store's disk use, free space, max_size and retention
+	// per rule, as the agent's status has them; writes go on.
+	pa.click(`nav a[data-page="status"]`)
+	pa.waitVisible("#store-panel #store-disk")
+	pa.eventually(func() bool { return a.checkStorePanel(pa) }, "the disk panel to show the agent's status")
+	pa.waitText("#store-panel", "writing")
+	if pa.exists("#store-refused") || pa.eval(`String(document.getElementById('store-alert').hidden)`) != "true" {
+		t.Error("acme's console warns of refused writes")
+	}
+	pa.shot(shots, "status")
+
+	// A gateway whose disk is full: its store keeps 1000 TiB free, which
+	// no disk has, so it refuses every write. Every page warns of it, and
+	// the status page says why.
+	f := startAgent(t, bin, "edge-gw", "store: {min_free: 1000TiB}")
+	pf := br.tab("edge-gw")
+	pf.open(f.url + "/")
+	pf.waitVisible("#signin-form #token")
+	pf.fill("#token", f.token)
+	pf.click("#signin-submit")
+	pf.waitVisible("#streams-table")
+	pf.waitText("#store-alert-text", "The disk is full: writes are refused since ")
+	since := regexp.MustCompile(`since \d{4}-\d\d-\d\d ([01]\d|2[0-3]):[0-5]\d:[0-5]\d`) // 24-hour time
+	if txt := pf.eval(`document.getElementById('store-alert').textContent`); !since.MatchString(txt) || !strings.Contains(txt, "file system full") {
+		t.Errorf("the full disk's warning: %q", txt)
+	}
+	pf.click(`nav a[data-page="status"]`)
+	pf.waitText("#store-refused", "file system full")
+	pf.waitText("#store-panel", "writes refused")
+	pf.eventually(func() bool { return f.checkStorePanel(pf) }, "the disk panel to show the agent's status")
+	pf.shot(shots, "status-disk-full")
+	pf.click(`nav a[data-page="communities"]`)
+	pf.waitVisible("#community-list")
+	if !since.MatchString(pf.eval(`document.getElementById('store-alert').hidden ? '' : document.getElementById('store-alert-text').textContent`)) {
+		t.Error("the full disk's warning is gone on another page")
+	}
 
 	// Trend of two local streams: the temperature comes as summaries, the
 	// pressure raw; zooming in (a drag across the chart) gives raw points.
@@ -241,6 +326,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		pb.click("#catalog-refresh")
 		return false
 	}, "the shared stream in northwind's catalog")
+	// The catalog shows a shared stream's labels and filters on them.
+	if got, want := pb.eval(`[...document.querySelectorAll('`+catalogRow+` .label-chip')].map((e) => e.textContent).join(' ')`), strings.Join(a.labels("site1/boiler/temp"), " "); got != want {
+		t.Errorf("labels in the catalog: %q, want %q", got, want)
+	}
+	pb.fill("#catalog-label", "area=tank")
+	pb.waitText("#catalog-table", "No shared stream has these labels.")
+	pb.fill("#catalog-label", "area=boiler, site")
+	pb.waitVisible(catalogRow)
+	pb.fill("#catalog-label", "")
+	pb.waitVisible(catalogRow)
 	pb.shot(shots, "catalog")
 	pb.click(catalogRow + " a.trend-link")
 	pb.waitVisible("#trend-chart #plot canvas")
@@ -478,14 +573,18 @@ func buildSluice(t *testing.T) string {
 var readyRE = regexp.MustCompile(`msg="agent ready" api=(\S+)`)
 
 // startAgent runs `sluice agent` for a tenant with federation and gossip
-// on free loopback ports, as the CLI's end-to-end tests do.
-func startAgent(t *testing.T, bin, tenant string) *agent {
+// on free loopback ports, as the CLI's end-to-end tests do; extraYAML are
+// more top-level keys of its config.
+func startAgent(t *testing.T, bin, tenant string, extraYAML ...string) *agent {
 	t.Helper()
 	ports := freePorts(t, 2)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "agent.yaml")
 	yaml := fmt.Sprintf("tenant: {name: %s}\nfederation: {listen: 127.0.0.1:%d, gossip: 127.0.0.1:%d, advertise: 127.0.0.1}\n", tenant, ports[0], ports[1])
+	for _, y := range extraYAML {
+		yaml += y + "\n"
+	}
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -586,9 +685,131 @@ func (a *agent) call(method, path, ctype, body string) string {
 	return string(out)
 }
 
-func (a *agent) createStream(name, unit, desc string) {
-	b, _ := json.Marshal(map[string]string{"name": name, "unit": unit, "description": desc, "kind": "float"})
+func (a *agent) createStream(name, unit, desc string, labels map[string]string) {
+	b, _ := json.Marshal(map[string]any{"name": name, "unit": unit, "description": desc, "kind": "float", "labels": labels})
 	a.call("POST", "/api/v1/streams", "application/json", string(b))
+}
+
+// labels are a stream's labels as the agent has them, "key=value" in key
+// order, as the console shows them.
+func (a *agent) labels(name string) []string {
+	a.t.Helper()
+	var st struct{ Labels map[string]string }
+	if err := json.Unmarshal([]byte(a.call("GET", "/api/v1/streams/"+url.PathEscape(name), "", "")), &st); err != nil {
+		a.t.Fatal(err)
+	}
+	var out []string
+	for k, v := range st.Labels {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		a.t.Fatalf("stream %s has no labels", name)
+	}
+	return out
+}
+
+// storeStatus is the "store" object of GET /api/v1/status.
+type storeStatus struct {
+	DiskBytes int64  `json:"disk_bytes"`
+	FreeBytes int64  `json:"free_bytes"`
+	MaxSize   int64  `json:"max_size"`
+	Retention int64  `json:"retention"`
+	Measured  string `json:"measured"`
+	Refused   string `json:"refused"`
+	Rules     []struct {
+		Rule    string `json:"rule"`
+		MaxAge  int64  `json:"max_age"`
+		Streams int    `json:"streams"`
+	} `json:"rules"`
+}
+
+// checkStorePanel compares the status page's disk panel with the agent's
+// status. It reports false, after a refresh, while the page shows another
+// measurement than the status (the agent measures every minute); once
+// both are of one measurement, every value must be the agent's.
+func (a *agent) checkStorePanel(p *page) bool {
+	a.t.Helper()
+	var st struct{ Store storeStatus }
+	if err := json.Unmarshal([]byte(a.call("GET", "/api/v1/status", "", "")), &st); err != nil {
+		a.t.Fatal(err)
+	}
+	var shown struct {
+		Measured        string
+		Disk, Free, Max struct{ Bytes, Text string }
+		Retention       string
+		Rules           []struct{ Rule, Streams, Keeps string }
+	}
+	js := `(() => { const p = document.getElementById('store-panel'); if (!p) return '{}';
+		const g = (id) => { const e = document.getElementById(id); return e ? {bytes: e.dataset.bytes, text: e.textContent} : {}; };
+		return JSON.stringify({measured: p.dataset.measured, disk: g('store-disk'), free: g('store-free'), max: g('store-max-size'),
+			retention: document.getElementById('store-retention').textContent,
+			rules: [...document.querySelectorAll('#retention-table tbody tr')].map((r) => ({rule: r.dataset.rule, streams: r.cells[2].textContent, keeps: r.cells[3].textContent}))}); })()`
+	if err := json.Unmarshal([]byte(p.eval(js)), &shown); err != nil {
+		p.fail("read the disk panel", err)
+	}
+	if shown.Measured != st.Store.Measured {
+		p.click("#status-refresh")
+		return false
+	}
+	sp := st.Store
+	maxText := "no bound"
+	if sp.MaxSize > 0 {
+		maxText = fmtBytes(sp.MaxSize)
+	}
+	for _, c := range []struct {
+		what        string
+		got, want   string
+		gotB, wantB string
+	}{
+		{"disk use", shown.Disk.Text, fmtBytes(sp.DiskBytes), shown.Disk.Bytes, strconv.FormatInt(sp.DiskBytes, 10)},
+		{"free space", shown.Free.Text, fmtBytes(sp.FreeBytes), shown.Free.Bytes, strconv.FormatInt(sp.FreeBytes, 10)},
+		{"max_size", shown.Max.Text, maxText, shown.Max.Bytes, strconv.FormatInt(sp.MaxSize, 10)},
+		{"retention", shown.Retention, days(sp.Retention, "forever"), "", ""},
+	} {
+		if c.got != c.want || c.gotB != c.wantB {
+			a.t.Errorf("%s: the status page shows %s %q (%s bytes), the agent's status %q (%s bytes)", p.name, c.what, c.got, c.gotB, c.want, c.wantB)
+		}
+	}
+	if len(shown.Rules) != len(sp.Rules) {
+		a.t.Errorf("%s: the status page shows %d retention rules, the agent has %d: %+v", p.name, len(shown.Rules), len(sp.Rules), shown.Rules)
+		return true
+	}
+	for i, r := range sp.Rules {
+		want := struct{ Rule, Streams, Keeps string }{r.Rule, strconv.Itoa(r.Streams), days(r.MaxAge, "forever")}
+		if shown.Rules[i] != want {
+			a.t.Errorf("%s: retention rule %d on the page %+v, the agent's %+v", p.name, i, shown.Rules[i], want)
+		}
+	}
+	return true
+}
+
+// fmtBytes writes bytes as the console does: binary units, one decimal
+// rounded half up (JavaScript's toFixed of an exact quotient).
+func fmtBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	i, unit := 0, int64(1)
+	for n >= unit*1024 && i < len(units)-1 {
+		unit *= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	tenths := (n*10 + unit/2) / unit
+	return fmt.Sprintf("%d.%d %s", tenths/10, tenths%10, units[i])
+}
+
+// days writes a duration in nanoseconds of whole days as "7d".
+func days(ns int64, none string) string {
+	if ns == 0 {
+		return none
+	}
+	d := time.Duration(ns)
+	if d%(24*time.Hour) != 0 {
+		return d.String()
+	}
+	return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
 }
 
 func (a *agent) write(csv string) {

@@ -36,6 +36,21 @@ func NodePartners(n *federation.Node) Partners { return nodePartners{n} }
 
 type nodePartners struct{ *federation.Node }
 
+// Communities are those in which data flows for this tenant.
+func (p nodePartners) Communities() []federation.Community {
+	var out []federation.Community
+	for _, c := range p.Node.Communities(nil) {
+		if c.Active() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (p nodePartners) Catalog(ctx context.Context, c policy.CommunityID) (federation.Catalog, error) {
+	return p.Node.Catalog(ctx, string(c))
+}
+
 // maxAnswer bounds an owner's summaries answer (MaxBuckets of them).
 const maxAnswer = 256 << 20
 

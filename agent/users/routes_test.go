@@ -242,7 +242,7 @@ func TestTableCoversEveryRoute(t *testing.T) {
 		}
 	}
 	// The routes the agent mounts today (agent/api routes() and
-	// federation's LocalHandler) must all have a rule.
+	// MountFederation) must all have a rule.
 	for _, p := range []string{
 		"GET /api/v1/status", "GET /api/v1/streams", "POST /api/v1/streams", "GET /api/v1/streams/{name}",
 		"DELETE /api/v1/streams/{name}", "POST /api/v1/streams/{name}/data", "POST /api/v1/data",

@@ -1,115 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-
-	"github.com/sluice-edge/sluice/agent/api"
 )
 
-// The federation verbs (tenant, community, invitation, share, unshare)
-// follow docs/federation-api.md. They are methods of fedCLI so that the
-// demo can drive them against its own agents, with their output captured,
-// through exactly the code a user runs.
-
-// fedCLI runs the federation verbs with its own standard streams.
-type fedCLI struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	// client, if set, is used instead of --addr / --token / --data-dir.
-	client *api.Client
-}
-
-// fedStd is the CLI as a user runs it.
-var fedStd = &fedCLI{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
-
-// commands are the federation verbs by their first word. Their errors
-// are *verbError, named by the verb that failed.
-func (f *fedCLI) commands() map[string]command {
-	return map[string]command{
-		"tenant":     {"show this agent's tenant identity and partner card", f.runTenant},
-		"community":  {"create communities, invite partners, read shared streams", f.runCommunity},
-		"invitation": {"accept or decline an invitation to a community", f.runInvitation},
-		"share":      {"share a stream into a community", nameErr("share", f.runShare)},
-		"unshare":    {"stop sharing a stream into a community", nameErr("unshare", f.runUnshare)},
-		"connection": {"one-way links to other tenants: request, review, cancel, read", f.runConnection},
-	}
-}
-
-// cliCommands are the federation verbs for main's command table: each
-// prints its own one-line error naming the verb, as in
-// "sluice community read: denied: paused (HTTP 403)", and exits 1, or 2
-// for a usage mistake.
-func (f *fedCLI) cliCommands() map[string]command {
-	out := map[string]command{}
-	for name, c := range f.commands() {
-		run := c.run
-		out[name] = command{c.summary, func(ctx context.Context, args []string) error {
-			err := run(ctx, args)
-			if err == nil || errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return &exitError{code: report(f.stderr, name, err)}
-		}}
-	}
-	return out
-}
-
-// flags makes a verb's flag set with the client flags; usage and flag
-// errors go to f.stderr.
-func (f *fedCLI) flags(name, synopsis string) (*flag.FlagSet, clientFlags) {
-	fs := newFlags(name, synopsis)
-	fs.SetOutput(f.stderr)
-	return fs, addClientFlags(fs)
-}
-
-func (f *fedCLI) connect(cf clientFlags) (*api.Client, error) {
-	if f.client != nil {
-		return f.client, nil
-	}
-	return cf.client()
-}
-
-// verbError is the error of one verb, e.g. "community read".
-type verbError struct {
-	verb string
-	err  error
-}
-
-func (e *verbError) Error() string { return e.verb + ": " + oneLine(e.err) }
-func (e *verbError) Unwrap() error { return e.err }
-
-// nameErr makes run's errors *verbError for verb.
-func nameErr(verb string, run func(context.Context, []string) error) func(context.Context, []string) error {
-	return func(ctx context.Context, args []string) error {
-		err := run(ctx, args)
-		if err == nil || errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &verbError{verb: verb, err: err}
-	}
-}
-
-// named names the errors of group's subcommands by group and subcommand.
-func named(group string, subs map[string]command) map[string]command {
-	out := make(map[string]command, len(subs))
-	for name, c := range subs {
-		out[name] = command{c.summary, nameErr(group+" "+name, c.run)}
-	}
-	return out
-}
+// The community verbs: create and delete communities, invite and confirm
+// partners, membership, pausing, the catalog (docs/federation-api.md).
 
 func (f *fedCLI) runCommunity(ctx context.Context, args []string) error {
 	return subcommand(ctx, "community", args, named("community", map[string]command{
@@ -191,56 +91,6 @@ type inviteAnswer struct {
 	EmailError string   `json:"email_error"`
 }
 
-// jsonText is any JSON value shown as text: a string as it is, null as
-// nothing, an object as "key=value ..." and anything else as written.
-type jsonText string
-
-func (t *jsonText) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		*t = jsonText(s)
-		return nil
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) == nil {
-		if m == nil {
-			*t = ""
-			return nil
-		}
-		keys := make([]string, 0, len(m))
-		for k, v := range m {
-			if v != nil && v != "" && v != false {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			v, _ := json.Marshal(m[k])
-			var vs string
-			if json.Unmarshal(v, &vs) != nil {
-				vs = string(v)
-			}
-			parts[i] = k + "=" + vs
-		}
-		*t = jsonText(strings.Join(parts, " "))
-		return nil
-	}
-	var c bytes.Buffer
-	if err := json.Compact(&c, b); err != nil {
-		return err
-	}
-	*t = jsonText(c.String())
-	return nil
-}
-
-func (t jsonText) or(def string) string {
-	if t == "" {
-		return def
-	}
-	return string(t)
-}
-
 // communityPath is the API path of community c; parts are appended as
 // they are (escape them first).
 func communityPath(c string, parts ...string) string {
@@ -249,103 +99,6 @@ func communityPath(c string, parts ...string) string {
 		p += "/" + s
 	}
 	return p
-}
-
-// partnerStreamPath is the API path of a read of tenant's stream shared
-// into community c; kind is data, latest, interpolated or summaries.
-func partnerStreamPath(c, tenant, stream, kind string) string {
-	return communityPath(c, "streams", url.PathEscape(tenant), url.PathEscape(stream), kind)
-}
-
-// splitTenantStream splits TENANT/STREAM at the first slash: tenant ids
-// and names contain no slash, stream names may.
-func splitTenantStream(s string) (tenant, stream string, err error) {
-	tenant, stream, ok := strings.Cut(s, "/")
-	switch {
-	case !ok:
-		return "", "", fmt.Errorf("%q is not TENANT/STREAM (e.g. acme-refinery/site1/boiler/temp)", s)
-	case tenant == "":
-		return "", "", fmt.Errorf("%q has no tenant before the first slash", s)
-	case stream == "":
-		return "", "", fmt.Errorf("%q has no stream after the first slash", s)
-	}
-	return tenant, stream, nil
-}
-
-// nonEmpty rejects empty positional arguments, which would make an
-// ambiguous path.
-func nonEmpty(pos []string, names ...string) error {
-	for i, p := range pos {
-		if strings.TrimSpace(p) == "" && i < len(names) {
-			return usageErr("%s must not be empty", names[i])
-		}
-	}
-	return nil
-}
-
-// call sends a request and returns the raw JSON answer (nil for 204).
-func call(ctx context.Context, c *api.Client, method, path string, q url.Values, in any) (json.RawMessage, error) {
-	var raw json.RawMessage
-	var body io.Reader
-	ct := ""
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body, ct = bytes.NewReader(b), "application/json"
-	}
-	resp, err := c.Do(ctx, method, path, q, ct, body)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read answer of %s %s: %w", method, path, err)
-	}
-	if len(bytes.TrimSpace(b)) > 0 {
-		raw = b
-	}
-	return raw, nil
-}
-
-// decode reads a JSON answer into out.
-func decode(raw json.RawMessage, out any, what string) error {
-	if len(raw) == 0 {
-		return fmt.Errorf("the agent sent no %s", what)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("decode %s: %w", what, err)
-	}
-	return nil
-}
-
-// printRaw prints a JSON answer indented.
-func printRaw(w io.Writer, raw json.RawMessage) error {
-	if len(raw) == 0 {
-		raw = json.RawMessage("null")
-	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
-		return fmt.Errorf("the agent's answer is not JSON: %w", err)
-	}
-	b.WriteByte('\n')
-	_, err := w.Write(b.Bytes())
-	return err
-}
-
-func (f *fedCLI) table(header string) *tabwriter.Writer {
-	tw := tabwriter.NewWriter(f.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	return tw
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
@@ -479,13 +232,6 @@ func (f *fedCLI) communityShow(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 func (f *fedCLI) memberTable(ms []memberJSON) error {
@@ -729,8 +475,9 @@ func (f *fedCLI) communityResume(ctx context.Context, args []string) error {
 }
 
 func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community catalog", "COMMUNITY [--search TEXT] [-o json|table]")
+	fs, cf := f.flags("community catalog", "COMMUNITY [--search TEXT] [--label key=value]... [-o json|table]")
 	search := fs.String("search", "", "only streams whose name, unit or description contains this")
+	labels := addLabelSelectFlag(fs) // stream.go
 	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -743,9 +490,10 @@ func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var q url.Values
+	q := url.Values{}
+	labels.set(q)
 	if *search != "" {
-		q = url.Values{"search": {*search}}
+		q.Set("search", *search)
 	}
 	raw, err := call(ctx, c, "GET", communityPath(pos[0], "catalog"), q, nil)
 	if err != nil {
@@ -768,121 +516,4 @@ func (f *fedCLI) catalogTable(list []catalogEntryJSON) error {
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", first(e.TenantName, e.Tenant), e.Stream, dash(e.Kind), dash(e.Unit), e.Constraints.or("-"), e.Description)
 	}
 	return tw.Flush()
-}
-
-// partnerRead parses COMMUNITY TENANT/STREAM and the read flags, sends
-// the read and copies the answer to stdout as it arrives.
-func (f *fedCLI) partnerRead(ctx context.Context, fs *flag.FlagSet, cf clientFlags, args []string, kind string, query func() (url.Values, error)) error {
-	pos, err := parseFlags(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
-		return err
-	}
-	tenant, stream, err := splitTenantStream(pos[1])
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	q, err := query()
-	if err != nil {
-		return err
-	}
-	return f.relayRead(ctx, cf, partnerStreamPath(pos[0], tenant, stream, kind), q)
-}
-
-// relayRead streams a read's answer from this tenant's agent to stdout.
-func (f *fedCLI) relayRead(ctx context.Context, cf clientFlags, path string, q url.Values) error {
-	c, err := f.connect(cf)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(ctx, "GET", path, q, "", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out := bufio.NewWriterSize(f.stdout, 64<<10)
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		out.Flush()
-		return fmt.Errorf("read answer: %w", err)
-	}
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	if tok := resp.Trailer.Get("Sluice-Next-Page-Token"); tok != "" {
-		fmt.Fprintf(f.stderr, "more points follow; continue with the API's page_token=%s\n", tok)
-	}
-	return nil
-}
-
-const partnerHelp = "\n\nTENANT is the partner's tenant id or name; everything after the first\n" +
-	"slash is the stream name, e.g. acme-refinery/site1/boiler/temp."
-
-func (f *fedCLI) communityRead(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community read", "COMMUNITY TENANT/STREAM [--start -1h] [--end now] [--format csv|json] [--limit N]"+partnerHelp)
-	rf := addReadFlags(fs, "-1h")
-	limit := fs.Int("limit", 0, "at most this many points (0: the whole window)")
-	return f.partnerRead(ctx, fs, cf, args, "data", func() (url.Values, error) {
-		q := rf.query()
-		if *limit < 0 {
-			return nil, usageErr("--limit must not be negative")
-		}
-		if *limit > 0 {
-			q.Set("limit", strconv.Itoa(*limit))
-		}
-		return q, nil
-	})
-}
-
-func (f *fedCLI) communityLatest(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community latest", "COMMUNITY TENANT/STREAM [--format csv|json]"+partnerHelp)
-	rf := addReadFlags(fs, "-1h")
-	return f.partnerRead(ctx, fs, cf, args, "latest", func() (url.Values, error) {
-		return url.Values{"format": {*rf.format}, "time": {*rf.timeFmt}}, nil
-	})
-}
-
-func (f *fedCLI) communityInterpolated(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community interpolated", "COMMUNITY TENANT/STREAM [--start -1h] [--end now] (--interval D | --count N)"+partnerHelp)
-	rf := addReadFlags(fs, "-1h")
-	interval := fs.String("interval", "", "one value every interval, e.g. 1m")
-	count := fs.Int("count", 0, "or this many values from start to end")
-	return f.partnerRead(ctx, fs, cf, args, "interpolated", func() (url.Values, error) {
-		if (*interval == "") == (*count <= 0) {
-			fs.Usage()
-			return nil, usageErr("give one of --interval or --count")
-		}
-		q := rf.query()
-		if *interval != "" {
-			q.Set("interval", *interval)
-		} else {
-			q.Set("count", strconv.Itoa(*count))
-		}
-		return q, nil
-	})
-}
-
-func (f *fedCLI) communitySummaries(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community summaries", "COMMUNITY TENANT/STREAM [--start -24h] [--end now] --interval D"+partnerHelp)
-	rf := addReadFlags(fs, "-24h")
-	interval := fs.String("interval", "1h", "summary interval, e.g. 1m")
-	return f.partnerRead(ctx, fs, cf, args, "summaries", func() (url.Values, error) {
-		if *interval == "" {
-			return nil, usageErr("--interval must not be empty")
-		}
-		q := rf.query()
-		q.Set("interval", *interval)
-		return q, nil
-	})
-}
-
-// shellQuote quotes s for a shell command line when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

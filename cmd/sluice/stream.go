@@ -11,13 +11,16 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluice-edge/sluice/agent"
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/connectors"
 )
 
 // clientFlags are the flags of every verb that talks to an agent.
@@ -86,10 +89,89 @@ func runStream(ctx context.Context, args []string) error {
 	})
 }
 
+// labelFlag collects repeated --label flags, checked as the agent checks
+// them so that a mistake is a usage error before any request.
+type labelFlag struct {
+	terms      []string
+	needsValue bool // key=value only (setting labels), not a bare key (selecting)
+}
+
+func (l *labelFlag) String() string { return strings.Join(l.terms, ",") }
+func (l *labelFlag) Set(s string) error {
+	k, v, hasValue := strings.Cut(s, "=")
+	if l.needsValue && !hasValue {
+		return fmt.Errorf("want key=value, e.g. site=plant1")
+	}
+	if err := connectors.ValidateLabelKey(k); err != nil {
+		return err
+	}
+	if hasValue {
+		if err := connectors.ValidateLabelValue(k, v); err != nil {
+			return err
+		}
+	}
+	l.terms = append(l.terms, s)
+	return nil
+}
+
+// set adds the terms to a query as repeated ?label=, if there are any.
+func (l *labelFlag) set(q url.Values) {
+	if len(l.terms) > 0 {
+		q["label"] = l.terms
+	}
+}
+
+// labels is the flags as a label set (--label k=v given twice: the later wins).
+func (l *labelFlag) labels() map[string]string {
+	if len(l.terms) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, t := range l.terms {
+		k, v, _ := strings.Cut(t, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// addLabelSelectFlag is the --label of listings: key=value or key, all of
+// which must hold; the agent matches them (?label=).
+func addLabelSelectFlag(fs *flag.FlagSet) *labelFlag {
+	l := &labelFlag{}
+	fs.Var(l, "label", "only streams with this label: key=value, or key for any value (repeat: all must hold)")
+	return l
+}
+
+// fmtLabels writes labels compactly for a table column: k=v,k=v in key
+// order, "-" for none. A value with a comma, quote or space is quoted.
+func fmtLabels(ls map[string]string) string {
+	if len(ls) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v := ls[k]
+		if v == "" || strings.ContainsAny(v, ",\" \t") {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(k + "=" + v)
+	}
+	return b.String()
+}
+
 func streamList(ctx context.Context, args []string) error {
-	fs := newFlags("stream list", "[--prefix P] [-o json|table]")
+	fs := newFlags("stream list", "[--prefix P] [--label key=value]... [-o json|table]")
 	cf := addClientFlags(fs)
 	prefix := fs.String("prefix", "", "only streams whose name starts with this")
+	labels := addLabelSelectFlag(fs)
 	output := addOutputFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
@@ -103,6 +185,7 @@ func streamList(ctx context.Context, args []string) error {
 	for {
 		var page api.StreamList
 		q := url.Values{"prefix": {*prefix}, "after": {after}, "limit": {"1000"}}
+		labels.set(q)
 		if err := c.JSON(ctx, "GET", "/api/v1/streams", q, nil, &page); err != nil {
 			return err
 		}
@@ -116,9 +199,9 @@ func streamList(ctx context.Context, args []string) error {
 		return printJSON(all)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tUNIT\tSOURCE\tCREATED")
+	fmt.Fprintln(tw, "NAME\tKIND\tUNIT\tSOURCE\tCREATED\tLABELS")
 	for _, s := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Unit, s.Source, s.Created.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Unit, s.Source, s.Created.Format(time.RFC3339), fmtLabels(s.Labels))
 	}
 	return tw.Flush()
 }
@@ -158,7 +241,7 @@ func printStream(w io.Writer, s api.StreamJSON) error {
 	for _, kv := range [][2]string{
 		{"name", s.Name}, {"kind", s.Kind.String()}, {"unit", dash(s.Unit)}, {"description", dash(s.Description)},
 		{"source", first(s.Source, "API")}, {"created", fmtTime(s.Created)}, {"retention", first(s.Retention, "the agent's default")},
-		{"id", strconv.FormatUint(s.ID, 10)},
+		{"id", strconv.FormatUint(s.ID, 10)}, {"labels", fmtLabels(s.Labels)},
 	} {
 		fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
 	}
@@ -166,11 +249,13 @@ func printStream(w io.Writer, s api.StreamJSON) error {
 }
 
 func streamCreate(ctx context.Context, args []string) error {
-	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D] [-o json|table]")
+	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D] [--label key=value]... [-o json|table]")
 	cf := addClientFlags(fs)
 	kind := fs.String("kind", "float", "value kind: float, int, bool or string")
 	unit := fs.String("unit", "", "unit of measure, e.g. degC")
 	desc := fs.String("description", "", "what the stream measures")
+	labels := &labelFlag{needsValue: true}
+	fs.Var(labels, "label", "a label of the stream, key=value, e.g. site=plant1 (repeat for more)")
 	output := addOutputFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -180,7 +265,10 @@ func streamCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := map[string]string{"name": pos[0], "kind": *kind, "unit": *unit, "description": *desc}
+	req := map[string]any{"name": pos[0], "kind": *kind, "unit": *unit, "description": *desc}
+	if ls := labels.labels(); ls != nil {
+		req["labels"] = ls
+	}
 	var raw json.RawMessage
 	if err := c.JSON(ctx, "POST", "/api/v1/streams", nil, req, &raw); err != nil {
 		return err
@@ -191,6 +279,10 @@ func streamCreate(ctx context.Context, args []string) error {
 	var s api.StreamJSON
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return fmt.Errorf("decode stream: %w", err)
+	}
+	if len(s.Labels) > 0 {
+		fmt.Printf("created %s (%s, labels %s)\n", s.Name, s.Kind, fmtLabels(s.Labels))
+		return nil
 	}
 	fmt.Printf("created %s (%s)\n", s.Name, s.Kind)
 	return nil

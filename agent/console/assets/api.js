@@ -20,7 +20,10 @@ export async function request(method, path, opts = {}) {
   let url = 'api/v1/' + path;
   if (opts.query) {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(opts.query)) if (v !== undefined && v !== null && v !== '') q.set(k, v);
+    // An array is a repeated parameter (label=a=1&label=b).
+    for (const [k, v] of Object.entries(opts.query)) {
+      for (const x of Array.isArray(v) ? v : [v]) if (x !== undefined && x !== null && x !== '') q.append(k, x);
+    }
     const s = q.toString();
     if (s) url += (url.includes('?') ? '&' : '?') + s;
   }
@@ -95,13 +98,14 @@ export const status = () => get('status');
 export const tenant = () => get('tenant');
 export const whoami = () => get('whoami');
 
-// Streams.
+// Streams. labels are label selector terms ("key=value" or "key"), all
+// of which must hold (the agent matches them).
 export const listStreams = (query) => get('streams', query);
-export async function allStreams(max = 20000) {
+export async function allStreams(max = 20000, labels) {
   const out = [];
   let after;
   do {
-    const page = await listStreams({ after, limit: 1000 });
+    const page = await listStreams({ after, limit: 1000, label: labels });
     out.push(...page.streams);
     after = page.next;
   } while (after && out.length < max);
@@ -125,7 +129,7 @@ export const pause = (id) => post(c(id) + '/pause');
 export const resume = (id) => post(c(id) + '/resume');
 export const share = (id, body) => post(c(id) + '/shares', body);
 export const unshare = (id, stream) => del(c(id) + '/shares/' + enc(stream));
-export const catalog = (id, search) => get(c(id) + '/catalog', { search });
+export const catalog = (id, search, labels) => get(c(id) + '/catalog', { search, label: labels });
 export const readPartner = (id, t, stream, kind, query, signal) =>
   get(c(id) + '/streams/' + enc(t) + '/' + enc(stream) + '/' + kind, query, signal);
 export const acceptInvitation = (token) => post('invitations/accept', { token });

@@ -6,7 +6,9 @@
 import * as auth from './auth.js';
 import * as api from './api.js';
 import * as roles from './roles.js';
+import * as store from './store.js';
 import { h, add, clear, notify, errorBox, shortID } from './ui.js';
+import * as status from './pages/status.js';
 import * as streams from './pages/streams.js';
 import * as stream from './pages/stream.js';
 import * as trend from './pages/trend.js';
@@ -17,6 +19,7 @@ import * as views from './pages/views.js';
 import * as audit from './pages/audit.js';
 
 const routes = [
+  [/^status$/, 'status', status],
   [/^streams$/, 'streams', streams],
   [/^streams\/(.+)$/, 'streams', stream],
   [/^trend$/, 'trend', trend],
@@ -75,6 +78,7 @@ async function route() {
   if (path === 'signin' || !auth.signedIn()) {
     nav.hidden = true;
     tenant = null;
+    store.hideAlert();
     renderWho();
     document.title = 'Sign in · Sluice';
     auth.renderSignIn(view, path === 'signin' ? params : new URLSearchParams({ next: path ? location.hash.slice(2) : '' }), (next) => {
@@ -90,7 +94,7 @@ async function route() {
   // refuses them anyway): the audit log is the tenant admin's; local
   // streams, connections and data views need tenant-wide read.
   const allowed = {
-    streams: roles.can(roles.READ), trend: true, communities: true,
+    status: true, streams: roles.can(roles.READ), trend: true, communities: true,
     connections: roles.can(roles.READ), views: roles.can(roles.READ), audit: roles.can(roles.ADMIN),
   };
   for (const a of nav.querySelectorAll('a')) a.hidden = allowed[a.dataset.page] === false;
@@ -101,6 +105,7 @@ async function route() {
   }
   if (!match) { location.replace('#/streams'); return; }
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === match.page);
+  if (match.page !== 'status') store.checkAlert(); // the status page shows its own status
   clear(view);
   const root = h('div', { class: 'page page-' + match.page });
   view.append(root);
@@ -116,3 +121,6 @@ async function route() {
 
 window.addEventListener('hashchange', route);
 route();
+// A full disk shows above every page within half a minute, whichever
+// page is open.
+setInterval(() => { if (auth.signedIn()) store.checkAlert(true); }, 30000);

@@ -117,6 +117,49 @@ export function parseDuration(s) {
   return +m[1] * { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000 }[m[2]];
 }
 
+// Bytes in binary units, as the agent writes them (72.1 GiB).
+export function fmtBytes(n) {
+  if (n === null || n === undefined || isNaN(n)) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  let v = Math.abs(n);
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (n < 0 ? '-' : '') + (i === 0 ? String(v) : v.toFixed(1)) + ' ' + units[i];
+}
+
+// Labels: a stream's key/value metadata, shown as "key=value" chips in
+// key order. A filter is a list of terms, "key=value" or "key" (has the
+// label), all of which must hold; the agent matches them.
+
+export function labelTerms(labels) {
+  return Object.keys(labels || {}).sort().map((k) => k + '=' + labels[k]);
+}
+
+// labelChips renders labels; with onpick each chip is a button that
+// hands its term on (to add it to a filter), with href a link.
+export function labelChips(labels, opts = {}) {
+  const terms = labelTerms(labels);
+  if (!terms.length) return h('span', { class: 'muted' }, opts.none === undefined ? '' : opts.none);
+  return h('span', { class: 'labels' }, terms.map((t) => opts.onpick
+    ? h('button', { type: 'button', class: 'label-chip', title: 'Only streams with ' + t, dataset: { label: t }, onclick: () => opts.onpick(t) }, t)
+    : opts.href ? h('a', { class: 'label-chip', href: opts.href(t), dataset: { label: t } }, t)
+      : h('span', { class: 'label-chip', dataset: { label: t } }, t)));
+}
+
+// parseLabelFilter reads "site=plant1, line" into terms; commas separate
+// terms, so a value with a comma in it is for the CLI or the API's
+// ?label= to match.
+export function parseLabelFilter(text) {
+  return String(text || '').split(',').map((t) => t.trim()).filter((t) => t);
+}
+
+// addLabelTerm adds a term to a filter input's text, once.
+export function addLabelTerm(text, term) {
+  const terms = parseLabelFilter(text);
+  if (!terms.includes(term)) terms.push(term);
+  return terms.join(', ');
+}
+
 // Feedback.
 
 // errorText gives a one-line message of an API or network error.

@@ -1,10 +1,10 @@
 // One community: members and their states, invitations (owner), this
 // tenant's shared streams, pause and resume, and the catalog of what the
-// members share.
+// members share, searchable and filtered by label.
 
 import * as api from '../api.js';
 import { can, SHARE, ADMIN } from '../roles.js';
-import { h, add, clear, table, badge, shortID, fmtTime, errorBox, notify, action, confirmButton, field, copyText, errorText } from '../ui.js';
+import { h, add, clear, table, badge, shortID, fmtTime, errorBox, notify, action, confirmButton, field, copyText, errorText, labelChips, parseLabelFilter, addLabelTerm } from '../ui.js';
 import { fromCatalog } from '../series.js';
 
 function constraintsText(c) {
@@ -77,10 +77,14 @@ export async function render(root, ctx) {
 
   // Catalog.
   const search = h('input', { type: 'search', id: 'catalog-search', placeholder: 'Search the catalog' });
+  const labelInput = h('input', { type: 'search', id: 'catalog-label', class: 'label-filter', placeholder: 'Labels: site=plant1, line', spellcheck: false,
+    title: 'Only streams with all these labels: key=value, or key for any value; commas between' });
   const catalogList = h('div', { id: 'catalog-list' });
   let searchTimer;
   search.addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(loadCatalog, 250); });
-  catalogEl.append(h('div', { class: 'page-head' }, h('h2', {}, 'Catalog'), search,
+  labelInput.addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(loadCatalog, 300); });
+  const pick = (term) => { labelInput.value = addLabelTerm(labelInput.value, term); loadCatalog(); };
+  catalogEl.append(h('div', { class: 'page-head' }, h('h2', {}, 'Catalog'), search, labelInput,
     h('button', { type: 'button', id: 'catalog-refresh', onclick: action(loadCatalog) }, 'Refresh')), catalogList);
 
   add(root, head, summary,
@@ -89,15 +93,20 @@ export async function render(root, ctx) {
     h('section', { class: 'card' }, h('h2', {}, 'Your shared streams'), sharesEl, shareForm),
     h('section', { class: 'card' }, catalogEl));
 
+  let catalogLoads = 0;
   async function loadCatalog() {
     if (!c || (c.status !== 'owner' && c.status !== 'confirmed')) {
       add(clear(catalogList), h('p', { class: 'muted' }, 'The catalog opens once the owner has confirmed this tenant.'));
       return;
     }
     let entries;
+    const labels = parseLabelFilter(labelInput.value);
+    const n = ++catalogLoads;
     try {
-      entries = await api.catalog(c.id, search.value.trim());
+      entries = await api.catalog(c.id, search.value.trim(), labels);
+      if (n !== catalogLoads) return; // a later filter's answer wins
     } catch (e) {
+      if (n !== catalogLoads) return;
       add(clear(catalogList), errorBox(e));
       return;
     }
@@ -109,9 +118,10 @@ export async function render(root, ctx) {
         { label: 'Unit', cell: (e) => e.unit || '' },
         { label: 'Kind', cell: (e) => e.kind || '' },
         { label: 'Description', cell: (e) => e.description || '' },
+        { label: 'Labels', class: 'labels-cell', cell: (e) => labelChips(e.labels, { onpick: pick }) },
         { label: 'Access', cell: (e) => constraintsText(e.constraints) },
         { label: '', cell: (e) => e.tenant === self ? '' : h('a', { class: 'trend-link', href: '#/trend?s=' + encodeURIComponent(fromCatalog(e, c.id, c.name).id) }, 'Trend') },
-      ], entries, { id: 'catalog-table', empty: 'No member shares a stream here yet.', rowData: (e) => ({ stream: e.stream, tenant: e.tenant_name || e.tenant }) }));
+      ], entries, { id: 'catalog-table', empty: labels.length ? 'No shared stream has these labels.' : search.value.trim() ? 'No shared stream matches.' : 'No member shares a stream here yet.', rowData: (e) => ({ stream: e.stream, tenant: e.tenant_name || e.tenant }) }));
   }
 
   async function load() {

@@ -1,9 +1,9 @@
-// One local stream: its description, a trend chart, and the points of the
-// chart's window as a table, page by page.
+// One local stream: its description and labels, a trend chart, and the
+// points of the chart's window as a table, page by page.
 
 import * as api from '../api.js';
 import * as auth from '../auth.js';
-import { h, add, clear, table, fmtTime, fmtValue, qualityBadge, errorBox, download, action } from '../ui.js';
+import { h, add, clear, table, fmtTime, fmtValue, qualityBadge, errorBox, download, action, labelChips } from '../ui.js';
 import { localSeries } from '../series.js';
 import { createTrend } from '../chart.js';
 
@@ -24,7 +24,9 @@ export async function render(root, ctx) {
   const meta = h('div', { class: 'meta' }, [
     ['Unit', st.unit || '—'], ['Kind', st.kind], ['Source', st.source || 'API'], ['Created', fmtTime(st.created)],
     ['Retention', st.retention || 'agent default'], ['Id', String(st.id)],
-  ].map(([k, v]) => h('div', {}, h('div', { class: 'k' }, k), h('div', { class: 'v' }, v))));
+    // A label links to the streams that share it.
+    ['Labels', labelChips(st.labels, { none: 'none', href: (t) => '#/streams?label=' + encodeURIComponent(t) }), 'stream-labels'],
+  ].map(([k, v, id]) => h('div', {}, h('div', { class: 'k' }, k), h('div', { class: 'v', id }, v))));
   const chartEl = h('div', { class: 'chart card', id: 'stream-chart' });
   const rowsEl = h('div', { id: 'points' });
   const pager = h('div', { class: 'pager' });
