@@ -467,6 +467,9 @@ func storeRules(rs []configs.RetentionRule) []store.RetentionRule {
 	out := make([]store.RetentionRule, len(rs))
 	for i, r := range rs {
 		out[i] = store.RetentionRule{Prefix: r.Prefix, Source: r.Source, MaxAge: r.MaxAge.Std(), MaxSize: int64(r.MaxSize)}
+		for _, l := range r.Downsample {
+			out[i].Downsample = append(out[i].Downsample, store.DownsampleLevel{Interval: l.Interval.Std(), MaxAge: l.MaxAge.Std()})
+		}
 	}
 	return out
 }

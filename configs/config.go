@@ -249,6 +249,21 @@ type RetentionRule struct {
 	// MaxSize bounds the bytes these streams keep together; the oldest
 	// chunks among them go first. 0: no bound of their own.
 	MaxSize ByteSize `yaml:"max_size"`
+	// Downsample keeps summaries of these streams (count, min, max, mean,
+	// time-weighted mean, first, last per interval) for longer than their
+	// raw points, which then go at max_age (or store.retention). Levels
+	// finest first, each interval a multiple of the one before; the
+	// summaries API answers from them, for ranges older than the raw
+	// points, when its interval is a multiple of a level's.
+	Downsample []DownsampleLevel `yaml:"downsample"`
+}
+
+// DownsampleLevel is one entry of store.retention_rules[].downsample.
+type DownsampleLevel struct {
+	// Interval of the summaries ("1m", "1h"), on the grid of the epoch.
+	Interval Duration `yaml:"interval"`
+	// MaxAge is how long they are kept; 0 (the default): forever.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // The defaults of Default().

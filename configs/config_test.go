@@ -101,6 +101,14 @@ var badFiles = map[string][]string{
 		`sources[1].name: duplicate "a" (also sources[0]) (line 13)`,
 		"sources[1]: no connector section",
 	},
+	"downsample.bad.yaml": {
+		"store.retention_rules[0].downsample: needs max_age (or store.retention): the age at which raw points give way to the summaries; without one they are kept forever and nothing is downsampled (line 5)",
+		"store.retention_rules[1].downsample[0].interval: want a positive duration, e.g. 1m or 1h (line 10)",
+		"store.retention_rules[1].downsample[1].interval: 90ms is not a whole number of seconds (line 11)",
+		"store.retention_rules[1].downsample[3].interval: 1h30m is not a multiple of the level before it (1h): list the levels finest first, e.g. 1m then 1h (line 14)",
+		"store.retention_rules[1].downsample[2].max_age: 1d is not longer than the raw points' 7d, so the summaries would go with them (line 13)",
+		"store.retention_rules[1].downsample[3].max_age: negative (-1d); 0 keeps the summaries forever (line 15)",
+	},
 	"retention-rules.bad.yaml": {
 		"store.max_size: 1MiB is too small for the store to run in (want at least 16MiB, or 0 for no bound) (line 2)",
 		"store.retention_rules[0]: selects every stream: give a prefix (e.g. site1/) or a source (a source's name); store.retention and store.max_size cover every stream (line 4)",

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -497,7 +498,8 @@ func (v *validator) retentionRules(sc StoreConfig) {
 		if r.MaxSize < 0 {
 			v.add(p+".max_size", "negative (%s); 0 means no bound of its own", r.MaxSize)
 		}
-		if r.MaxAge == 0 && r.MaxSize == 0 {
+		v.downsample(p, r, sc.Retention)
+		if r.MaxAge == 0 && r.MaxSize == 0 && len(r.Downsample) == 0 {
 			v.addLine(p, v.c.lineOf(p), "sets neither max_age nor max_size, so it changes nothing")
 		}
 		key := r.Source + "\x00" + r.Prefix
@@ -505,6 +507,40 @@ func (v *validator) retentionRules(sc StoreConfig) {
 			v.addLine(p, v.c.lineOf(p), "selects the same streams as store.retention_rules[%d], which comes first and wins", j)
 		} else {
 			seen[key] = i
+		}
+	}
+}
+
+// downsample checks the downsampling levels of the retention rule at p.
+func (v *validator) downsample(p string, r RetentionRule, retention Duration) {
+	if len(r.Downsample) == 0 {
+		return
+	}
+	raw := r.MaxAge
+	if raw == 0 {
+		raw = retention
+	}
+	if raw <= 0 {
+		v.addLine(p+".downsample", v.c.lineOf(p+".downsample"), "needs max_age (or store.retention): the age at which raw points give way to the summaries; without one they are kept forever and nothing is downsampled")
+	}
+	var prev Duration
+	for j, l := range r.Downsample {
+		lp := p + ".downsample[" + strconv.Itoa(j) + "]"
+		switch {
+		case l.Interval <= 0:
+			v.addLine(lp+".interval", v.c.lineOf(lp), "want a positive duration, e.g. 1m or 1h")
+		case l.Interval.Std()%time.Second != 0:
+			v.add(lp+".interval", "%s is not a whole number of seconds", l.Interval)
+		case prev > 0 && (l.Interval <= prev || l.Interval%prev != 0):
+			v.add(lp+".interval", "%s is not a multiple of the level before it (%s): list the levels finest first, e.g. 1m then 1h", l.Interval, prev)
+		}
+		if l.Interval > 0 {
+			prev = l.Interval
+		}
+		if l.MaxAge < 0 {
+			v.add(lp+".max_age", "negative (%s); 0 keeps the summaries forever", l.MaxAge)
+		} else if l.MaxAge > 0 && raw > 0 && l.MaxAge <= raw {
+			v.add(lp+".max_age", "%s is not longer than the raw points' %s, so the summaries would go with them", l.MaxAge, raw)
 		}
 	}
 }

@@ -327,6 +327,15 @@ func (s *Store) ApplyRetention(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	for _, st := range streams {
+		if age := s.maxAge(st); age > 0 && s.levels(st) != nil {
+			// Summaries first: the raw points go only once they are in.
+			if err := s.downsample(ctx, st, s.now()-int64(age)); err != nil {
+				return err
+			}
+			if err := s.expireSummaries(ctx, st); err != nil {
+				return err
+			}
+		}
 		cutoff := s.retentionCutoff(st)
 		if cutoff == math.MinInt64 {
 			continue

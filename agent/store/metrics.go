@@ -14,6 +14,7 @@ type metrics struct {
 	compactedChunks prometheus.Counter
 	expiredChunks   prometheus.Counter
 	sizeDropped     prometheus.Counter
+	downsampled     prometheus.Counter
 	refusals        *prometheus.CounterVec
 	gcRuns          prometheus.Counter
 }
@@ -53,6 +54,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sizeDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_store_size_dropped_chunks_total", Help: "Chunks dropped, oldest first, to keep store.max_size or a retention rule's max_size.",
 		}),
+		downsampled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_store_downsampled_intervals_total", Help: "Intervals summarized by downsampling before their raw points expire.",
+		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_store_write_refusals_total", Help: "Write batches refused for want of space, by reason: disk_full (the file system is short of store.min_free) or max_size (a size bound reached with nothing left to drop).",
 		}, []string{"reason"}),
@@ -65,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.refusals.WithLabelValues(ReasonMaxSize)
 	if reg != nil {
 		reg.MustRegister(m.pointsWritten, m.writeErrors, m.commits, m.commitErrors, m.commitSeconds,
-			m.compactions, m.compactedChunks, m.expiredChunks, m.sizeDropped, m.refusals, m.gcRuns)
+			m.compactions, m.compactedChunks, m.expiredChunks, m.sizeDropped, m.downsampled, m.refusals, m.gcRuns)
 	}
 	return m
 }

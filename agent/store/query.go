@@ -360,6 +360,8 @@ type Summary struct {
 // points within b only. Intervals are half-open and start at start,
 // start+interval, ...; the last one is cut at end. For intervals on the
 // epoch-aligned grid, pass GridFloor(start, interval, offset) as start.
+// Unbounded, the intervals older than a downsampled stream's raw points
+// come from its stored summaries where a level fits (downsample.go).
 func (s *Store) Summaries(ctx context.Context, name string, start, end, interval int64, b Bounds) ([]Summary, error) {
 	st := s.lookup(name)
 	if st == nil {
@@ -384,7 +386,6 @@ func (s *Store) Summaries(ctx context.Context, name string, start, end, interval
 			out[i].End = out[i].Start + interval
 		}
 	}
-	numeric := st.meta.Kind != connectors.KindString
 	// The value in effect at start, for the time-weighted mean.
 	lo := s.lo(st, b)
 	from := max(start, lo)
@@ -392,31 +393,54 @@ func (s *Store) Summaries(ctx context.Context, name string, start, end, interval
 	if err != nil {
 		return nil, err
 	}
-	it := s.newIterator(st, from, min(end, b.Ceil), 0)
+	if _, _, err := s.summarize(st, out, nil, from, min(end, b.Ceil), held, haveHeld); err != nil {
+		return nil, err
+	}
+	if b == Unbounded {
+		// Older than the raw points kept: from stored summaries.
+		if err := s.fromDownsampled(st, out, interval); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// summarize fills out (intervals set, in order) from the raw points in
+// [from, to), starting with held as the value in effect. It returns the
+// value in effect at the end, and fills parts (if not nil, one per
+// interval) with what merging summaries needs.
+func (s *Store) summarize(st *stream, out []Summary, parts []partial, from, to int64, held Sample, haveHeld bool) (Sample, bool, error) {
+	numeric := st.meta.Kind != connectors.KindString
+	it := s.newIterator(st, from, to, 0)
 	defer it.Close()
 	acc := summer{}
 	cur := 0
+	finish := func() {
+		acc.end(&out[cur])
+		if parts != nil {
+			parts[cur] = partial{n: acc.n, m2: acc.m2, twSum: acc.twSum, twDur: acc.twDur}
+		}
+		held, haveHeld = acc.held, acc.haveHeld
+	}
 	acc.begin(&out[0], held, haveHeld && numeric)
 	for it.Next() {
 		p := it.At()
 		for p.Time >= out[cur].End {
-			acc.end(&out[cur])
-			held, haveHeld = acc.held, acc.haveHeld
+			finish()
 			cur++
 			acc.begin(&out[cur], held, haveHeld && numeric)
 		}
 		acc.add(&out[cur], p, numeric)
 	}
 	if err := it.Err(); err != nil {
-		return nil, err
+		return held, haveHeld, err
 	}
-	acc.end(&out[cur])
+	finish()
 	for cur++; cur < len(out); cur++ {
-		held, haveHeld = acc.held, acc.haveHeld
 		acc.begin(&out[cur], held, haveHeld && numeric)
-		acc.end(&out[cur])
+		finish()
 	}
-	return out, nil
+	return held, haveHeld, nil
 }
 
 // summer accumulates one interval's statistics in a single pass (Welford

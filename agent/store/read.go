@@ -56,7 +56,7 @@ func (s *Store) retentionCutoff(st *stream) int64 {
 	if r <= 0 {
 		return math.MinInt64
 	}
-	return s.now() - int64(r)
+	return s.rawCutoff(st, s.now()-int64(r))
 }
 
 func (s *Store) clampRetention(st *stream, start int64) int64 {

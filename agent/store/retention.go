@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +53,13 @@ type RetentionRule struct {
 	Source  string        // "" matches every source
 	MaxAge  time.Duration // 0: the store's Retention
 	MaxSize int64         // stored bytes of the matching streams together; 0: no bound
+
+	// Downsample keeps summaries of the streams (see Summaries) for longer
+	// than their raw points, one level per interval, finest first; each
+	// interval a multiple of the one before. Raw points go at the
+	// streams' retention, once every level has summarized them; nothing
+	// is downsampled while they are kept forever. See downsample.go.
+	Downsample []DownsampleLevel
 }
 
 // Label is the rule's name in metrics and messages.
@@ -267,35 +274,46 @@ func (s *Store) measure() {
 
 // oldestPoints returns, per rule label, the oldest point still served: the
 // first timestamp of each stream's first chunk, clipped to its retention.
+// One iterator seeks to every stream: an iterator costs one merge over
+// every memtable and table, a seek only a descent.
 func (s *Store) oldestPoints() map[string]int64 {
+	streams := s.streamsByID()
+	out := map[string]int64{}
+	_ = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pfxChunk}})
+		defer it.Close()
+		for _, st := range streams {
+			prefix := idKey(pfxChunk, st.meta.ID)
+			it.Seek(prefix)
+			if !it.ValidForPrefix(prefix) {
+				continue
+			}
+			if _, first, _, ok := parseChunkKey(it.Item().Key()); ok {
+				first = max(first, s.retentionCutoff(st))
+				label := DefaultRuleLabel
+				if st.rule != nil {
+					label = st.rule.label
+				}
+				if old, seen := out[label]; !seen || first < old {
+					out[label] = first
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// streamsByID returns the registered streams in the order of their keys.
+func (s *Store) streamsByID() []*stream {
 	s.mu.RLock()
 	streams := make([]*stream, 0, len(s.byID))
 	for _, st := range s.byID {
 		streams = append(streams, st)
 	}
 	s.mu.RUnlock()
-	out := map[string]int64{}
-	_ = s.db.View(func(txn *badger.Txn) error {
-		for _, st := range streams {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: idKey(pfxChunk, st.meta.ID)})
-			it.Rewind()
-			if it.Valid() {
-				if _, first, _, ok := parseChunkKey(it.Item().Key()); ok {
-					first = max(first, s.retentionCutoff(st))
-					label := DefaultRuleLabel
-					if st.rule != nil {
-						label = st.rule.label
-					}
-					if old, seen := out[label]; !seen || first < old {
-						out[label] = first
-					}
-				}
-			}
-			it.Close()
-		}
-		return nil
-	})
-	return out
+	slices.SortFunc(streams, func(a, b *stream) int { return cmp.Compare(a.meta.ID, b.meta.ID) })
+	return streams
 }
 
 func (s *Store) sizeLoop() {
@@ -442,7 +460,7 @@ type scanStream struct {
 }
 
 // histBuckets is the resolution of a size cutoff: the cutoff time falls on
-// one of this many steps between the oldest chunk and now.
+// one of this many steps between the oldest chunk and the newest.
 const histBuckets = 8192
 
 // histogram sums stored bytes of droppable chunks by first timestamp.
@@ -452,8 +470,8 @@ type histogram struct {
 	total     int64
 }
 
-func newHistogram(t0, now int64) *histogram {
-	w := (now - t0) / histBuckets
+func newHistogram(t0, t1 int64) *histogram {
+	w := (t1 - t0) / histBuckets
 	return &histogram{t0: t0, width: max(w, 1), bytes: make([]int64, histBuckets+1)}
 }
 
@@ -488,36 +506,40 @@ func (h *histogram) cutoff(need int64) int64 {
 // chunk: when that is all that is left, writes are refused with
 // ErrStorageFull until space is freed. The background job calls it every
 // SizeInterval; tests call it directly.
+//
+// A sweep reads only keys, and only those of the streams it may have to
+// drop from: every stream when the store is over MaxSize, else the
+// streams of the rules over their bound. It is background work sharing a
+// gateway's one or two cores with ingest, so it paces itself (see pacer)
+// unless freeing space is what matters: while writes are refused, or the
+// store is over MaxSize on disk.
 func (s *Store) EnforceSize(ctx context.Context) error {
 	s.sizeMu.Lock()
 	defer s.sizeMu.Unlock()
 	s.measure()
 	global := s.opts.MaxSize > 0 && (s.disk.size() > s.opts.MaxSize || s.sizeRefused.Load() != nil)
-	scan := global || !s.scannedOnce
-	bounded := s.opts.MaxSize > 0
+	full := global || (s.opts.MaxSize > 0 && !s.scannedOnce)
+	due := map[*rule]bool{}
 	for _, r := range s.rules {
 		if r.MaxSize <= 0 {
 			continue
 		}
-		bounded = true
-		if r.scanned.Load()+r.written.Load() > r.MaxSize || r.refused.Load() != nil {
-			scan = true
+		if full || !s.scannedOnce || r.scanned.Load()+r.written.Load() > r.MaxSize || r.refused.Load() != nil {
+			due[r] = true
 		}
 	}
-	if !bounded || !scan {
+	if !full && len(due) == 0 {
 		return nil
 	}
-	sc, err := s.scanSizes()
+	p := s.newPacer(global)
+	sc, err := s.scanSizes(ctx, p, full, due)
 	if err != nil {
 		return fmt.Errorf("store: size scan: %w", err)
 	}
 	s.scannedOnce = true
 
 	cutoffs := map[*rule]int64{} // nil: the global cutoff
-	for _, r := range s.rules {
-		if r.MaxSize <= 0 {
-			continue
-		}
+	for r := range due {
 		stored := sc.ruleBytes[r]
 		r.scanned.Store(stored)
 		r.written.Store(0)
@@ -534,7 +556,7 @@ func (s *Store) EnforceSize(ctx context.Context) error {
 			r.refused.Store(nil)
 		}
 	}
-	if s.opts.MaxSize > 0 {
+	if full {
 		disk := s.disk.size()
 		if disk > s.opts.MaxSize && sc.total > 0 {
 			f := min(max(float64(disk)/float64(sc.total), 1), maxOverhead)
@@ -555,19 +577,15 @@ func (s *Store) EnforceSize(ctx context.Context) error {
 	if len(cutoffs) == 0 {
 		return nil
 	}
-	dropped, err := s.dropBefore(ctx, sc, cutoffs)
-	if dropped > 0 {
+	dropped, err := s.dropBefore(ctx, p, sc, cutoffs)
+	if dropped.chunks > 0 {
 		// What the rules' streams hold now, for their estimates and
-		// status: one more pass over the keys.
-		if after, err := s.scanSizes(); err == nil {
-			for _, r := range s.rules {
-				if r.MaxSize > 0 {
-					r.scanned.Store(after.ruleBytes[r])
-					r.written.Store(0)
-				}
-			}
+		// status: the scan less what went. Writes since the scan are in
+		// written already.
+		for r := range due {
+			r.scanned.Store(max(sc.ruleBytes[r]-dropped.ruleBytes[r], 0))
 		}
-		s.log.Info("size retention dropped the oldest chunks", "chunks", dropped,
+		s.log.Info("size retention dropped the oldest chunks", "chunks", dropped.chunks,
 			"disk_bytes", s.disk.size(), "stored_bytes", sc.total, "max_size", s.opts.MaxSize)
 		s.RunGC()
 		s.measure()
@@ -575,125 +593,283 @@ func (s *Store) EnforceSize(ctx context.Context) error {
 	return err
 }
 
-// sizeScan is one pass over every chunk key.
+// sweepDuty is the share of wall time a size sweep works while writes are
+// accepted; it rests for the remainder. On a gateway with one core free
+// for the store, ingest keeps at least 1-sweepDuty of it.
+const sweepDuty = 0.15
+
+// sweepSlice is how long a sweep works between two rests.
+const sweepSlice = 5 * time.Millisecond
+
+// pacer keeps a background job to a share of the wall time: after each
+// slice of work it sleeps long enough that work/(work+sleep) is its duty.
+// The job runs flat out (duty 1) when it is urgent.
+type pacer struct {
+	duty  float64
+	began time.Time
+	stop  <-chan struct{}
+}
+
+func (s *Store) newPacer(urgent bool) *pacer {
+	p := &pacer{duty: sweepDuty, began: time.Now(), stop: s.stop}
+	if urgent || s.sizeRefused.Load() != nil || s.spaceErr() != nil {
+		p.duty = 1
+	}
+	return p
+}
+
+// due tells whether the current slice of work is over. Callers in the
+// middle of a Badger transaction leave it before they rest.
+func (p *pacer) due() bool {
+	return p.duty < 1 && time.Since(p.began) >= sweepSlice
+}
+
+// rest sleeps off the slice just worked.
+func (p *pacer) rest(ctx context.Context) error {
+	if p.duty >= 1 {
+		return ctx.Err()
+	}
+	worked := time.Since(p.began)
+	t := time.NewTimer(time.Duration(float64(worked) * (1 - p.duty) / p.duty))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stop:
+		return ErrClosed
+	}
+	p.began = time.Now()
+	return nil
+}
+
+// sizeScan is one pass over the chunk keys of the streams a sweep may
+// drop from.
 type sizeScan struct {
 	streams   map[uint64]*scanStream
-	total     int64
+	total     int64 // of every stream; only in a full scan
 	hist      *histogram
 	ruleBytes map[*rule]int64
 	ruleHist  map[*rule]*histogram
 }
 
-// scanSizes reads the keys (not the values) of every chunk: stored bytes
-// per stream and rule, and histograms of what size retention may drop.
-func (s *Store) scanSizes() (*sizeScan, error) {
-	s.mu.RLock()
-	byID := make(map[uint64]*stream, len(s.byID))
-	for id, st := range s.byID {
-		byID[id] = st
+// scanSizes reads the keys (not the values) of chunks: stored bytes per
+// stream and rule, and histograms of what size retention may drop. A full
+// scan reads every chunk; otherwise only the streams of the rules in due.
+// It leaves its Badger transaction to rest when the pacer says so, and
+// goes on from the next stream in a new one: sizes are estimates, and a
+// chunk written or dropped meanwhile only moves them as a write would.
+func (s *Store) scanSizes(ctx context.Context, p *pacer, full bool, due map[*rule]bool) (*sizeScan, error) {
+	var streams []*stream // in key order
+	for _, st := range s.streamsByID() {
+		if full || due[st.rule] {
+			streams = append(streams, st)
+		}
 	}
-	s.mu.RUnlock()
+	byID := make(map[uint64]*stream, len(streams))
+	for _, st := range streams {
+		byID[st.meta.ID] = st
+	}
 	sc := &sizeScan{streams: map[uint64]*scanStream{}, ruleBytes: map[*rule]int64{}, ruleHist: map[*rule]*histogram{}}
 	now := s.now()
+	// The histograms span the first timestamps of what may be dropped:
+	// from the oldest chunk (the first key of each stream) to the newest
+	// of the streams' newest chunks (their last keys), so that old data
+	// far from now still gets the full resolution.
+	t0, t1 := now, int64(math.MinInt64)
 	err := s.db.View(func(txn *badger.Txn) error {
+		var ids []uint64
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pfxChunk}})
-		defer it.Close()
-		// The oldest chunk overall sets the histograms' scale: the first
-		// key of each stream.
-		t0 := now
-		for it.Rewind(); it.Valid(); {
-			id, first, _, ok := parseChunkKey(it.Item().Key())
-			if !ok {
-				it.Next()
-				continue
+		if full {
+			for it.Rewind(); it.Valid(); {
+				id, first, _, ok := parseChunkKey(it.Item().Key())
+				if !ok {
+					it.Next()
+					continue
+				}
+				t0 = min(t0, first)
+				ids = append(ids, id)
+				if id == math.MaxUint64 {
+					break
+				}
+				it.Seek(idKey(pfxChunk, id+1))
 			}
-			t0 = min(t0, first)
-			if id == math.MaxUint64 {
-				break
-			}
-			it.Seek(idKey(pfxChunk, id+1))
-		}
-		sc.hist = newHistogram(t0, now)
-		for _, r := range s.rules {
-			if r.MaxSize > 0 {
-				sc.ruleHist[r] = newHistogram(t0, now)
-			}
-		}
-		// Every chunk but a stream's newest goes into the histograms; the
-		// newest is known only when the next stream starts.
-		var cur *scanStream
-		var curSt *stream
-		var held struct {
-			first, n int64
-			ok       bool
-		}
-		release := func() {
-			if held.ok && curSt != nil {
-				sc.hist.add(held.first, held.n)
-				if h := sc.ruleHist[curSt.rule]; h != nil && curSt.rule != nil {
-					h.add(held.first, held.n)
+		} else {
+			for _, st := range streams {
+				prefix := idKey(pfxChunk, st.meta.ID)
+				if it.Seek(prefix); it.ValidForPrefix(prefix) {
+					if _, first, _, ok := parseChunkKey(it.Item().Key()); ok {
+						t0 = min(t0, first)
+						ids = append(ids, st.meta.ID)
+					}
 				}
 			}
-			held.ok = false
 		}
-		var curID uint64
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			id, first, _, ok := parseChunkKey(item.Key())
-			if !ok {
-				continue
+		it.Close()
+		rev := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pfxChunk}, Reverse: true})
+		defer rev.Close()
+		for _, id := range ids {
+			rev.Seek(chunkKey(nil, pfxChunk, id, math.MaxInt64, math.MaxUint64))
+			if rev.ValidForPrefix(idKey(pfxChunk, id)) {
+				if _, first, _, ok := parseChunkKey(rev.Item().Key()); ok {
+					t1 = max(t1, first)
+				}
 			}
-			if cur == nil || id != curID {
-				held.ok = false // the previous stream's newest chunk stays
-				curID, curSt = id, byID[id]
-				cur = &scanStream{}
-				sc.streams[id] = cur
-			}
-			release()
-			n := item.EstimatedSize()
-			cur.bytes += n
-			sc.total += n
-			if curSt != nil && curSt.rule != nil {
-				sc.ruleBytes[curSt.rule] += n
-			}
-			held.first, held.n, held.ok = first, n, true
 		}
 		return nil
 	})
-	return sc, err
+	if err != nil {
+		return nil, err
+	}
+	t1 = max(t1, t0) + 1
+	sc.hist = newHistogram(t0, t1)
+	for r := range due {
+		sc.ruleHist[r] = newHistogram(t0, t1)
+	}
+	// Every chunk but a stream's newest goes into the histograms; the
+	// newest is known only when the next stream starts.
+	var cur *scanStream
+	var curSt *stream
+	var curID uint64
+	var held struct {
+		first, n int64
+		ok       bool
+	}
+	release := func() {
+		if held.ok && curSt != nil {
+			sc.hist.add(held.first, held.n)
+			if h := sc.ruleHist[curSt.rule]; h != nil {
+				h.add(held.first, held.n)
+			}
+		}
+		held.ok = false
+	}
+	next := 0                  // index in streams of the next stream to seek to (partial scan)
+	resume := []byte{pfxChunk} // where the next transaction starts
+	for resume != nil {
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pfxChunk}})
+			defer it.Close()
+			began := false // a transaction scans at least one stream
+			seekNext := func() bool {
+				if full {
+					return true
+				}
+				if next >= len(streams) {
+					return false
+				}
+				it.Seek(idKey(pfxChunk, streams[next].meta.ID))
+				next++
+				return true
+			}
+			if full {
+				it.Seek(resume)
+			} else if !seekNext() {
+				resume = nil
+				return nil
+			}
+			for {
+				if !it.Valid() {
+					if full || !seekNext() {
+						resume = nil
+						return nil
+					}
+					continue
+				}
+				item := it.Item()
+				id, first, _, ok := parseChunkKey(item.Key())
+				if !ok {
+					it.Next()
+					continue
+				}
+				if cur == nil || id != curID {
+					if !full && byID[id] != streams[next-1] {
+						// Past the stream sought: on to the next one.
+						if !seekNext() {
+							resume = nil
+							return nil
+						}
+						continue
+					}
+					if began && p.due() {
+						// Rest between streams, where no state is held.
+						resume = idKey(pfxChunk, id)
+						if !full {
+							next--
+						}
+						held.ok = false
+						cur = nil
+						return nil
+					}
+					began = true
+					held.ok = false // the previous stream's newest chunk stays
+					curID, curSt = id, byID[id]
+					cur = &scanStream{}
+					sc.streams[id] = cur
+				}
+				release()
+				n := item.EstimatedSize()
+				cur.bytes += n
+				sc.total += n
+				if curSt != nil && curSt.rule != nil {
+					sc.ruleBytes[curSt.rule] += n
+				}
+				held.first, held.n, held.ok = first, n, true
+				it.Next()
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if resume != nil {
+			if err := p.rest(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sc, nil
 }
 
 // dropBatch bounds the chunks of one drop request: small transactions
 // let the writes that share the committer go on between them.
 const dropBatch = 1000
 
+// dropped is what a sweep dropped.
+type dropped struct {
+	chunks    int
+	ruleBytes map[*rule]int64 // stored bytes, by the rule of their stream
+}
+
 // dropBefore drops, in every stream, the chunks that start before the
 // cutoff of its rule or the global one (the later of the two), but not its
-// newest chunk. It returns how many chunks it dropped.
-func (s *Store) dropBefore(ctx context.Context, sc *sizeScan, cutoffs map[*rule]int64) (int, error) {
-	s.mu.RLock()
-	streams := make([]*stream, 0, len(s.byID))
-	for _, st := range s.byID {
-		streams = append(streams, st)
-	}
-	s.mu.RUnlock()
+// newest chunk. Drops are deletions through the committer, in batches of
+// at most dropBatch chunks and at most a few in flight, so that writes are
+// never queued behind more than a small transaction.
+func (s *Store) dropBefore(ctx context.Context, p *pacer, sc *sizeScan, cutoffs map[*rule]int64) (dropped, error) {
 	global, hasGlobal := cutoffs[nil]
-	dropped := 0
-	var pending []*request
+	out := dropped{ruleBytes: map[*rule]int64{}}
+	type inFlight struct {
+		req   *request
+		bytes int64
+	}
+	var pending []inFlight
 	flush := func() error {
 		var first error
-		for _, r := range pending {
-			if err := r.wait(ctx); err != nil {
+		for _, f := range pending {
+			if err := f.req.wait(ctx); err != nil {
 				first = cmp.Or(first, err)
 				continue
 			}
-			dropped += len(r.keys)
-			s.metrics.sizeDropped.Add(float64(len(r.keys)))
+			out.chunks += len(f.req.keys)
+			if r := f.req.stream.rule; r != nil {
+				out.ruleBytes[r] += f.bytes
+			}
+			s.metrics.sizeDropped.Add(float64(len(f.req.keys)))
 		}
 		pending = pending[:0]
 		return first
 	}
-	for _, st := range streams {
+	for _, st := range s.streamsByID() {
 		cut, ok := cutoffs[st.rule]
 		if st.rule == nil {
 			ok = false
@@ -707,33 +883,35 @@ func (s *Store) dropBefore(ctx context.Context, sc *sizeScan, cutoffs map[*rule]
 		prefix := idKey(pfxChunk, st.meta.ID)
 		for {
 			var keys [][]byte
+			var size int64
 			err := s.db.View(func(txn *badger.Txn) error {
-				// The newest chunk now, in this snapshot: compaction may
-				// have replaced the one the scan saw.
-				rev := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
-				rev.Seek(append(bytes.Clone(prefix), bytes.Repeat([]byte{0xff}, chunkKeyLen-len(prefix))...))
-				var newest []byte
-				if rev.Valid() {
-					newest = rev.Item().KeyCopy(nil)
-				}
-				rev.Close()
 				it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 				defer it.Close()
-				for it.Rewind(); it.Valid() && len(keys) < dropBatch; it.Next() {
-					k := it.Item().Key()
-					_, first, _, ok := parseChunkKey(k)
+				var last int64
+				for it.Rewind(); it.Valid(); it.Next() {
+					item := it.Item()
+					_, first, _, ok := parseChunkKey(item.Key())
 					if !ok {
 						continue
 					}
-					if first >= cut || bytes.Equal(k, newest) {
-						break
+					if first >= cut || len(keys) == dropBatch {
+						return nil // a newer chunk follows what was taken
 					}
-					keys = append(keys, it.Item().KeyCopy(nil))
+					last = item.EstimatedSize()
+					keys = append(keys, item.KeyCopy(nil))
+					size += last
+				}
+				// The prefix ran out: the last key taken is the stream's
+				// newest chunk now (compaction may have replaced the one
+				// the scan saw), which stays.
+				if len(keys) > 0 {
+					keys = keys[:len(keys)-1]
+					size -= last
 				}
 				return nil
 			})
 			if err != nil {
-				return dropped, fmt.Errorf("size retention of %q: %w", st.meta.Name, err)
+				return out, fmt.Errorf("size retention of %q: %w", st.meta.Name, err)
 			}
 			if len(keys) == 0 {
 				break
@@ -741,17 +919,24 @@ func (s *Store) dropBefore(ctx context.Context, sc *sizeScan, cutoffs map[*rule]
 			req := newRequest(opDrop)
 			req.keys, req.stream = keys, st
 			if err := s.submit(ctx, req); err != nil {
-				return dropped, err
+				return out, err
 			}
-			pending = append(pending, req)
-			// The drops of many streams go to the committer together, so
-			// that it commits them in a few transactions and fsyncs
-			// rather than one per stream, which the writes would wait
-			// behind. A stream with more to drop waits for its batch: its
-			// next scan must not see the same keys again.
-			if len(keys) == dropBatch || len(pending) >= 64 {
+			pending = append(pending, inFlight{req, size})
+			// The drops of a few streams go to the committer together, so
+			// that it commits them in one transaction and fsync rather
+			// than one per stream. A stream with more to drop waits for
+			// its batch: its next scan must not see the same keys again.
+			if len(keys) == dropBatch || len(pending) >= 16 {
 				if err := flush(); err != nil {
-					return dropped, err
+					return out, err
+				}
+			}
+			if p.due() {
+				if err := flush(); err != nil {
+					return out, err
+				}
+				if err := p.rest(ctx); err != nil {
+					return out, err
 				}
 			}
 			if len(keys) < dropBatch {
@@ -759,8 +944,8 @@ func (s *Store) dropBefore(ctx context.Context, sc *sizeScan, cutoffs map[*rule]
 			}
 		}
 	}
-	err := flush() // before reading dropped, which flush adds to
-	return dropped, err
+	err := flush() // before reading out, which flush adds to
+	return out, err
 }
 
 // ruleRefusal says why writes to the stream are refused, or nil.

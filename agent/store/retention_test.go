@@ -462,3 +462,34 @@ func prometheusGauge(t *testing.T, reg *prometheus.Registry, name string) promet
 	}
 	return found
 }
+
+// TestSweepPacesItselfUnlessWritesAreRefused: a size sweep rests for most
+// of the wall time while ingest goes on, and runs flat out while writes
+// are refused for space or the store is over max_size on disk.
+func TestSweepPacesItselfUnlessWritesAreRefused(t *testing.T) {
+	s := openTest(t, Options{MinFree: -1})
+	if p := s.newPacer(false); p.duty != sweepDuty || p.due() {
+		t.Fatalf("pacer of a store taking writes: duty %v, due %v", p.duty, p.due())
+	}
+	p := s.newPacer(false)
+	p.began = time.Now().Add(-2 * sweepSlice)
+	if !p.due() {
+		t.Fatal("slice over, pacer not due")
+	}
+	start := time.Now()
+	if err := p.rest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	duty := sweepDuty
+	if rested, want := time.Since(start), time.Duration(float64(2*sweepSlice)*(1-duty)/duty); rested < want {
+		t.Errorf("rested %v after %v of work, want at least %v", rested, 2*sweepSlice, want)
+	}
+	e := error(&fullError{reason: ReasonMaxSize, msg: "test"})
+	s.sizeRefused.Store(&e)
+	if p := s.newPacer(true); p.duty != 1 || p.due() {
+		t.Fatalf("pacer of a store over max_size: duty %v", p.duty)
+	}
+	if p := s.newPacer(false); p.duty != 1 || p.due() {
+		t.Fatalf("pacer while writes are refused: duty %v", p.duty)
+	}
+}

@@ -175,6 +175,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w: empty directory", ErrInvalid)
 	}
 	opts.setDefaults()
+	if err := checkDownsample(opts.Rules); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", opts.Dir, err)
 	}

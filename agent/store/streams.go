@@ -52,8 +52,9 @@ type stream struct {
 	// through mu.
 	mu      sync.Mutex
 	maxSpan int64
-	latest  *Sample // cached newest point; nil when unknown
-	gen     uint64  // bumped by every commit that touches the stream
+	latest  *Sample        // cached newest point; nil when unknown
+	gen     uint64         // bumped by every commit that touches the stream
+	marks   map[int64]mark // downsampling watermarks by interval; set by the committer
 }
 
 // metadata returns a copy of the stream's metadata, labels included.
@@ -144,6 +145,9 @@ func (s *Store) load() error {
 					}
 					return nil
 				})
+			}
+			if err := loadMarks(txn, st); err != nil {
+				return err
 			}
 			s.byName[m.Name] = st
 			s.byID[m.ID] = st
@@ -381,6 +385,13 @@ func (s *Store) dropDeleted(ctx context.Context) error {
 				return err
 			}
 			keys = append(keys, ukeys...)
+			for _, pfx := range []byte{pfxSummary, pfxMark} {
+				more, err := s.keysWithPrefix(idKey(pfx, id), 10000)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, more...)
+			}
 			final := len(keys) < 10000
 			if final {
 				keys = append(keys, idKey(pfxDeleted, id), idKey(pfxSpan, id))

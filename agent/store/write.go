@@ -217,6 +217,7 @@ const (
 	opDrop    // delete keys (dropping a deleted stream's chunks, retention)
 	opCompact // replace chunks with their merge
 	opRelabel // merge spec.Labels into stream's labels (streams.go)
+	opPut     // set keys: summaries and a downsampling watermark (downsample.go)
 )
 
 // request is one mutation for the committer.
@@ -226,12 +227,19 @@ type request struct {
 	stream *stream               // opDelete, opRelabel; opDrop of expired chunks (to reset its cache)
 	chunks []pendingChunk        // opWrite, opCompact outputs
 	keys   [][]byte              // opDrop; opCompact inputs (chunk keys)
+	puts   []keyValue            // opPut
+	// opPut: the watermark of the level of markInterval, set in memory
+	// once the commit succeeds.
+	mark         *mark
+	markInterval int64
 
 	created    *stream       // opCreate result
 	existed    bool          // opCreate: the name was taken
 	registered chan struct{} // closed when an opCreate is visible in memory
 	done       chan error
 }
+
+type keyValue struct{ key, value []byte }
 
 type pendingChunk struct {
 	st          *stream
@@ -338,7 +346,7 @@ func (s *Store) commit(reqs []*request) {
 func (s *Store) refuseIfFull(reqs []*request) []*request {
 	adds := false
 	for _, r := range reqs {
-		adds = adds || r.op == opWrite || r.op == opCompact
+		adds = adds || r.op == opWrite || r.op == opCompact || r.op == opPut
 	}
 	if !adds {
 		return reqs
@@ -349,7 +357,7 @@ func (s *Store) refuseIfFull(reqs []*request) []*request {
 	}
 	out := reqs[:0]
 	for _, r := range reqs {
-		if r.op == opWrite || r.op == opCompact {
+		if r.op == opWrite || r.op == opCompact || r.op == opPut {
 			if r.op == opWrite {
 				s.metrics.refused(err)
 			}
@@ -372,6 +380,7 @@ type txnState struct {
 	deleted      []*stream
 	written      []*pendingChunk
 	relabeled    []relabeled // label changes, published on commit
+	marked       []*request  // opPut watermarks, published on commit
 	err          error       // first Badger error; fails the whole transaction
 }
 
@@ -391,6 +400,11 @@ func (r *request) estimate() (bytes, count int64) {
 		for _, k := range r.keys {
 			bytes += 2 * (int64(len(k)) + overhead)
 			count += 2
+		}
+	case opPut:
+		for _, kv := range r.puts {
+			bytes += int64(len(kv.key)+len(kv.value)) + overhead
+			count++
 		}
 	default:
 		bytes, count = 1024, 4
@@ -494,6 +508,20 @@ func (t *txnState) apply(r *request) {
 			r.stream.latest = nil
 			r.stream.mu.Unlock()
 		}
+	case opPut:
+		s.mu.RLock()
+		gone := s.byID[r.stream.meta.ID] != r.stream
+		s.mu.RUnlock()
+		if gone {
+			t.fail(r, fmt.Errorf("%w: %q was deleted", ErrNotFound, r.stream.meta.Name))
+			return
+		}
+		for _, kv := range r.puts {
+			t.set(kv.key, kv.value)
+		}
+		if r.mark != nil {
+			t.marked = append(t.marked, r)
+		}
 	case opCompact:
 		// The compactor read a snapshot; if any input is gone (retention,
 		// a deleted stream, another compaction) its result is stale.
@@ -578,6 +606,14 @@ func (t *txnState) finish(reqs []*request) {
 	} else {
 		s.metrics.commits.Inc()
 		applyRelabels(t.relabeled)
+		for _, r := range t.marked {
+			r.stream.mu.Lock()
+			if r.stream.marks == nil {
+				r.stream.marks = map[int64]mark{}
+			}
+			r.stream.marks[r.markInterval] = *r.mark
+			r.stream.mu.Unlock()
+		}
 		for _, c := range t.written {
 			c.st.mu.Lock()
 			if c.st.latest != nil && c.tail.Time >= c.st.latest.Time {
