@@ -13,7 +13,6 @@ import (
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
-	"github.com/sluice-edge/sluice/federation/gossip"
 )
 
 // startTestAgent runs a whole agent in-process on loopback ports.
@@ -28,23 +27,7 @@ federation: {listen: "127.0.0.1:0", gossip: "127.0.0.1:0", advertise: 127.0.0.1}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ready := make(chan string, 1)
-	a, err := New(Options{Config: cfg, OnReady: func(addr string) { ready <- addr }, GossipTiming: gossip.FastTiming()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		tb.Fatalf("agent %s stopped: %v", name, err)
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("agent %s not ready", name)
-	}
-	tb.Cleanup(func() { cancel(); <-done })
+	a, addr := runAgent(tb, Options{Config: cfg})
 	tok, err := AdminToken(dir)
 	if err != nil {
 		tb.Fatal(err)

@@ -27,7 +27,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/federation/gossip"
 
 	"github.com/sluice-edge/sluice/connectors/connectortest"
 	_ "github.com/sluice-edge/sluice/connectors/mqtt"   // type: mqtt
@@ -120,30 +119,9 @@ sources:
         basic: [{username: fledge, password: s3cret}]
 `, broker))
 	logs := &lockedBuffer{}
-	ready := make(chan string, 1)
-	a, err := New(Options{Config: cfg, OnReady: func(addr string) { ready <- addr },
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		GossipTiming: gossip.FastTiming()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent not ready")
-	}
+	ctx := context.Background()
+	a, addr := runAgent(t, Options{Config: cfg,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	waitFor(t, 30*time.Second, "the MQTT source did not subscribe", func() bool { return strings.Contains(logs.String(), `msg="mqtt connected"`) })
 	tok, err := AdminToken(dir)
 	if err != nil {

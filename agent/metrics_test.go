@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors/connectortest"
-	"github.com/sluice-edge/sluice/federation/gossip"
 )
 
 // metricNames lists the sluice_ metrics registered with the agent,
@@ -94,30 +92,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("promtool is not installed: run `make deps` (Debian package prometheus)")
 	}
 	dir := t.TempDir()
-	ready := make(chan string, 1)
 	started := time.Now()
-	a, err := New(Options{Config: omfAgentConfig(t, dir, agentSources), OnReady: func(addr string) { ready <- addr },
-		GossipTiming: gossip.FastTiming()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent not ready")
-	}
+	a, addr := runAgent(t, Options{Config: omfAgentConfig(t, dir, agentSources)})
 	send := func(msgType, body string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/omf", strings.NewReader(body))

@@ -17,7 +17,6 @@ import (
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
-	"github.com/sluice-edge/sluice/federation/gossip"
 
 	_ "github.com/sluice-edge/sluice/connectors/pi/omf" // type: omf
 )
@@ -47,29 +46,8 @@ const agentSources = `sources:
 
 func TestOMFThroughTheAgent(t *testing.T) {
 	dir := t.TempDir()
-	ready := make(chan string, 1)
-	a, err := New(Options{Config: omfAgentConfig(t, dir, agentSources), OnReady: func(addr string) { ready <- addr },
-		GossipTiming: gossip.FastTiming()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent not ready")
-	}
+	ctx := context.Background()
+	a, addr := runAgent(t, Options{Config: omfAgentConfig(t, dir, agentSources)})
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	send := func(path, msgType, body string) int {
