@@ -586,7 +586,7 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("streams     %v\n", st["streams"])
 	if b, ok := st["store_bytes"].(float64); ok {
-		fmt.Printf("store       %.1f MiB in %v\n", b/(1<<20), st["data_dir"])
+		fmt.Printf("store       %s on disk in %v\n", humanBytes(b), st["data_dir"])
 	}
 	printStoreSpace(st["store"])
 	if srcs, ok := st["sources"].([]any); ok {
@@ -600,6 +600,21 @@ func runStatus(ctx context.Context, args []string) error {
 	return nil
 }
 
+// humanBytes writes a size in binary units, so that a new store's 28 KiB
+// does not read "0.0 MiB".
+func humanBytes(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	return fmt.Sprintf("%.1f %s", b, units[i])
+}
+
 // printStoreSpace prints the store's disk use and retention rules from
 // the status's "store" object (store.SpaceStatus).
 func printStoreSpace(v any) {
@@ -609,7 +624,7 @@ func printStoreSpace(v any) {
 	}
 	mib := func(k string) string {
 		b, _ := sp[k].(float64)
-		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+		return humanBytes(b)
 	}
 	line := "disk        " + mib("free_bytes") + " free"
 	if b, _ := sp["max_size"].(float64); b > 0 {
@@ -629,7 +644,7 @@ func printStoreSpace(v any) {
 		out := fmt.Sprintf("  retention %-20v %v streams, keep %s", m["rule"], m["streams"], age)
 		if b, _ := m["max_size"].(float64); b > 0 {
 			stored, _ := m["stored_bytes"].(float64)
-			out += fmt.Sprintf(", %.1f of %.1f MiB", stored/(1<<20), b/(1<<20))
+			out += fmt.Sprintf(", %s of %s", humanBytes(stored), humanBytes(b))
 		}
 		if o, _ := m["oldest"].(string); o != "" {
 			out += ", oldest " + o

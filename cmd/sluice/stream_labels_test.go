@@ -242,3 +242,17 @@ func TestStreamLabelsEndToEnd(t *testing.T) {
 		t.Errorf("catalog --label site --label area=boiler: %q", got)
 	}
 }
+
+func TestHumanBytes(t *testing.T) {
+	for _, tc := range []struct {
+		b    float64
+		want string
+	}{
+		{0, "0 B"}, {512, "512 B"}, {28672, "28.0 KiB"}, {1 << 20, "1.0 MiB"},
+		{20 * (1 << 30), "20.0 GiB"}, {3 * (1 << 40), "3.0 TiB"}, {5000 * (1 << 40), "5000.0 TiB"},
+	} {
+		if got := humanBytes(tc.b); got != tc.want {
+			t.Errorf("humanBytes(%v) = %q, want %q", tc.b, got, tc.want)
+		}
+	}
+}
