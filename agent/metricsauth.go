@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 )
 
 // MetricsTokenFile is the file in the data dir that holds the bearer
@@ -103,16 +105,5 @@ func writeMetricsToken(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(tok)
-	if err2 := f.Sync(); err == nil {
-		err = err2
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	return err
+	return durable.CreateFile(path, []byte(tok))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 )
 
 // Signer signs checkpoints with the tenant key. *identity.Tenant (package
@@ -682,7 +683,7 @@ func (l *Log) maybeRotate(t time.Time, n int) error {
 	if err != nil {
 		return l.fail(fmt.Errorf("create segment: %w", err))
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		f.Close()
 		return l.fail(fmt.Errorf("create segment: %w", err))
 	}
@@ -738,7 +739,7 @@ func (l *Log) applyRetention() {
 		}
 		removed++
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		l.log.Warn("audit: retention: sync directory", "err", err)
 	}
 	l.wsegs = slices.Delete(l.wsegs, 0, removed)

@@ -146,16 +146,3 @@ func (lr *lineReader) next() (line []byte, complete bool, err error) {
 		}
 	}
 }
-
-// syncDir makes creations and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

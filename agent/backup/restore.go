@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 	"github.com/sluice-edge/sluice/agent/store"
 )
 
@@ -130,7 +131,7 @@ func Restore(ctx context.Context, archivePath, dataDir string, opts RestoreOptio
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
+	if err := durable.SyncDir(parent); err != nil {
 		return nil, fmt.Errorf("restore: sync %s: %w", parent, err)
 	}
 	return res, nil
@@ -264,18 +265,6 @@ func syncTree(root string) error {
 		if err := os.Chmod(p, 0o700); err != nil {
 			return err
 		}
-		return syncDir(p)
+		return durable.SyncDir(p)
 	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -10,12 +10,12 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 	"github.com/sluice-edge/sluice/policy"
 )
 
@@ -184,7 +184,7 @@ func (d *Directory) save(s *state) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(d.path, append(b, '\n')); err != nil {
+	if err := durable.WriteFile(d.path, append(b, '\n')); err != nil {
 		d.metrics.saveErrors.Inc()
 		return fmt.Errorf("users: write %s: %w", d.path, err)
 	}
@@ -202,73 +202,6 @@ func (d *Directory) unsavedUsage() bool {
 		}
 	}
 	return false
-}
-
-// writeFileAtomic replaces path with data (mode 0600) so that a crash
-// leaves either the old or the new content.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// writeNewFile creates path (0600) with data, failing if it exists and is
-// not empty; an empty file is replaced.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		if fi, serr := os.Stat(path); serr == nil && fi.Size() == 0 {
-			return writeFileAtomic(path, data)
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err2 := f.Sync(); err == nil {
-		err = err2
-	}
-	if err2 := f.Close(); err == nil {
-		err = err2
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if err2 := d.Close(); err == nil {
-		err = err2
-	}
-	return err
 }
 
 // metrics are the directory's and its middleware's counters.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 	"github.com/sluice-edge/sluice/policy"
 )
 
@@ -15,7 +16,7 @@ func FuzzAuthenticate(f *testing.F) {
 	dir := f.TempDir()
 	d := openDir(f, dir, newClock())
 	legacy := strings.Repeat("0f", 32)
-	must(f, writeNewFile(filepath.Join(dir, "admin.token"), []byte(legacy)))
+	must(f, durable.CreateFile(filepath.Join(dir, "admin.token"), []byte(legacy)))
 	must(f, d.EnsureBootstrap(filepath.Join(dir, "admin.token")))
 	must(f, d.AddUser("alice", pw("alice"), Assignment{Role: policy.RoleCommunityMember, Community: commC}))
 	tok, info := mustToken(f, d, "alice")

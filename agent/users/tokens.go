@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 	"github.com/sluice-edge/sluice/policy"
 )
 
@@ -336,7 +337,7 @@ func (d *Directory) EnsureBootstrap(tokenFile string) error {
 		// A fresh slu_ token, in a new file (O_EXCL: never clobber one
 		// that appeared meanwhile; an empty one is replaced).
 		tok, _ := newToken(d.cur.Load())
-		if err := writeNewFile(tokenFile, []byte(tok+"\n")); err != nil {
+		if err := durable.CreateFile(tokenFile, []byte(tok+"\n")); err != nil {
 			return fmt.Errorf("write admin token: %w", err)
 		}
 		content = tok

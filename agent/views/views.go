@@ -10,12 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-edge/sluice/agent/internal/durable"
 )
 
 // Stats are the summary statistics a view can take per interval.
@@ -209,24 +210,7 @@ func (s *Store) save() error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(s.path), ".views-*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.path)
+	// Durably: a view saved and then lost in a power cut would be a
+	// view a user was told exists.
+	return durable.WriteFile(s.path, append(b, '\n'))
 }
