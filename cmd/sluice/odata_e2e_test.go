@@ -21,22 +21,7 @@ import (
 // as Power BI itself cannot run here.
 func TestODataFeedOfSharedStreams(t *testing.T) {
 	quickExit(t)
-	acme := startFedAgent(t, "acme-refinery")
-	north := startFedAgent(t, "northwind-chemicals")
-
-	base := time.Now().Add(-25 * time.Minute).Truncate(time.Minute)
-	feed := func(a *agentProc, stream string, offset int) {
-		var csv strings.Builder
-		for i := 0; i < 120; i++ {
-			fmt.Fprintf(&csv, "%s,%d\n", base.Add(time.Duration(i)*10*time.Second).Format(time.RFC3339), offset+i)
-		}
-		a.ok(csv.String(), "stream", "write", stream, "--create")
-	}
-	feed(acme, "site1/boiler/temp", 0)
-	feed(north, "line2/feed/flow", 1000)
-	acme.ok("", "community", "create", testCommunity)
-	acme.ok("", "share", "site1/boiler/temp", "--community", testCommunity)
-	fedJoin(acme, north, "ops@northwind.example", "acme-refinery/site1/boiler/temp")
+	acme, north, base := twoTenantsSharing(t)
 
 	view := `{"name": "supply", "interval": "1m", "mode": "interpolated", "window": "-1h", "streams": [
 		{"stream": "line2/feed/flow", "label": "flow"},

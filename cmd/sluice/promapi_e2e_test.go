@@ -27,24 +27,7 @@ import (
 // metadata, series with match[].
 func TestGrafanaPrometheusAPI(t *testing.T) {
 	quickExit(t)
-	acme := startFedAgent(t, "acme-refinery")
-	north := startFedAgent(t, "northwind-chemicals")
-
-	// 120 points 10 s apart from a whole minute on: value i at base+10s*i
-	// (acme), 1000+i (northwind), so every window's answer is known.
-	base := time.Now().Add(-25 * time.Minute).Truncate(time.Minute)
-	feed := func(a *agentProc, stream string, offset int) {
-		var csv strings.Builder
-		for i := 0; i < 120; i++ {
-			fmt.Fprintf(&csv, "%s,%d\n", base.Add(time.Duration(i)*10*time.Second).Format(time.RFC3339), offset+i)
-		}
-		a.ok(csv.String(), "stream", "write", stream, "--create")
-	}
-	feed(acme, "site1/boiler/temp", 0)
-	feed(north, "line2/feed/flow", 1000)
-	acme.ok("", "community", "create", testCommunity)
-	acme.ok("", "share", "site1/boiler/temp", "--community", testCommunity)
-	fedJoin(acme, north, "ops@northwind.example", "acme-refinery/site1/boiler/temp")
+	acme, north, base := twoTenantsSharing(t)
 
 	admin := promAdminToken(t, north)
 	north.ok("correct horse battery\n", "user", "add", "olivia", "--role", "community-member", "--password-stdin")
@@ -224,4 +207,29 @@ func promMatrix(t *testing.T, a *agentProc, token string, form url.Values) map[s
 		out[s.Metric["stream"]] = string(s.Values)
 	}
 	return out
+}
+
+// twoTenantsSharing starts two real agents: acme-refinery shares
+// site1/boiler/temp into the test community, and northwind-chemicals,
+// a confirmed member, has its own line2/feed/flow. Each stream has 120
+// points 10 s apart from base, a whole minute: value i at base+10s*i on
+// acme's, 1000+i on northwind's, so every window's answer is known.
+func twoTenantsSharing(t *testing.T) (acme, north *agentProc, base time.Time) {
+	t.Helper()
+	acme = startFedAgent(t, "acme-refinery")
+	north = startFedAgent(t, "northwind-chemicals")
+	base = time.Now().Add(-25 * time.Minute).Truncate(time.Minute)
+	feed := func(a *agentProc, stream string, offset int) {
+		var csv strings.Builder
+		for i := 0; i < 120; i++ {
+			fmt.Fprintf(&csv, "%s,%d\n", base.Add(time.Duration(i)*10*time.Second).Format(time.RFC3339), offset+i)
+		}
+		a.ok(csv.String(), "stream", "write", stream, "--create")
+	}
+	feed(acme, "site1/boiler/temp", 0)
+	feed(north, "line2/feed/flow", 1000)
+	acme.ok("", "community", "create", testCommunity)
+	acme.ok("", "share", "site1/boiler/temp", "--community", testCommunity)
+	fedJoin(acme, north, "ops@northwind.example", "acme-refinery/site1/boiler/temp")
+	return acme, north, base
 }
