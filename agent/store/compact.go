@@ -17,25 +17,13 @@ import (
 // stream, so one pass holds a bounded number of points in memory.
 const compactBatch = 256
 
-func (s *Store) compactLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.CompactInterval)
-	defer t.Stop()
-	ctx, cancel := s.stopContext()
-	defer cancel()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if err := s.Compact(ctx); errors.Is(err, ErrStorageFull) {
-			// Compaction rewrites chunks before Badger frees the old
-			// ones: it waits for space like the writes do.
-			s.log.Debug("compaction waits for space", "err", err)
-		} else if err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
-			s.log.Error("compaction failed", "err", err)
-		}
+func (s *Store) compactJob(ctx context.Context) {
+	if err := s.Compact(ctx); errors.Is(err, ErrStorageFull) {
+		// Compaction rewrites chunks before Badger frees the old
+		// ones: it waits for space like the writes do.
+		s.log.Debug("compaction waits for space", "err", err)
+	} else if err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+		s.log.Error("compaction failed", "err", err)
 	}
 }
 
@@ -297,36 +285,18 @@ func (s *Store) chunkBefore(txn *badger.Txn, st *stream, t int64) (inputChunk, b
 	return inputChunk{}, false, nil
 }
 
-// retentionLoop drops chunks whose points are all older than their
+// retentionJob drops chunks whose points are all older than their
 // stream's retention.
-func (s *Store) retentionLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.RetentionInterval)
-	defer t.Stop()
-	ctx, cancel := s.stopContext()
-	defer cancel()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("retention failed", "err", err)
-		}
-		s.measure() // what the sweep gave back, for the size gauge
+func (s *Store) retentionJob(ctx context.Context) {
+	if err := s.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("retention failed", "err", err)
 	}
+	s.measure() // what the sweep gave back, for the size gauge
 }
 
 // ApplyRetention drops expired chunks now.
 func (s *Store) ApplyRetention(ctx context.Context) error {
-	s.mu.RLock()
-	streams := make([]*stream, 0, len(s.byID))
-	for _, st := range s.byID {
-		streams = append(streams, st)
-	}
-	s.mu.RUnlock()
-	for _, st := range streams {
+	for _, st := range s.streamsByID() {
 		if age := s.maxAge(st); age > 0 && s.levels(st) != nil {
 			// Summaries first: the raw points go only once they are in.
 			if err := s.downsample(ctx, st, s.now()-int64(age)); err != nil {
@@ -386,18 +356,21 @@ func (s *Store) ApplyRetention(ctx context.Context) error {
 	return nil
 }
 
-// gcLoop runs Badger's value-log garbage collection on a schedule.
-func (s *Store) gcLoop() {
+// every runs job every interval until the store closes; ctx ends when
+// it does, so a job in progress stops early.
+func (s *Store) every(interval time.Duration, job func(ctx context.Context)) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.opts.GCInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
+	ctx, cancel := s.stopContext()
+	defer cancel()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		s.RunGC()
+		job(ctx)
 	}
 }
 

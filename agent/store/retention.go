@@ -316,21 +316,9 @@ func (s *Store) streamsByID() []*stream {
 	return streams
 }
 
-func (s *Store) sizeLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.SizeInterval)
-	defer t.Stop()
-	ctx, cancel := s.stopContext()
-	defer cancel()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if err := s.EnforceSize(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-			s.log.Error("size retention failed", "err", err)
-		}
+func (s *Store) sizeJob(ctx context.Context) {
+	if err := s.EnforceSize(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+		s.log.Error("size retention failed", "err", err)
 	}
 }
 

@@ -226,10 +226,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.metrics.registerStore(opts.Registerer, s)
 	s.wg.Add(5)
 	go s.commitLoop()
-	go s.compactLoop()
-	go s.retentionLoop()
-	go s.gcLoop()
-	go s.sizeLoop()
+	go s.every(s.opts.CompactInterval, s.compactJob)
+	go s.every(s.opts.RetentionInterval, s.retentionJob)
+	go s.every(s.opts.GCInterval, func(context.Context) { s.RunGC() })
+	go s.every(s.opts.SizeInterval, s.sizeJob)
 	s.log.Info("store opened", "dir", opts.Dir, "streams", len(s.byName), "sync", !opts.NoSync)
 	return s, nil
 }
