@@ -206,15 +206,25 @@ func odataIdent(label string) string {
 	return b.String()
 }
 
-// serveODataRoot answers the service document.
-func (h *Handler) serveODataRoot(w http.ResponseWriter, r *http.Request) {
-	if err := odataNegotiate(r, false); err != nil {
+// odataView negotiates the answer's format (xmlDoc for $metadata) and
+// finds the view a request names; on failure it has answered.
+func (h *Handler) odataView(w http.ResponseWriter, r *http.Request, xmlDoc bool) (View, bool) {
+	if err := odataNegotiate(r, xmlDoc); err != nil {
 		odataFail(w, err)
-		return
+		return View{}, false
 	}
 	v, err := h.Store.Get(r.PathValue("name"))
 	if err != nil {
 		odataFail(w, err)
+		return View{}, false
+	}
+	return v, true
+}
+
+// serveODataRoot answers the service document.
+func (h *Handler) serveODataRoot(w http.ResponseWriter, r *http.Request) {
+	v, ok := h.odataView(w, r, false)
+	if !ok {
 		return
 	}
 	root := odataRoot(r, v.Name)
@@ -317,13 +327,8 @@ func (h *Handler) inner(ctx context.Context, path string, s Source) ([]byte, err
 // entity type, with the Capabilities annotations that tell a client
 // what it may fold into a query (a filter and an order on Time only).
 func (h *Handler) serveODataMetadata(w http.ResponseWriter, r *http.Request) {
-	if err := odataNegotiate(r, true); err != nil {
-		odataFail(w, err)
-		return
-	}
-	v, err := h.Store.Get(r.PathValue("name"))
-	if err != nil {
-		odataFail(w, err)
+	v, ok := h.odataView(w, r, true)
+	if !ok {
 		return
 	}
 	cols := odataColumns(v)
@@ -333,6 +338,7 @@ func (h *Handler) serveODataMetadata(w http.ResponseWriter, r *http.Request) {
 		kind := ""
 		// Only the stream's own values keep its kind; statistics do not.
 		if v.Mode == ModeInterpolated || v.Mode == "first" || v.Mode == "last" {
+			var err error
 			if kind, err = h.streamKind(r.Context(), c.src, cache); err != nil {
 				odataFail(w, err)
 				return
@@ -718,13 +724,8 @@ func (h *Handler) walk(ctx context.Context, v View, lo, hi, cursor int64, desc b
 
 // serveODataRows answers the entity set.
 func (h *Handler) serveODataRows(w http.ResponseWriter, r *http.Request) {
-	if err := odataNegotiate(r, false); err != nil {
-		odataFail(w, err)
-		return
-	}
-	v, err := h.Store.Get(r.PathValue("name"))
-	if err != nil {
-		odataFail(w, err)
+	v, ok := h.odataView(w, r, false)
+	if !ok {
 		return
 	}
 	cols := odataColumns(v)
