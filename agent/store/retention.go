@@ -326,13 +326,20 @@ func (s *Store) sizeJob(ctx context.Context) {
 
 // spaceGuard tells whether the file system has room for more writes. It
 // runs before every transaction that writes chunks, so it stays cheap: a
-// statfs and a stat of each memtable file.
+// statfs and a stat of each memtable file (about 5 µs), and not even that
+// within roomyFor of a check that found twice the room it needs.
 type spaceGuard struct {
 	dir      string
 	mu       sync.Mutex
 	memFiles map[int]string // fid -> path of Badger's memtable files
 	maxFid   int
+	roomy    atomic.Int64 // Unix ns of the last check with twice the room needed
 }
+
+// roomyFor is how long a check that found twice the room it needs
+// stands: filling min_free plus a memtable (hundreds of MiB) takes the
+// store far longer than this.
+const roomyFor = 100 * time.Millisecond
 
 func (g *spaceGuard) init(dir string) {
 	g.dir = dir
@@ -404,6 +411,9 @@ func (s *Store) spaceErr() error {
 	if s.opts.MinFree < 0 {
 		return nil
 	}
+	if at := s.guard.roomy.Load(); at != 0 && time.Since(time.Unix(0, at)) < roomyFor {
+		return nil
+	}
 	free, err := freeBytes(s.opts.Dir)
 	if err != nil {
 		return nil // cannot tell; Badger's own errors still count
@@ -413,6 +423,8 @@ func (s *Store) spaceErr() error {
 		return &fullError{reason: ReasonDiskFull, msg: fmt.Sprintf(
 			"file system full: %s free where the store is (%s), and it keeps %s free (store.min_free %s, plus %s to flush its memtable); writes resume by themselves once space is freed",
 			fmtBytes(free), s.opts.Dir, fmtBytes(need), fmtBytes(s.opts.MinFree), fmtBytes(mem))}
+	} else if free >= 2*need {
+		s.guard.roomy.Store(time.Now().UnixNano())
 	}
 	return nil
 }

@@ -190,3 +190,15 @@ func ingestDuringSweep(b *testing.B, backToBack bool) {
 	b.ReportMetric(float64(sweeps.Load()), "sweeps")
 	b.ReportMetric(float64(history-countPoints(b, s, old))/float64(history), "history_dropped")
 }
+
+// BenchmarkSpaceCheck is the cost the write guard adds to every commit
+// that writes chunks: a statfs and memtable stats when a check is due,
+// nothing within roomyFor of one that found room to spare.
+func BenchmarkSpaceCheck(b *testing.B) {
+	s := openTest(b, Options{Dir: b.TempDir()})
+	for b.Loop() {
+		if err := s.spaceErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
