@@ -111,8 +111,14 @@ type fakePartners struct {
 	labels      map[string]string // of the shared stream; set before the first request
 	inFlight    atomic.Int32
 	maxInFlight atomic.Int32
-	mu          sync.Mutex
-	reads       []federation.PartnerRead
+	// overlap, when set, holds each read until four (the default
+	// PartnerParallel) are in flight or overlapOf reads have started: the
+	// reads fill every slot however slow the machine, so a limit that
+	// lets more through shows.
+	overlap            atomic.Bool
+	overlapOf, started atomic.Int32
+	mu                 sync.Mutex
+	reads              []federation.PartnerRead
 }
 
 func (p *fakePartners) ID() policy.TenantID { return selfID }
@@ -137,7 +143,12 @@ func (p *fakePartners) Summaries(ctx context.Context, rq federation.PartnerRead)
 	defer p.inFlight.Add(-1)
 	for m := p.maxInFlight.Load(); n > m && !p.maxInFlight.CompareAndSwap(m, n); m = p.maxInFlight.Load() {
 	}
-	time.Sleep(20 * time.Millisecond) // let reads overlap
+	if p.started.Add(1); p.overlap.Load() {
+		deadline := time.Now().Add(10 * time.Second)
+		for p.inFlight.Load() < 4 && p.started.Load() < p.overlapOf.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling, bounded by the deadline
+		}
+	}
 	if p.throttle.Add(-1) >= 0 {
 		return nil, &federation.PeerError{Status: 429, Reason: "throttled", Message: "throttled", Retry: "0"}
 	}
@@ -522,6 +533,8 @@ func TestPartnerLimits(t *testing.T) {
 	f := newFixture(t)
 	start, end := base.Add(time.Hour), base.Add(time.Hour+10*time.Minute)
 	// Eight panels refreshing at once, each with the shared stream.
+	f.partners.overlapOf.Store(f.partners.started.Load() + 8)
+	f.partners.overlap.Store(true)
 	q := `{stream="line2/feed/flow"} * 2`
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -535,6 +548,7 @@ func TestPartnerLimits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	f.partners.overlap.Store(false)
 	if m := f.partners.maxInFlight.Load(); m > 4 || m < 2 {
 		t.Fatalf("%d reads in flight to one owner, want 2 to 4", m)
 	}
