@@ -33,6 +33,7 @@ import (
 	"github.com/sluice-edge/sluice/agent/views"
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/federation/gossip"
 	"github.com/sluice-edge/sluice/policy"
@@ -711,7 +712,7 @@ type lastPointSink struct {
 	last prometheus.Gauge
 }
 
-func (l lastPointSink) Write(ctx context.Context, points []connectors.Point) error {
+func (l lastPointSink) Write(ctx context.Context, points []point.Point) error {
 	err := l.Sink.Write(ctx, points)
 	if err == nil && len(points) > 0 {
 		l.last.SetToCurrentTime()

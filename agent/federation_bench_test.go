@@ -12,7 +12,7 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // startTestAgent runs a whole agent in-process on loopback ports.
@@ -45,17 +45,17 @@ func BenchmarkPartnerRead(b *testing.B) {
 	owner, oc := startTestAgent(b, "owner")
 	_, pc := startTestAgent(b, "partner")
 	st := owner.store
-	if err := st.EnsureStream(ctx, connectors.StreamSpec{Name: "big", Kind: connectors.KindFloat}); err != nil {
+	if err := st.EnsureStream(ctx, point.StreamSpec{Name: "big", Kind: point.KindFloat}); err != nil {
 		b.Fatal(err)
 	}
 	t0 := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Second).UnixNano()
-	pts := make([]connectors.Point, 0, 100_000)
+	pts := make([]point.Point, 0, 100_000)
 	v := 50.0
 	for n := 0; n < total; n += len(pts) {
 		pts = pts[:0]
 		for i := 0; i < 100_000; i++ {
 			v = math.Round((v+math.Sin(float64(n+i)/1000)*0.05)*100) / 100
-			pts = append(pts, connectors.Point{Stream: "big", Time: t0 + int64(n+i)*int64(100*time.Millisecond), Value: connectors.Float(v)})
+			pts = append(pts, point.Point{Stream: "big", Time: t0 + int64(n+i)*int64(100*time.Millisecond), Value: point.Float(v)})
 		}
 		if err := st.Write(ctx, pts); err != nil {
 			b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/api"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // odataGet sends a request as Power BI's OData connector does: Basic
@@ -71,22 +71,22 @@ func readerToken(t *testing.T, c *api.Client, name string) string {
 func TestODataFeed(t *testing.T) {
 	a, c := startTestAgent(t, "odata")
 	ctx := context.Background()
-	kinds := map[string]connectors.Kind{"site/temp": connectors.KindFloat, "site/count": connectors.KindInt,
-		"site/on": connectors.KindBool, "site/state": connectors.KindString}
+	kinds := map[string]point.Kind{"site/temp": point.KindFloat, "site/count": point.KindInt,
+		"site/on": point.KindBool, "site/state": point.KindString}
 	for name, k := range kinds {
-		if err := a.store.EnsureStream(ctx, connectors.StreamSpec{Name: name, Kind: k}); err != nil {
+		if err := a.store.EnsureStream(ctx, point.StreamSpec{Name: name, Kind: k}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var pts []connectors.Point
+	var pts []point.Point
 	for i := range 10 {
 		ts := t0.Add(time.Duration(i) * time.Minute).UnixNano()
 		pts = append(pts,
-			connectors.Point{Stream: "site/temp", Time: ts, Value: connectors.Float(20 + float64(i)/2)},
-			connectors.Point{Stream: "site/count", Time: ts, Value: connectors.Int(int64(i))},
-			connectors.Point{Stream: "site/on", Time: ts, Value: connectors.Bool(i%2 == 0)},
-			connectors.Point{Stream: "site/state", Time: ts, Value: connectors.String(fmt.Sprintf("s%d", i))})
+			point.Point{Stream: "site/temp", Time: ts, Value: point.Float(20 + float64(i)/2)},
+			point.Point{Stream: "site/count", Time: ts, Value: point.Int(int64(i))},
+			point.Point{Stream: "site/on", Time: ts, Value: point.Bool(i%2 == 0)},
+			point.Point{Stream: "site/state", Time: ts, Value: point.String(fmt.Sprintf("s%d", i))})
 	}
 	if err := a.store.Write(ctx, pts); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // TestViewExportWithQueryToken: a saved view exports as CSV from a URL
@@ -20,16 +20,16 @@ func TestViewExportWithQueryToken(t *testing.T) {
 	a, c := startTestAgent(t, "views")
 	ctx := context.Background()
 	for _, name := range []string{"site/temp", "site/flow"} {
-		if err := a.store.EnsureStream(ctx, connectors.StreamSpec{Name: name, Kind: connectors.KindFloat}); err != nil {
+		if err := a.store.EnsureStream(ctx, point.StreamSpec{Name: name, Kind: point.KindFloat}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var pts []connectors.Point
+	var pts []point.Point
 	for i := range 11 {
 		ts := t0.Add(time.Duration(i) * time.Minute).UnixNano()
-		pts = append(pts, connectors.Point{Stream: "site/temp", Time: ts, Value: connectors.Float(float64(i))},
-			connectors.Point{Stream: "site/flow", Time: ts, Value: connectors.Float(float64(10 * i))})
+		pts = append(pts, point.Point{Stream: "site/temp", Time: ts, Value: point.Float(float64(i))},
+			point.Point{Stream: "site/flow", Time: ts, Value: point.Float(float64(10 * i))})
 	}
 	if err := a.store.Write(ctx, pts); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Sink is where a source delivers points. The agent gives every source the
@@ -21,32 +22,13 @@ type Sink interface {
 	// *StreamError (possibly wrapped) and the source should convert or drop
 	// the points (and count them). Any other error is transient: the source
 	// keeps the points and retries.
-	EnsureStream(ctx context.Context, spec StreamSpec) error
+	EnsureStream(ctx context.Context, spec point.StreamSpec) error
 	// Write stores a batch of points of any number of streams. A nil error
 	// means every point is durably on disk, so the source may now
 	// acknowledge the messages that carried them. A point whose stream does
 	// not exist or whose value has the wrong kind fails the whole batch and
 	// nothing of it is stored.
-	Write(ctx context.Context, points []Point) error
-}
-
-// StreamError is what EnsureStream returns, possibly wrapped, when
-// retrying cannot help. If Kind is valid, the stream exists with that kind:
-// the source converts its points to it (Value.Convert) and drops, counting
-// them, those that do not convert. If Kind is 0, the sink refuses the stream
-// (an unacceptable name, say) and the source drops its points and counts
-// them. Sources test for it with errors.As.
-type StreamError struct {
-	Stream string
-	Kind   Kind   // the existing stream's kind, or 0 when the stream is refused
-	Reason string // why, for logs
-}
-
-func (e *StreamError) Error() string {
-	if e.Kind.Valid() {
-		return fmt.Sprintf("stream %q exists with kind %s: %s", e.Stream, e.Kind, e.Reason)
-	}
-	return fmt.Sprintf("stream %q refused: %s", e.Stream, e.Reason)
+	Write(ctx context.Context, points []point.Point) error
 }
 
 // Source is one configured data source (an MQTT broker, an OPC UA server,

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation/gossip"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -158,14 +158,14 @@ func partnerEntry(e CatalogEntry) CatalogEntry {
 }
 
 // cleanInfo bounds what a partner's agent says of a stream: labels that
-// are not valid here are cleaned (connectors.Labels) or dropped, so that
+// are not valid here are cleaned (point.Labels) or dropped, so that
 // a partner cannot put into this tenant's answers, nor its Prometheus
 // API, what its own store would refuse.
 func cleanInfo(in StreamInfo) StreamInfo {
-	if connectors.ValidateLabels(in.Labels) == nil {
+	if point.ValidateLabels(in.Labels) == nil {
 		return in
 	}
-	var b connectors.Labels
+	var b point.Labels
 	for _, k := range slices.Sorted(maps.Keys(in.Labels)) {
 		b.Add(k, in.Labels[k])
 	}

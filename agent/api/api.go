@@ -17,19 +17,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
 
 // Store is what the API needs of the time-series store.
 type Store interface {
-	CreateStream(ctx context.Context, spec connectors.StreamSpec) (store.Stream, error)
-	EnsureStream(ctx context.Context, spec connectors.StreamSpec) error
+	CreateStream(ctx context.Context, spec point.StreamSpec) (store.Stream, error)
+	EnsureStream(ctx context.Context, spec point.StreamSpec) error
 	GetStream(ctx context.Context, name string) (store.Stream, error)
 	ListStreams(ctx context.Context, o store.ListOptions) ([]store.Stream, bool, error)
 	DeleteStream(ctx context.Context, name string) error
-	Write(ctx context.Context, points []connectors.Point) error
+	Write(ctx context.Context, points []point.Point) error
 	Window(ctx context.Context, name string, q store.WindowQuery) (*store.Iterator, error)
 	LatestIn(ctx context.Context, name string, b store.Bounds) (store.Sample, bool, error)
 	Interpolated(ctx context.Context, name string, start, end, interval int64, count int, b store.Bounds) ([]store.Sample, error)

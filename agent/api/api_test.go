@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -119,7 +119,7 @@ func TestStreamsLifecycle(t *testing.T) {
 	if err := f.c.JSON(ctx, "POST", "/api/v1/streams", nil, map[string]string{"name": "site1/boiler/temp", "unit": "degC", "kind": "float"}, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "site1/boiler/temp" || s.Kind != connectors.KindFloat || s.Unit != "degC" {
+	if s.Name != "site1/boiler/temp" || s.Kind != point.KindFloat || s.Unit != "degC" {
 		t.Fatalf("created %+v", s)
 	}
 	var e *Error
@@ -144,7 +144,7 @@ func TestStreamsLifecycle(t *testing.T) {
 		t.Fatalf("get: %v %+v", err, s)
 	}
 	for i := 0; i < 5; i++ {
-		if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: fmt.Sprintf("site2/t%d", i), Kind: connectors.KindInt}); err != nil {
+		if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: fmt.Sprintf("site2/t%d", i), Kind: point.KindInt}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func TestWriteAndRead(t *testing.T) {
 		t.Fatalf("csv write: %d %s", code, body)
 	}
 	st, _ := f.st.GetStream(ctx, "site1/boiler/temp")
-	if st.Kind != connectors.KindFloat || st.Unit != "degC" {
+	if st.Kind != point.KindFloat || st.Unit != "degC" {
 		t.Fatalf("created stream %+v", st)
 	}
 	// JSON for the same stream, overwriting the second point.
@@ -247,7 +247,7 @@ func TestWriteAndRead(t *testing.T) {
 	if code, body := f.do(t, "POST", "/api/v1/data?create=1", "text/csv", bulk); code != 200 || !strings.Contains(body, `"written": 3`) {
 		t.Fatalf("bulk csv: %d %s", code, body)
 	}
-	if st, _ := f.st.GetStream(ctx, "a/y"); st.Kind != connectors.KindBool {
+	if st, _ := f.st.GetStream(ctx, "a/y"); st.Kind != point.KindBool {
 		t.Fatalf("a/y inferred kind %v, want bool", st.Kind)
 	}
 	bj := `[{"stream": "a/x", "time": "now", "value": 3}, {"stream": "a/y", "time": "now-1m", "value": false}]`
@@ -264,7 +264,7 @@ func TestWriteAndRead(t *testing.T) {
 func TestBadWritesChangeNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	f.st.CreateStream(ctx, connectors.StreamSpec{Name: "s", Kind: connectors.KindInt})
+	f.st.CreateStream(ctx, point.StreamSpec{Name: "s", Kind: point.KindInt})
 	if code, body := f.do(t, "POST", StreamPath("s", "data"), "text/csv", "1763892000,1\n"); code != 200 {
 		t.Fatalf("good write: %d %s", code, body)
 	}
@@ -309,7 +309,7 @@ func TestBadWritesChangeNothing(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.MaxBodyBytes = 100; o.MaxInFlight = 1 })
-	f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: "s"})
+	f.st.CreateStream(context.Background(), point.StreamSpec{Name: "s"})
 	big := strings.Repeat("1763892001,1\n", 20)
 	if code, body := f.do(t, "POST", StreamPath("s", "data"), "text/csv", big); code != 413 || !strings.Contains(body, "over the limit of 100 bytes") {
 		t.Fatalf("big body: %d %s", code, body)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // BenchmarkIngest writes the same batches (1,000 streams x 100 points,
@@ -30,15 +30,15 @@ func BenchmarkIngest(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ts := int64(1_767_225_600) * 1e9
 	vals := make([]float64, streams)
-	batch := func() ([]connectors.Point, []byte, []byte) {
-		pts := make([]connectors.Point, 0, streams*per)
+	batch := func() ([]point.Point, []byte, []byte) {
+		pts := make([]point.Point, 0, streams*per)
 		var csv, js bytes.Buffer
 		js.WriteByte('[')
 		for j := 0; j < per; j++ {
 			t := ts + int64(j)*int64(100*time.Millisecond)
 			for i, n := range names {
 				vals[i] = math.Round((vals[i]+rng.NormFloat64()*0.05)*100) / 100
-				pts = append(pts, connectors.Point{Stream: n, Time: t, Value: connectors.Float(vals[i])})
+				pts = append(pts, point.Point{Stream: n, Time: t, Value: point.Float(vals[i])})
 				v := strconv.FormatFloat(vals[i], 'f', -1, 64)
 				fmt.Fprintf(&csv, "%s,%d,%s\n", n, t, v)
 				if js.Len() > 1 {
@@ -58,7 +58,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		b.Cleanup(func() { st.Close() })
 		for _, n := range names {
-			st.EnsureStream(context.Background(), connectors.StreamSpec{Name: n, Kind: connectors.KindFloat})
+			st.EnsureStream(context.Background(), point.StreamSpec{Name: n, Kind: point.KindFloat})
 		}
 		return st
 	}

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 )
 
@@ -105,7 +105,7 @@ func (f fedRoutes) catalog(w http.ResponseWriter, r *http.Request) error {
 // or a label key=value) and every label= term (key=value, or key: has
 // the label).
 func catalogFilter(q url.Values) (func([]federation.CatalogEntry) []federation.CatalogEntry, error) {
-	sel, err := connectors.ParseLabelSelector(q["label"])
+	sel, err := point.ParseLabelSelector(q["label"])
 	if err != nil {
 		return nil, badRequest("bad_label", "%v (want label=key=value or label=key)", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // TestStreamLabels: labels are taken at creation, shown by the stream and
@@ -24,13 +24,13 @@ func TestStreamLabels(t *testing.T) {
 		t.Fatalf("created %+v", s)
 	}
 	// A source's ensure adds labels to the stream.
-	if err := f.st.EnsureStream(ctx, connectors.StreamSpec{Name: "p1/line2/temp", Kind: connectors.KindFloat, Labels: map[string]string{"host": "gw1"}}); err != nil {
+	if err := f.st.EnsureStream(ctx, point.StreamSpec{Name: "p1/line2/temp", Kind: point.KindFloat, Labels: map[string]string{"host": "gw1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "p2/x", Labels: map[string]string{"site": "plant2"}}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "p2/x", Labels: map[string]string{"site": "plant2"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "bare"}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "bare"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.c.JSON(ctx, "GET", StreamPath("p1/line2/temp", ""), nil, nil, &s); err != nil ||

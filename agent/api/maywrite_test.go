@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // TestMayWrite: Options.MayWrite is asked for every stream of a write,
@@ -28,7 +28,7 @@ func TestMayWrite(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	f.st.CreateStream(ctx, connectors.StreamSpec{Name: "site2/known", Kind: connectors.KindFloat})
+	f.st.CreateStream(ctx, point.StreamSpec{Name: "site2/known", Kind: point.KindFloat})
 	long := csvLines(batchPoints+10, 1763892000) // spooled past the first batch
 	for _, tc := range []struct {
 		name, path, ctype, body, refused string

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -319,9 +319,9 @@ func appendTime(b []byte, t int64, epochNS, quote bool) []byte {
 
 // appendJSONValue writes a value; floats JSON cannot hold (NaN, ±Inf) are
 // written as the strings "NaN", "Infinity" and "-Infinity".
-func appendJSONValue(b []byte, v connectors.Value) []byte {
+func appendJSONValue(b []byte, v point.Value) []byte {
 	switch v.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		switch {
 		case math.IsNaN(v.F):
 			return append(b, `"NaN"`...)
@@ -331,18 +331,18 @@ func appendJSONValue(b []byte, v connectors.Value) []byte {
 			return append(b, `"-Infinity"`...)
 		}
 		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
-	case connectors.KindInt:
+	case point.KindInt:
 		return strconv.AppendInt(b, v.I, 10)
-	case connectors.KindBool:
+	case point.KindBool:
 		return strconv.AppendBool(b, v.I != 0)
-	case connectors.KindString:
+	case point.KindString:
 		return AppendJSONString(b, v.S)
 	}
 	return append(b, "null"...)
 }
 
-func appendCSVValue(b []byte, v connectors.Value) []byte {
-	if v.Kind != connectors.KindString {
+func appendCSVValue(b []byte, v point.Value) []byte {
+	if v.Kind != point.KindString {
 		return append(b, v.Text()...)
 	}
 	needQuote := false
@@ -473,7 +473,7 @@ func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []sto
 		}
 		return &v
 	}
-	point := func(pt store.Sample) any {
+	sample := func(pt store.Sample) any {
 		return jsonRaw(appendPointJSON(nil, pt, p.epochNS))
 	}
 	for i, sm := range sums {
@@ -481,14 +481,14 @@ func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []sto
 		o.Start = string(appendTime(nil, sm.Start, p.epochNS, false))
 		o.End = string(appendTime(nil, sm.End, p.epochNS, false))
 		o.Count, o.Bad = sm.Count, sm.Bad
-		if sm.Count > sm.Bad && sm.First.Value.Kind != connectors.KindString {
+		if sm.Count > sm.Bad && sm.First.Value.Kind != point.KindString {
 			o.Min, o.Max, o.Mean, o.StdDev = f(sm.Min), f(sm.Max), f(sm.Mean), f(sm.StdDev)
 		}
 		if sm.HasTWA {
 			o.TimeWeightedMean = f(sm.TimeWeightedMean)
 		}
 		if sm.Count > 0 {
-			o.First, o.Last = point(sm.First), point(sm.Last)
+			o.First, o.Last = sample(sm.First), sample(sm.Last)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

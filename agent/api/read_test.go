@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -20,15 +20,15 @@ import (
 func TestServeReadBoundsPartnerReads(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "s", Kind: connectors.KindFloat}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "s", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
-	pts := []connectors.Point{
-		{Stream: "s", Time: testNow.Add(-2 * time.Hour).UnixNano(), Value: connectors.Float(999)},
-		{Stream: "s", Time: testNow.Add(2 * time.Hour).UnixNano(), Value: connectors.Float(999)},
+	pts := []point.Point{
+		{Stream: "s", Time: testNow.Add(-2 * time.Hour).UnixNano(), Value: point.Float(999)},
+		{Stream: "s", Time: testNow.Add(2 * time.Hour).UnixNano(), Value: point.Float(999)},
 	}
 	for i := 30; i > 0; i-- {
-		pts = append(pts, connectors.Point{Stream: "s", Time: testNow.Add(-time.Duration(i) * time.Minute).UnixNano(), Value: connectors.Float(float64(10 + i%3))})
+		pts = append(pts, point.Point{Stream: "s", Time: testNow.Add(-time.Duration(i) * time.Minute).UnixNano(), Value: point.Float(float64(10 + i%3))})
 	}
 	if err := f.st.Write(ctx, pts); err != nil {
 		t.Fatal(err)
@@ -87,11 +87,11 @@ func TestServeReadBoundsPartnerReads(t *testing.T) {
 func TestServeReadZeroBoundsServeNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "s", Kind: connectors.KindFloat}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "s", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
 	at := testNow.Add(-time.Minute).UnixNano()
-	if err := f.st.Write(ctx, []connectors.Point{{Stream: "s", Time: at, Value: connectors.Float(1)}}); err != nil {
+	if err := f.st.Write(ctx, []point.Point{{Stream: "s", Time: at, Value: point.Float(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	start, end := testNow.Add(-time.Hour).UnixNano(), testNow.UnixNano()

@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // StreamJSON is a stream as the API shows it.
 type StreamJSON struct {
-	ID          uint64          `json:"id"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Unit        string          `json:"unit,omitempty"`
-	Kind        connectors.Kind `json:"kind"`
-	Source      string          `json:"source,omitempty"`
-	Created     time.Time       `json:"created"`
-	Retention   string          `json:"retention,omitempty"`
+	ID          uint64     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Unit        string     `json:"unit,omitempty"`
+	Kind        point.Kind `json:"kind"`
+	Source      string     `json:"source,omitempty"`
+	Created     time.Time  `json:"created"`
+	Retention   string     `json:"retention,omitempty"`
 	// Labels are the stream's key/value metadata; {} when it has none.
 	Labels map[string]string `json:"labels"`
 }
@@ -54,7 +54,7 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	sel, err := connectors.ParseLabelSelector(q["label"])
+	sel, err := point.ParseLabelSelector(q["label"])
 	if err != nil {
 		return badRequest("bad_label", "%v (want label=key=value or label=key)", err)
 	}
@@ -75,11 +75,11 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
 
 // CreateStreamRequest is the body of POST /api/v1/streams.
 type CreateStreamRequest struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Unit        string          `json:"unit,omitempty"`
-	Kind        connectors.Kind `json:"kind,omitempty"`
-	Source      string          `json:"source,omitempty"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Unit        string     `json:"unit,omitempty"`
+	Kind        point.Kind `json:"kind,omitempty"`
+	Source      string     `json:"source,omitempty"`
 	// Labels: at most 32; keys are Prometheus label names not starting
 	// with __, values 1..256 bytes of text.
 	Labels map[string]string `json:"labels,omitempty"`
@@ -94,9 +94,9 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("bad_json", "body: %v", err)
 	}
 	if req.Kind == 0 {
-		req.Kind = connectors.KindFloat
+		req.Kind = point.KindFloat
 	}
-	st, err := s.opts.Store.CreateStream(r.Context(), connectors.StreamSpec{
+	st, err := s.opts.Store.CreateStream(r.Context(), point.StreamSpec{
 		Name: req.Name, Description: req.Description, Unit: req.Unit, Kind: req.Kind, Source: req.Source, Labels: req.Labels,
 	})
 	if err != nil {

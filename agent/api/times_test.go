@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // A now with nanosecond noise, as a clock gives it, on a Wednesday, in a
@@ -78,7 +78,7 @@ func TestReadResolvesOneNow(t *testing.T) {
 	clk := &tickingClock{t: noisyNow}
 	f := newFixture(t, func(o *Options) { o.Now = clk.now })
 	ctx := context.Background()
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "s", Kind: connectors.KindFloat}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "s", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -197,7 +197,7 @@ func ptrStr(f *float64) any {
 
 func TestGridParamsRejected(t *testing.T) {
 	f := newFixture(t, nil)
-	if _, err := f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: "s", Kind: connectors.KindFloat}); err != nil {
+	if _, err := f.st.CreateStream(context.Background(), point.StreamSpec{Name: "s", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ kind, query, msg string }{

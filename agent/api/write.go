@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // WriteResult is the answer to a write, and the detail of a write that
@@ -88,7 +88,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, stream string) er
 		src = newJSONParser(r.Body, stream, s.opts.Now())
 	}
 	// Pass 1: check every point; keep the first batch, spool the rest.
-	first := make([]connectors.Point, 0, firstCap(r.ContentLength))
+	first := make([]point.Point, 0, firstCap(r.ContentLength))
 	var sp *spool
 	defer func() {
 		if sp != nil {
@@ -96,7 +96,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, stream string) er
 		}
 	}()
 	firstFull := false
-	var p connectors.Point
+	var p point.Point
 	for {
 		if err := src.next(&p); err == io.EOF {
 			break
@@ -177,7 +177,7 @@ type ingest struct {
 	s       *Server
 	ctx     context.Context
 	create  bool
-	kind    connectors.Kind // ?kind= for created streams; 0 infers
+	kind    point.Kind // ?kind= for created streams; 0 infers
 	unit    string
 	batch   map[string]*ingestStream // streams of the current batch
 	pending map[string]*ingestStream // streams to create, by name
@@ -191,7 +191,7 @@ type ingest struct {
 
 type ingestStream struct {
 	name string
-	kind connectors.Kind
+	kind point.Kind
 }
 
 func (s *Server) newIngest(r *http.Request) (*ingest, error) {
@@ -205,7 +205,7 @@ func (s *Server) newIngest(r *http.Request) (*ingest, error) {
 	}
 	if k := q.Get("kind"); k != "" {
 		var err error
-		if in.kind, err = connectors.ParseKind(k); err != nil {
+		if in.kind, err = point.ParseKind(k); err != nil {
 			return nil, badRequest("bad_kind", "kind: %v", err)
 		}
 	}
@@ -217,7 +217,7 @@ func (s *Server) newIngest(r *http.Request) (*ingest, error) {
 // ?create=1 noted for creation, its kind taken from ?kind= or the first
 // value (whole numbers make a float stream, as process values usually
 // are).
-func (in *ingest) check(p *connectors.Point, src pointParser) error {
+func (in *ingest) check(p *point.Point, src pointParser) error {
 	st := in.last
 	if st == nil || st.name != p.Stream {
 		if st = in.batch[p.Stream]; st == nil {
@@ -241,7 +241,7 @@ func (in *ingest) check(p *connectors.Point, src pointParser) error {
 	return nil
 }
 
-func (in *ingest) lookup(p *connectors.Point) (*ingestStream, error) {
+func (in *ingest) lookup(p *point.Point) (*ingestStream, error) {
 	if may := in.s.opts.MayWrite; may != nil {
 		if err := may(in.ctx, p.Stream); err != nil {
 			return nil, &httpError{code: http.StatusForbidden, reason: "forbidden", msg: err.Error()}
@@ -261,8 +261,8 @@ func (in *ingest) lookup(p *connectors.Point) (*ingestStream, error) {
 		k := in.kind
 		if k == 0 {
 			k = p.Value.Kind
-			if k == connectors.KindInt {
-				k = connectors.KindFloat
+			if k == point.KindInt {
+				k = point.KindFloat
 			}
 		}
 		st := &ingestStream{name: p.Stream, kind: k}
@@ -290,7 +290,7 @@ func (in *ingest) reset() {
 // createStreams creates the streams the checked body needs.
 func (in *ingest) createStreams(ctx context.Context) error {
 	for _, st := range in.order {
-		spec := connectors.StreamSpec{Name: st.name, Kind: st.kind, Unit: in.unit, Source: "api"}
+		spec := point.StreamSpec{Name: st.name, Kind: st.kind, Unit: in.unit, Source: "api"}
 		if err := in.s.opts.Store.EnsureStream(ctx, spec); err != nil {
 			return fmt.Errorf("create stream %q: %w", st.name, err)
 		}
@@ -356,18 +356,18 @@ func newSpool() (*spool, error) {
 	return &spool{f: f, removed: os.Remove(f.Name()) == nil, ids: map[string]uint64{}}, nil
 }
 
-func (sp *spool) add(p *connectors.Point) error {
+func (sp *spool) add(p *point.Point) error {
 	var op byte
 	switch p.Value.Kind {
-	case connectors.KindFloat:
-	case connectors.KindInt:
+	case point.KindFloat:
+	case point.KindInt:
 		op = 1
-	case connectors.KindBool:
+	case point.KindBool:
 		op = 2
 		if p.Value.I != 0 {
 			op |= opBool
 		}
-	case connectors.KindString:
+	case point.KindString:
 		op = 3
 	default:
 		return fmt.Errorf("spool: value kind %d", p.Value.Kind)
@@ -442,7 +442,7 @@ func (sp *spool) rewind() error {
 }
 
 // next appends the points of the next batch to pts; io.EOF after the last.
-func (sp *spool) next(pts []connectors.Point) ([]connectors.Point, error) {
+func (sp *spool) next(pts []point.Point) ([]point.Point, error) {
 	sp.names, sp.stream, sp.t = sp.names[:0], "", 0
 	for {
 		op, err := sp.r.ReadByte()
@@ -461,7 +461,7 @@ func (sp *spool) next(pts []connectors.Point) ([]connectors.Point, error) {
 	}
 }
 
-func (sp *spool) point(op byte, pts []connectors.Point) ([]connectors.Point, error) {
+func (sp *spool) point(op byte, pts []point.Point) ([]point.Point, error) {
 	switch op & (3 << 4) {
 	case opStreamIdx:
 		id, err := binary.ReadUvarint(sp.r)
@@ -491,29 +491,29 @@ func (sp *spool) point(op byte, pts []connectors.Point) ([]connectors.Point, err
 		return pts, err
 	}
 	sp.t += dt
-	p := connectors.Point{Stream: sp.stream, Time: sp.t}
+	p := point.Point{Stream: sp.stream, Time: sp.t}
 	switch op & 3 {
 	case 0:
 		b, err := sp.r.Peek(8)
 		if err != nil {
 			return pts, err
 		}
-		p.Value = connectors.Float(math.Float64frombits(binary.LittleEndian.Uint64(b)))
+		p.Value = point.Float(math.Float64frombits(binary.LittleEndian.Uint64(b)))
 		sp.r.Discard(8)
 	case 1:
 		i, err := binary.ReadVarint(sp.r)
 		if err != nil {
 			return pts, err
 		}
-		p.Value = connectors.Int(i)
+		p.Value = point.Int(i)
 	case 2:
-		p.Value = connectors.Bool(op&opBool != 0)
+		p.Value = point.Bool(op&opBool != 0)
 	case 3:
 		b, err := sp.bytes()
 		if err != nil {
 			return pts, err
 		}
-		p.Value = connectors.String(string(b))
+		p.Value = point.String(string(b))
 	}
 	if op&opQuality != 0 {
 		q, err := binary.ReadUvarint(sp.r)
@@ -559,7 +559,7 @@ func (sp *spool) Close() {
 // pointParser reads the points of a write body one by one.
 type pointParser interface {
 	// next parses the next point into p; io.EOF after the last one.
-	next(p *connectors.Point) error
+	next(p *point.Point) error
 	// where names the last point for errors: "line 12", "points[11]".
 	where() string
 }
@@ -626,7 +626,7 @@ func (c *csvParser) readLine() ([]byte, error) {
 	return nil, err
 }
 
-func (c *csvParser) next(p *connectors.Point) error {
+func (c *csvParser) next(p *point.Point) error {
 	var fields [5][]byte
 	for {
 		l, err := c.readLine()
@@ -662,7 +662,7 @@ func (c *csvParser) next(p *connectors.Point) error {
 				l = l[i+1:]
 			}
 		}
-		*p = connectors.Point{Stream: c.stream}
+		*p = point.Point{Stream: c.stream}
 		if c.stream == "" {
 			if len(f) < 3 || len(f) > 4 {
 				return badRequest("bad_csv", "line %d: want stream,timestamp,value[,quality], got %d columns", c.line, len(f))
@@ -703,25 +703,25 @@ func isHeader(f []byte) bool {
 // textValue reads a CSV value: an int if it is a whole number (exact up
 // to 64 bits), a float if it parses as one, a boolean for true/false,
 // otherwise text. The stream's kind then decides, by Value.Convert.
-func textValue(b []byte) connectors.Value {
+func textValue(b []byte) point.Value {
 	if isInteger(b) {
 		if i, ok := atoi(b); ok {
-			return connectors.Int(i)
+			return point.Int(i)
 		}
 	}
 	// string(b) here does not escape (ParseFloat copies what its errors
 	// keep), so the common case does not allocate.
 	if f, err := strconv.ParseFloat(string(b), 64); err == nil {
-		return connectors.Float(f)
+		return point.Float(f)
 	}
 	s := string(b)
 	switch s {
 	case "true", "TRUE", "True":
-		return connectors.Bool(true)
+		return point.Bool(true)
 	case "false", "FALSE", "False":
-		return connectors.Bool(false)
+		return point.Bool(false)
 	}
-	return connectors.String(s)
+	return point.String(s)
 }
 
 func isInteger(b []byte) bool {
@@ -864,7 +864,7 @@ func (j *jsonParser) readErr() error {
 
 func (j *jsonParser) where() string { return "points[" + strconv.Itoa(j.index-1) + "]" }
 
-func (j *jsonParser) next(p *connectors.Point) error {
+func (j *jsonParser) next(p *point.Point) error {
 	if j.err != nil {
 		return j.err
 	}
@@ -885,7 +885,7 @@ func (j *jsonParser) next(p *connectors.Point) error {
 		return badRequest("bad_json", "points[%d]: %v (%s)", i, err, jsonWant)
 	}
 	j.limit()
-	*p = connectors.Point{Stream: j.stream, Quality: jp.Quality}
+	*p = point.Point{Stream: j.stream, Quality: jp.Quality}
 	name, err := j.streamName(jp.Stream)
 	if err != nil {
 		return badRequest("bad_json", "points[%d].stream: %v", i, err)
@@ -980,26 +980,26 @@ func jsonTime(raw json.RawMessage, now time.Time) (int64, error) {
 	return ParseEpoch(string(raw))
 }
 
-func jsonValue(raw json.RawMessage) (connectors.Value, error) {
+func jsonValue(raw json.RawMessage) (point.Value, error) {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-		return connectors.Value{}, errors.New("missing")
+		return point.Value{}, errors.New("missing")
 	case raw[0] == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return connectors.Value{}, err
+			return point.Value{}, err
 		}
-		return connectors.String(s), nil
+		return point.String(s), nil
 	case string(raw) == "true":
-		return connectors.Bool(true), nil
+		return point.Bool(true), nil
 	case string(raw) == "false":
-		return connectors.Bool(false), nil
+		return point.Bool(false), nil
 	case raw[0] == '{' || raw[0] == '[':
-		return connectors.Value{}, fmt.Errorf("%s is not a number, boolean or string", raw)
+		return point.Value{}, fmt.Errorf("%s is not a number, boolean or string", raw)
 	}
 	v := textValue(raw)
-	if v.Kind != connectors.KindFloat && v.Kind != connectors.KindInt {
-		return connectors.Value{}, fmt.Errorf("%s is not a number", raw)
+	if v.Kind != point.KindFloat && v.Kind != point.KindInt {
+		return point.Value{}, fmt.Errorf("%s is not a number", raw)
 	}
 	return v, nil
 }

@@ -18,7 +18,7 @@ import (
 	"testing/iotest"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // peakHeapUnderLimit runs fn and returns the peak growth of the heap in
@@ -77,7 +77,7 @@ func TestLargeWriteBoundedMemory(t *testing.T) {
 	for _, format := range []string{"csv", "json"} {
 		t.Run(format, func(t *testing.T) {
 			name := "big/" + format
-			if _, err := f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: name, Kind: connectors.KindFloat}); err != nil {
+			if _, err := f.st.CreateStream(context.Background(), point.StreamSpec{Name: name, Kind: point.KindFloat}); err != nil {
 				t.Fatal(err)
 			}
 			body := newBigBody(size, format == "json")
@@ -152,7 +152,7 @@ func TestWriteBatches(t *testing.T) {
 	// JSON, bulk, every kind and qualities, created on the fly: the
 	// batches past the first go through the spool and must come back as
 	// they were.
-	if _, err := f.st.CreateStream(ctx, connectors.StreamSpec{Name: "k/int", Kind: connectors.KindInt}); err != nil {
+	if _, err := f.st.CreateStream(ctx, point.StreamSpec{Name: "k/int", Kind: point.KindInt}); err != nil {
 		t.Fatal(err)
 	}
 	const per = batchPoints/4 + 500 // per stream: the body is just over a batch
@@ -175,13 +175,13 @@ func TestWriteBatches(t *testing.T) {
 	if code != 200 || res.Written != 4*per || !reflect.DeepEqual(res.Created, []string{"k/float", "k/bool", "k/str"}) {
 		t.Fatalf("bulk json: %d %s", code, body)
 	}
-	for name, want := range map[string]func(i int) (connectors.Value, uint32){
-		"k/float": func(i int) (connectors.Value, uint32) { return connectors.Float(float64(i) / 4), 0 },
-		"k/int": func(i int) (connectors.Value, uint32) {
-			return connectors.Int(int64(-i * 1000003)), uint32(i % 3 << 30)
+	for name, want := range map[string]func(i int) (point.Value, uint32){
+		"k/float": func(i int) (point.Value, uint32) { return point.Float(float64(i) / 4), 0 },
+		"k/int": func(i int) (point.Value, uint32) {
+			return point.Int(int64(-i * 1000003)), uint32(i % 3 << 30)
 		},
-		"k/bool": func(i int) (connectors.Value, uint32) { return connectors.Bool(i%3 == 0), 0 },
-		"k/str":  func(i int) (connectors.Value, uint32) { return connectors.String(fmt.Sprintf(`s%d "q" ü`, i)), 0 },
+		"k/bool": func(i int) (point.Value, uint32) { return point.Bool(i%3 == 0), 0 },
+		"k/str":  func(i int) (point.Value, uint32) { return point.String(fmt.Sprintf(`s%d "q" ü`, i)), 0 },
 	} {
 		got := countPoints(t, f.st, name, func(i int, p store.Sample) error {
 			v, q := want(i)
@@ -211,7 +211,7 @@ func TestWriteBatchStreams(t *testing.T) {
 			var err error
 			for i := range next {
 				if err == nil {
-					_, err = f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: fmt.Sprintf("s/%05d", i)})
+					_, err = f.st.CreateStream(context.Background(), point.StreamSpec{Name: fmt.Sprintf("s/%05d", i)})
 				}
 			}
 			errs <- err
@@ -247,7 +247,7 @@ func TestWriteBatchStreams(t *testing.T) {
 func TestLongBadWriteChangesNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	f.st.CreateStream(ctx, connectors.StreamSpec{Name: "old", Kind: connectors.KindFloat})
+	f.st.CreateStream(ctx, point.StreamSpec{Name: "old", Kind: point.KindFloat})
 	const n = 2*batchPoints + 10
 	b := csvLines(n, 1763892000)
 	b.WriteString("yesterday,1\n")
@@ -300,7 +300,7 @@ func TestWriteWithoutSpool(t *testing.T) {
 // JSON must be one array and nothing after it.
 func TestWriteBodyLimits(t *testing.T) {
 	f := newFixture(t, nil)
-	f.st.CreateStream(context.Background(), connectors.StreamSpec{Name: "txt", Kind: connectors.KindString})
+	f.st.CreateStream(context.Background(), point.StreamSpec{Name: "txt", Kind: point.KindString})
 	long := strings.Repeat("x", 200<<10) // longer than the read buffer
 	if code, body := f.do(t, "POST", StreamPath("txt", "data"), "text/csv", "1763892000,"+long+"\n1763892001,y\n"); code != 200 || !strings.Contains(body, `"written": 2`) {
 		t.Fatalf("long line: %d %s", code, body)
@@ -330,7 +330,7 @@ func TestWriteBodyLimits(t *testing.T) {
 		}
 	}
 	small := newFixture(t, func(o *Options) { o.MaxBodyBytes = 100 })
-	small.st.CreateStream(context.Background(), connectors.StreamSpec{Name: "s"})
+	small.st.CreateStream(context.Background(), point.StreamSpec{Name: "s"})
 	js := "[" + strings.Repeat(`{"time": 1763892000, "value": 1},`, 10) + `{"time": 1763892000, "value": 1}]`
 	if code, body := small.do(t, "POST", StreamPath("s", "data"), "application/json", js); code != 413 || !strings.Contains(body, "over the limit of 100 bytes") {
 		t.Fatalf("big json body: %d %s", code, body)
@@ -338,7 +338,7 @@ func TestWriteBodyLimits(t *testing.T) {
 }
 
 // parseWith parses a body read through wrap (one byte at a time, say).
-func parseWith(body string, stream string, asJSON bool, wrap func(io.Reader) io.Reader) ([]connectors.Point, error) {
+func parseWith(body string, stream string, asJSON bool, wrap func(io.Reader) io.Reader) ([]point.Point, error) {
 	r := wrap(strings.NewReader(body))
 	if asJSON {
 		return parseAll(newJSONParser(r, stream, testNow))
@@ -399,21 +399,21 @@ func FuzzParseStreaming(f *testing.F) {
 }
 
 // spoolPoints makes points of every kind from fuzz bytes: 12 bytes a point.
-func spoolPoints(data []byte) []connectors.Point {
+func spoolPoints(data []byte) []point.Point {
 	names := []string{"a", "b/c", "", "ü/long name of a stream"}
-	var pts []connectors.Point
+	var pts []point.Point
 	for ; len(data) >= 12; data = data[12:] {
-		p := connectors.Point{Stream: names[data[0]%4], Time: int64(int32(be32(data[2:]))) * int64(data[1]) << 20}
+		p := point.Point{Stream: names[data[0]%4], Time: int64(int32(be32(data[2:]))) * int64(data[1]) << 20}
 		x := be32(data[6:])
 		switch data[0] >> 2 % 4 {
 		case 0:
-			p.Value = connectors.Float(math.Float64frombits(uint64(x) << 32 * uint64(data[10]|1)))
+			p.Value = point.Float(math.Float64frombits(uint64(x) << 32 * uint64(data[10]|1)))
 		case 1:
-			p.Value = connectors.Int(int64(int32(x)) << (data[10] % 40))
+			p.Value = point.Int(int64(int32(x)) << (data[10] % 40))
 		case 2:
-			p.Value = connectors.Bool(x%2 == 1)
+			p.Value = point.Bool(x%2 == 1)
 		case 3:
-			p.Value = connectors.String(strings.Repeat(string(rune('a'+data[10]%26)), int(x%300)))
+			p.Value = point.String(strings.Repeat(string(rune('a'+data[10]%26)), int(x%300)))
 		}
 		if data[11]&1 == 1 {
 			p.Quality = x
@@ -441,7 +441,7 @@ func FuzzSpool(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer sp.Close()
-		var want [][]connectors.Point
+		var want [][]point.Point
 		for i := range pts {
 			if i%per == 0 {
 				sp.endBatch()
@@ -475,7 +475,7 @@ func FuzzSpool(f *testing.F) {
 }
 
 // samePoints compares points, floats by their bits (NaN included).
-func samePoints(a, b []connectors.Point) bool {
+func samePoints(a, b []point.Point) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Memory under large writes. A write body is parsed and stored in bounded
@@ -191,7 +191,7 @@ func BenchmarkWriteMemory(b *testing.B) {
 			}
 			defer st.Close()
 			for i := 0; i < tc.n; i++ {
-				st.EnsureStream(context.Background(), connectors.StreamSpec{Name: fmt.Sprint("big", i), Kind: connectors.KindFloat})
+				st.EnsureStream(context.Background(), point.StreamSpec{Name: fmt.Sprint("big", i), Kind: point.KindFloat})
 			}
 			srv := New(Options{Store: st, AdminToken: "secret", MaxBodyBytes: 1 << 30})
 			hs := httptest.NewServer(srv.Handler())

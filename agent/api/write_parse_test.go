@@ -5,23 +5,23 @@ import (
 	"io"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // parseCSV and parseJSONPoints parse a whole body with the streaming
 // parsers, for the tests and fuzz targets.
-func parseCSV(body []byte, stream string, now time.Time) ([]connectors.Point, error) {
+func parseCSV(body []byte, stream string, now time.Time) ([]point.Point, error) {
 	return parseAll(newCSVParser(bytes.NewReader(body), stream, now))
 }
 
-func parseJSONPoints(body []byte, stream string, now time.Time) ([]connectors.Point, error) {
+func parseJSONPoints(body []byte, stream string, now time.Time) ([]point.Point, error) {
 	return parseAll(newJSONParser(bytes.NewReader(body), stream, now))
 }
 
-func parseAll(src pointParser) ([]connectors.Point, error) {
-	var pts []connectors.Point
+func parseAll(src pointParser) ([]point.Point, error) {
+	var pts []point.Point
 	for {
-		var p connectors.Point
+		var p point.Point
 		if err := src.next(&p); err == io.EOF {
 			return pts, nil
 		} else if err != nil {

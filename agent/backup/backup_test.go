@@ -11,7 +11,7 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/audit"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // newDataDir makes a data dir with a real store holding n points of one
@@ -26,12 +26,12 @@ func newDataDir(t *testing.T, n int) (string, *store.Store, *audit.Log) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.CreateStream(ctx, connectors.StreamSpec{Name: "s", Kind: connectors.KindFloat}); err != nil {
+	if _, err := st.CreateStream(ctx, point.StreamSpec{Name: "s", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
-	pts := make([]connectors.Point, n)
+	pts := make([]point.Point, n)
 	for i := range pts {
-		pts[i] = connectors.Point{Stream: "s", Time: int64(i+1) * 1e9, Value: connectors.Float(float64(i))}
+		pts[i] = point.Point{Stream: "s", Time: int64(i+1) * 1e9, Value: point.Float(float64(i))}
 	}
 	if err := st.Write(ctx, pts); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/policy"
 )
 
@@ -23,12 +23,12 @@ func BenchmarkQueryRange(b *testing.B) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	st.CreateStream(ctx, connectors.StreamSpec{Name: "site1/boiler/temp", Kind: connectors.KindFloat})
+	st.CreateStream(ctx, point.StreamSpec{Name: "site1/boiler/temp", Kind: point.KindFloat})
 	end := time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC)
 	start := end.Add(-7 * 24 * time.Hour)
-	var pts []connectors.Point
+	var pts []point.Point
 	for t := start; t.Before(end); t = t.Add(time.Second) {
-		pts = append(pts, connectors.Point{Stream: "site1/boiler/temp", Time: t.UnixNano(), Value: connectors.Float(float64(t.Unix() % 1000))})
+		pts = append(pts, point.Point{Stream: "site1/boiler/temp", Time: t.UnixNano(), Value: point.Float(float64(t.Unix() % 1000))})
 		if len(pts) == 50_000 {
 			if err := st.Write(ctx, pts); err != nil {
 				b.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -249,7 +249,7 @@ func (e *evaluator) newResult(s *series) *result {
 // value is a point's value as a number; bad quality is NaN (a gap in
 // Grafana).
 func value(p store.Sample) float64 {
-	if connectors.IsBad(p.Quality) {
+	if point.IsBad(p.Quality) {
 		return math.NaN()
 	}
 	f, ok := p.Value.AsFloat()

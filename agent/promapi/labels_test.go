@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestWithStreamLabels(t *testing.T) {
@@ -38,7 +38,7 @@ func TestWithStreamLabels(t *testing.T) {
 // their labels, local and shared alike.
 func TestStreamLabelsAsPrometheusLabels(t *testing.T) {
 	f := newFixture(t)
-	if err := f.local.EnsureStream(context.Background(), connectors.StreamSpec{Name: "site1/boiler/temp", Kind: connectors.KindFloat,
+	if err := f.local.EnsureStream(context.Background(), point.StreamSpec{Name: "site1/boiler/temp", Kind: point.KindFloat,
 		Labels: map[string]string{"site": "plant1", "unit": "degF"}}); err != nil {
 		t.Fatal(err)
 	}

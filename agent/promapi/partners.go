@@ -10,7 +10,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -144,28 +144,28 @@ func (p pointJSON) sample() store.Sample {
 	v := bytes.TrimSpace(p.Value)
 	switch {
 	case bytes.Equal(v, []byte("true")):
-		s.Value = connectors.Bool(true)
+		s.Value = point.Bool(true)
 	case bytes.Equal(v, []byte("false")):
-		s.Value = connectors.Bool(false)
+		s.Value = point.Bool(false)
 	case len(v) > 0 && v[0] == '"':
 		var str string
 		json.Unmarshal(v, &str)
 		switch str {
 		case "NaN":
-			s.Value = connectors.Float(math.NaN())
+			s.Value = point.Float(math.NaN())
 		case "Infinity":
-			s.Value = connectors.Float(math.Inf(1))
+			s.Value = point.Float(math.Inf(1))
 		case "-Infinity":
-			s.Value = connectors.Float(math.Inf(-1))
+			s.Value = point.Float(math.Inf(-1))
 		default:
-			s.Value = connectors.String(str)
+			s.Value = point.String(str)
 		}
 	default:
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil {
-			s.Value = connectors.Float(math.NaN())
+			s.Value = point.Float(math.NaN())
 		} else {
-			s.Value = connectors.Float(f)
+			s.Value = point.Float(f)
 		}
 	}
 	return s

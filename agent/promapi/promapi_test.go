@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -53,20 +53,20 @@ func openStore(t *testing.T) *store.Store {
 func feed(t *testing.T, st *store.Store, name, unit string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := st.CreateStream(ctx, connectors.StreamSpec{Name: name, Unit: unit, Kind: connectors.KindFloat, Description: "test " + name}); err != nil {
+	if _, err := st.CreateStream(ctx, point.StreamSpec{Name: name, Unit: unit, Kind: point.KindFloat, Description: "test " + name}); err != nil {
 		t.Fatal(err)
 	}
-	var pts []connectors.Point
+	var pts []point.Point
 	for i := 0; i < 720; i++ {
-		q := connectors.Quality(0)
+		q := point.Quality(0)
 		switch {
 		case i%50 == 49:
-			q = connectors.QualityBad
+			q = point.QualityBad
 		case i%7 == 3:
 			q = 0x40000000 // uncertain
 		}
-		pts = append(pts, connectors.Point{Stream: name, Time: base.Add(time.Duration(i) * 10 * time.Second).UnixNano(),
-			Value: connectors.Float(float64(i%37) + 0.25), Quality: q})
+		pts = append(pts, point.Point{Stream: name, Time: base.Add(time.Duration(i) * 10 * time.Second).UnixNano(),
+			Value: point.Float(float64(i%37) + 0.25), Quality: q})
 	}
 	if err := st.Write(ctx, pts); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{local: openStore(t), owner: openStore(t)}
 	feed(t, f.local, "site1/boiler/temp", "degC")
 	feed(t, f.local, "site1/boiler/pressure", "bar")
-	if _, err := f.local.CreateStream(context.Background(), connectors.StreamSpec{Name: "site1/boiler/state", Kind: connectors.KindString}); err != nil {
+	if _, err := f.local.CreateStream(context.Background(), point.StreamSpec{Name: "site1/boiler/state", Kind: point.KindString}); err != nil {
 		t.Fatal(err)
 	}
 	feed(t, f.owner, "line2/feed/flow", "m3/h")
@@ -250,7 +250,7 @@ func reference(t *testing.T, st *store.Store, name, fn string, rng, lookback tim
 	for it.Next() {
 		p := it.At()
 		last = &p
-		if !connectors.IsBad(p.Quality) {
+		if !point.IsBad(p.Quality) {
 			good = append(good, p.Value.F)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -200,7 +200,7 @@ func (s *series) describe() string {
 	return s.stream
 }
 
-func numeric(kind string) bool { return kind != connectors.KindString.String() }
+func numeric(kind string) bool { return kind != point.KindString.String() }
 
 // universe is what a request may see: the local streams if the caller
 // reads tenant-wide, and the streams shared into each community where it
@@ -222,7 +222,7 @@ func (h *Handler) universe(ctx context.Context, c Caller, sels []*Selector) (*un
 				return nil, err
 			}
 			for _, st := range list {
-				if st.Kind == connectors.KindString {
+				if st.Kind == point.KindString {
 					continue
 				}
 				u.series = append(u.series, &series{stream: st.Name, help: st.Description, unit: st.Unit,

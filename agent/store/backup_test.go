@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestBackupLoadAndCheckFiles(t *testing.T) {
@@ -19,11 +19,11 @@ func TestBackupLoadAndCheckFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pts := make([]connectors.Point, 3000)
+	pts := make([]point.Point, 3000)
 	for i := range pts {
-		pts[i] = connectors.Point{Stream: "x", Time: int64(i+1) * 1e9, Value: connectors.Float(float64(i) / 3)}
+		pts[i] = point.Point{Stream: "x", Time: int64(i+1) * 1e9, Value: point.Float(float64(i) / 3)}
 	}
-	if _, err := s.CreateStream(ctx, connectors.StreamSpec{Name: "x", Kind: connectors.KindFloat}); err != nil {
+	if _, err := s.CreateStream(ctx, point.StreamSpec{Name: "x", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Write(ctx, pts); err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // The benchmark data set: a point every 100 ms, about 10% of timestamps
@@ -48,19 +48,19 @@ func benchStreams(b *testing.B, s *Store, n int) ([]string, []*walk) {
 	for i := range names {
 		names[i] = fmt.Sprintf("site%d/unit%03d/tag%04d", i%7, i%100, i)
 		walks[i] = newWalk(uint64(i))
-		if err := s.EnsureStream(context.Background(), connectors.StreamSpec{Name: names[i], Kind: connectors.KindFloat}); err != nil {
+		if err := s.EnsureStream(context.Background(), point.StreamSpec{Name: names[i], Kind: point.KindFloat}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	return names, walks
 }
 
-func fillBatch(dst []connectors.Point, names []string, walks []*walk, per int) []connectors.Point {
+func fillBatch(dst []point.Point, names []string, walks []*walk, per int) []point.Point {
 	dst = dst[:0]
 	for i, name := range names {
 		for j := 0; j < per; j++ {
 			t, v := walks[i].next()
-			dst = append(dst, connectors.Point{Stream: name, Time: t, Value: connectors.Float(v)})
+			dst = append(dst, point.Point{Stream: name, Time: t, Value: point.Float(v)})
 		}
 	}
 	return dst
@@ -73,7 +73,7 @@ func BenchmarkWrite(b *testing.B) {
 			s := openTest(b, Options{CompactInterval: time.Hour})
 			names, walks := benchStreams(b, s, 1000)
 			per := len(names) / writers
-			batches := make([][]connectors.Point, writers)
+			batches := make([][]point.Point, writers)
 			b.ResetTimer()
 			var elapsed time.Duration
 			for i := 0; i < b.N; i++ {
@@ -86,7 +86,7 @@ func BenchmarkWrite(b *testing.B) {
 				var wg sync.WaitGroup
 				for w := range batches {
 					wg.Add(1)
-					go func(pts []connectors.Point) {
+					go func(pts []point.Point) {
 						defer wg.Done()
 						if err := s.Write(context.Background(), pts); err != nil {
 							b.Error(err)
@@ -113,7 +113,7 @@ func BenchmarkBytesPerPoint(b *testing.B) {
 			b.Fatal(err)
 		}
 		names, walks := benchStreams(b, s, streams)
-		var batch []connectors.Point
+		var batch []point.Point
 		for n := 0; n < points/per; n++ {
 			batch = fillBatch(batch, names, walks, per)
 			if err := s.Write(context.Background(), batch); err != nil {
@@ -162,7 +162,7 @@ func BenchmarkWindowDecode(b *testing.B) {
 	const total = 10_000_000
 	s := openTest(b, Options{CompactInterval: time.Hour})
 	names, walks := benchStreams(b, s, 1)
-	var batch []connectors.Point
+	var batch []point.Point
 	for n := 0; n < total/100_000; n++ {
 		batch = fillBatch(batch, names, walks, 100_000)
 		if err := s.Write(context.Background(), batch); err != nil {
@@ -207,7 +207,7 @@ func BenchmarkSummaries(b *testing.B) {
 	const day = 864_000 // points per stream
 	s := openTest(b, Options{CompactInterval: time.Hour, NoSync: true})
 	names, walks := benchStreams(b, s, streams)
-	var batch []connectors.Point
+	var batch []point.Point
 	for n := 0; n < day/4320; n++ {
 		batch = fillBatch(batch, names, walks, 4320)
 		if err := s.Write(context.Background(), batch); err != nil {

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // A bounded read must answer exactly as if the points outside its bounds
@@ -24,12 +24,12 @@ func TestBoundsHideEverythingOutside(t *testing.T) {
 	outside := map[int64]float64{50: 999, 200: 555, 250: -999}
 
 	type answer = any
-	both := map[connectors.Kind]bool{connectors.KindFloat: true, connectors.KindInt: true}
-	floats := map[connectors.Kind]bool{connectors.KindFloat: true} // ints step: the next point does not count
+	both := map[point.Kind]bool{point.KindFloat: true, point.KindInt: true}
+	floats := map[point.Kind]bool{point.KindFloat: true} // ints step: the next point does not count
 	cases := []struct {
 		name    string
 		read    func(s *Store, name string, b Bounds) (answer, error)
-		matters map[connectors.Kind]bool // the outside points change the unbounded answer
+		matters map[point.Kind]bool // the outside points change the unbounded answer
 	}{
 		{"summaries across both bounds", func(s *Store, n string, b Bounds) (answer, error) {
 			return s.Summaries(context.Background(), n, 0, 300*sec, 50*sec, b)
@@ -88,16 +88,16 @@ func TestBoundsHideEverythingOutside(t *testing.T) {
 
 	layouts := []struct {
 		name  string
-		write func(t *testing.T, s *Store, pts []connectors.Point)
+		write func(t *testing.T, s *Store, pts []point.Point)
 	}{
-		{"one batch", func(t *testing.T, s *Store, pts []connectors.Point) {
+		{"one batch", func(t *testing.T, s *Store, pts []point.Point) {
 			if err := s.Write(context.Background(), pts); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"a batch a point, compacted", func(t *testing.T, s *Store, pts []connectors.Point) {
+		{"a batch a point, compacted", func(t *testing.T, s *Store, pts []point.Point) {
 			for _, p := range pts {
-				if err := s.Write(context.Background(), []connectors.Point{p}); err != nil {
+				if err := s.Write(context.Background(), []point.Point{p}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -105,20 +105,20 @@ func TestBoundsHideEverythingOutside(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"a batch a point", func(t *testing.T, s *Store, pts []connectors.Point) {
+		{"a batch a point", func(t *testing.T, s *Store, pts []point.Point) {
 			for _, p := range pts {
-				if err := s.Write(context.Background(), []connectors.Point{p}); err != nil {
+				if err := s.Write(context.Background(), []point.Point{p}); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}},
 	}
 	kinds := []struct {
-		kind  connectors.Kind
-		value func(float64) connectors.Value
+		kind  point.Kind
+		value func(float64) point.Value
 	}{
-		{connectors.KindFloat, connectors.Float},
-		{connectors.KindInt, func(v float64) connectors.Value { return connectors.Int(int64(v)) }},
+		{point.KindFloat, point.Float},
+		{point.KindInt, func(v float64) point.Value { return point.Int(int64(v)) }},
 	}
 
 	for _, lay := range layouts {
@@ -128,9 +128,9 @@ func TestBoundsHideEverythingOutside(t *testing.T) {
 				name := k.kind.String()
 				mustCreate(t, all, name, k.kind)
 				mustCreate(t, clean, name, k.kind)
-				points := func(set map[int64]float64) (pts []connectors.Point) {
+				points := func(set map[int64]float64) (pts []point.Point) {
 					for ts, v := range set {
-						pts = append(pts, connectors.Point{Stream: name, Time: ts * sec, Value: k.value(v)})
+						pts = append(pts, point.Point{Stream: name, Time: ts * sec, Value: k.value(v)})
 					}
 					return pts
 				}
@@ -170,10 +170,10 @@ func TestBoundsCarryIn(t *testing.T) {
 	const sec = int64(1e9)
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "f", connectors.KindFloat)
-	var pts []connectors.Point
+	mustCreate(t, s, "f", point.KindFloat)
+	var pts []point.Point
 	for ts, v := range map[int64]float64{50: 999, 110: 10, 150: 20, 190: 30, 200: 555} {
-		pts = append(pts, connectors.Point{Stream: "f", Time: ts * sec, Value: connectors.Float(v)})
+		pts = append(pts, point.Point{Stream: "f", Time: ts * sec, Value: point.Float(v)})
 	}
 	if err := s.Write(ctx, pts); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Downsampling keeps summaries of a rule's streams for longer than their
@@ -430,7 +430,7 @@ const summaryVersion = 1
 
 var errSummaryCorrupt = errors.New("corrupt summaries")
 
-func encodeSummaries(out []Summary, parts []partial, k connectors.Kind, start, interval int64) []byte {
+func encodeSummaries(out []Summary, parts []partial, k point.Kind, start, interval int64) []byte {
 	b := []byte{summaryVersion}
 	prev := -1
 	for i := range out {
@@ -454,7 +454,7 @@ func encodeSummaries(out []Summary, parts []partial, k connectors.Kind, start, i
 	return b
 }
 
-func decodeSummaries(b []byte, k connectors.Kind, start, interval int64) ([]storedSummary, error) {
+func decodeSummaries(b []byte, k point.Kind, start, interval int64) ([]storedSummary, error) {
 	if len(b) < 1 || b[0] != summaryVersion {
 		return nil, errSummaryCorrupt
 	}
@@ -489,7 +489,7 @@ func decodeSummaries(b []byte, k connectors.Kind, start, interval int64) ([]stor
 	return out, nil
 }
 
-func encodeMark(m mark, k connectors.Kind) []byte {
+func encodeMark(m mark, k point.Kind) []byte {
 	b := binary.BigEndian.AppendUint64([]byte{summaryVersion}, uint64(m.at))
 	if !m.haveHeld {
 		return append(b, 0)
@@ -498,7 +498,7 @@ func encodeMark(m mark, k connectors.Kind) []byte {
 	return appendSample(b, k, m.held, m.at)
 }
 
-func decodeMark(b []byte, k connectors.Kind) (mark, error) {
+func decodeMark(b []byte, k point.Kind) (mark, error) {
 	if len(b) < 10 || b[0] != summaryVersion {
 		return mark{}, errSummaryCorrupt
 	}
@@ -515,15 +515,15 @@ func decodeMark(b []byte, k connectors.Kind) (mark, error) {
 
 // appendSample writes a point: its time relative to base, its quality and
 // its value.
-func appendSample(b []byte, k connectors.Kind, p Sample, base int64) []byte {
+func appendSample(b []byte, k point.Kind, p Sample, base int64) []byte {
 	b = binary.AppendVarint(b, p.Time-base)
 	b = binary.AppendUvarint(b, uint64(p.Quality))
 	switch k {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(p.Value.F))
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		b = binary.AppendVarint(b, p.Value.I)
-	case connectors.KindString:
+	case point.KindString:
 		b = binary.AppendUvarint(b, uint64(len(p.Value.S)))
 		b = append(b, p.Value.S...)
 	}
@@ -571,17 +571,17 @@ func (r *reader) float() float64 {
 	return v
 }
 
-func (r *reader) sample(k connectors.Kind, base int64) Sample {
+func (r *reader) sample(k point.Kind, base int64) Sample {
 	var p Sample
 	p.Time = base + r.varint()
 	p.Quality = uint32(r.uvarint())
 	p.Value.Kind = k
 	switch k {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		p.Value.F = r.float()
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		p.Value.I = r.varint()
-	case connectors.KindString:
+	case point.KindString:
 		n := r.uvarint()
 		if r.err == nil && n > uint64(len(r.b)) {
 			r.err = errSummaryCorrupt

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // sameSummaries compares summaries: counts, extremes and points exactly,
@@ -44,19 +44,19 @@ func TestDownsampledSummariesOutliveRawPoints(t *testing.T) {
 		}},
 	}}
 	s := openTest(t, opts)
-	mustCreate(t, s, "ds/x", connectors.KindFloat)
-	mustCreate(t, s, "plain", connectors.KindFloat)
+	mustCreate(t, s, "ds/x", point.KindFloat)
+	mustCreate(t, s, "plain", point.KindFloat)
 	// A day of points every 7 s or so, some of bad quality, with a gap
 	// of two hours (where only a held value counts).
 	rng := rand.New(rand.NewPCG(7, 8))
-	var pts, plain []connectors.Point
+	var pts, plain []point.Point
 	for tm := t0 + int64(13*time.Second); tm < t0+day; tm += int64(time.Second) * int64(5+rng.IntN(5)) {
 		if tm >= t0+10*int64(time.Hour) && tm < t0+12*int64(time.Hour) {
 			continue
 		}
-		p := connectors.Point{Stream: "ds/x", Time: tm, Value: connectors.Float(math.Round(rng.NormFloat64()*1000) / 10)}
+		p := point.Point{Stream: "ds/x", Time: tm, Value: point.Float(math.Round(rng.NormFloat64()*1000) / 10)}
 		if rng.IntN(50) == 0 {
-			p.Quality = connectors.QualityBad
+			p.Quality = point.QualityBad
 		}
 		pts = append(pts, p)
 		p.Stream = "plain"
@@ -188,19 +188,19 @@ func countKeys(t *testing.T, s *Store, prefix []byte) int {
 }
 
 func TestSummaryEncodingRoundTrips(t *testing.T) {
-	for _, k := range []connectors.Kind{connectors.KindFloat, connectors.KindInt, connectors.KindBool, connectors.KindString} {
-		v := connectors.Value{Kind: k}
+	for _, k := range []point.Kind{point.KindFloat, point.KindInt, point.KindBool, point.KindString} {
+		v := point.Value{Kind: k}
 		switch k {
-		case connectors.KindFloat:
+		case point.KindFloat:
 			v.F = -1.5
-		case connectors.KindString:
+		case point.KindString:
 			v.S = "on"
 		default:
 			v.I = -7
 		}
 		start, interval := int64(1e12), int64(time.Minute)
 		out := []Summary{
-			{Start: start, End: start + interval, Count: 3, Bad: 1, Min: -2, Max: 4, Mean: 1, First: Sample{Time: start + 1, Value: v}, Last: Sample{Time: start + 59e9, Value: v, Quality: connectors.QualityBad}},
+			{Start: start, End: start + interval, Count: 3, Bad: 1, Min: -2, Max: 4, Mean: 1, First: Sample{Time: start + 1, Value: v}, Last: Sample{Time: start + 59e9, Value: v, Quality: point.QualityBad}},
 			{Start: start + interval, End: start + 2*interval},
 			{Start: start + 2*interval, End: start + 3*interval},
 		}

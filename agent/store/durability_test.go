@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // The kill -9 test re-executes the test binary as a writer child (see
@@ -44,17 +44,17 @@ func writerChild(dir string) int {
 		return 2
 	}
 	for i := 0; i < childStreams; i++ {
-		if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: fmt.Sprintf("d/%d", i), Kind: connectors.KindInt}); err != nil {
+		if err := s.EnsureStream(ctx, point.StreamSpec{Name: fmt.Sprintf("d/%d", i), Kind: point.KindInt}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for b := 0; ; b++ {
-		pts := make([]connectors.Point, 0, childStreams*childPoints)
+		pts := make([]point.Point, 0, childStreams*childPoints)
 		for i := 0; i < childStreams; i++ {
 			for j := 0; j < childPoints; j++ {
-				pts = append(pts, connectors.Point{Stream: fmt.Sprintf("d/%d", i), Time: int64(b*childPoints + j), Value: connectors.Int(int64(b))})
+				pts = append(pts, point.Point{Stream: fmt.Sprintf("d/%d", i), Time: int64(b*childPoints + j), Value: point.Int(int64(b))})
 			}
 		}
 		if err := s.Write(ctx, pts); err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestGridFloorAndCeil(t *testing.T) {
@@ -56,10 +56,10 @@ func TestGridFloorAndCeil(t *testing.T) {
 // -3m, -2m and -1m against one now.
 func writeIssuePoints(t *testing.T, s *Store, name string, now int64) {
 	t.Helper()
-	mustCreate(t, s, name, connectors.KindFloat)
-	var pts []connectors.Point
+	mustCreate(t, s, name, point.KindFloat)
+	var pts []point.Point
 	for i, v := range []float64{21.5, 21.75, 22} {
-		pts = append(pts, connectors.Point{Stream: name, Time: now - int64(3-i)*int64(time.Minute), Value: connectors.Float(v)})
+		pts = append(pts, point.Point{Stream: name, Time: now - int64(3-i)*int64(time.Minute), Value: point.Float(v)})
 	}
 	if err := s.Write(context.Background(), pts); err != nil {
 		t.Fatal(err)
@@ -189,10 +189,10 @@ func TestInterpolatedAtWrittenPoints(t *testing.T) {
 // nanoseconds.
 func TestInterpolatedCountIsExact(t *testing.T) {
 	s := openTest(t, Options{})
-	mustCreate(t, s, "f", connectors.KindFloat)
+	mustCreate(t, s, "f", point.KindFloat)
 	day := int64(24 * time.Hour)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano() + 7 // off any float grid
-	if err := s.Write(context.Background(), []connectors.Point{{Stream: "f", Time: start - day, Value: connectors.Float(1)}}); err != nil {
+	if err := s.Write(context.Background(), []point.Point{{Stream: "f", Time: start - day, Value: point.Float(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Interpolated(context.Background(), "f", start, start+300*day+3, 0, 4, Unbounded)

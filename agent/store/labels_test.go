@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // metaVersion is the Badger version of a stream's definition: it moves on
@@ -37,7 +37,7 @@ func TestLabelsPersistAndMerge(t *testing.T) {
 	s := openTest(t, Options{Dir: dir})
 	name := "plant1/line2/temp"
 	base := map[string]string{"site": "plant1", "line": "line2"}
-	if _, err := s.CreateStream(ctx, connectors.StreamSpec{Name: name, Labels: base}); err != nil {
+	if _, err := s.CreateStream(ctx, point.StreamSpec{Name: name, Labels: base}); err != nil {
 		t.Fatal(err)
 	}
 	base["site"] = "changed by the caller" // the store keeps its own copy
@@ -56,7 +56,7 @@ func TestLabelsPersistAndMerge(t *testing.T) {
 		{"the same again: no write", map[string]string{"host": "gw2", "line": "line2"}, map[string]string{"site": "plant1", "line": "line2", "host": "gw2"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: name, Kind: connectors.KindFloat, Labels: tc.labels}); err != nil {
+			if err := s.EnsureStream(ctx, point.StreamSpec{Name: name, Kind: point.KindFloat, Labels: tc.labels}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := s.GetStream(ctx, name)
@@ -75,7 +75,7 @@ func TestLabelsPersistAndMerge(t *testing.T) {
 	}
 
 	// A kind mismatch still merges the labels: the stream is the same.
-	err := s.EnsureStream(ctx, connectors.StreamSpec{Name: name, Kind: connectors.KindInt, Labels: map[string]string{"area": "east"}})
+	err := s.EnsureStream(ctx, point.StreamSpec{Name: name, Kind: point.KindInt, Labels: map[string]string{"area": "east"}})
 	if !errors.Is(err, ErrKindMismatch) {
 		t.Fatalf("ensure with another kind: %v", err)
 	}
@@ -98,7 +98,7 @@ func TestLabelsPersistAndMerge(t *testing.T) {
 func TestLabelsConcurrentEnsure(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "a/b", connectors.KindFloat)
+	mustCreate(t, s, "a/b", point.KindFloat)
 	v0 := metaVersion(t, s, "a/b")
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -106,7 +106,7 @@ func TestLabelsConcurrentEnsure(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- s.EnsureStream(ctx, connectors.StreamSpec{Name: "a/b", Kind: connectors.KindFloat, Labels: map[string]string{"k": "v"}})
+			errs <- s.EnsureStream(ctx, point.StreamSpec{Name: "a/b", Kind: point.KindFloat, Labels: map[string]string{"k": "v"}})
 		}()
 	}
 	wg.Wait()
@@ -139,7 +139,7 @@ func TestLabelsValidation(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
 	many := map[string]string{}
-	for i := range connectors.MaxLabels + 1 {
+	for i := range point.MaxLabels + 1 {
 		many["k"+strings.Repeat("x", i)] = "v"
 	}
 	for _, tc := range []struct {
@@ -151,14 +151,14 @@ func TestLabelsValidation(t *testing.T) {
 		{"leading digit", map[string]string{"1st": "a"}, `key "1st"`},
 		{"reserved", map[string]string{"__name__": "a"}, "reserved"},
 		{"empty value", map[string]string{"site": ""}, "site: empty value"},
-		{"long value", map[string]string{"site": strings.Repeat("v", connectors.MaxLabelValueLen+1)}, "over the limit of 256"},
+		{"long value", map[string]string{"site": strings.Repeat("v", point.MaxLabelValueLen+1)}, "over the limit of 256"},
 		{"control", map[string]string{"site": "a\nb"}, "control character"},
 		{"too many", many, "33 labels, over the limit of 32"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.CreateStream(ctx, connectors.StreamSpec{Name: "s/" + strings.ReplaceAll(tc.name, " ", "_"), Labels: tc.labels})
-			var se *connectors.StreamError
-			if !errors.Is(err, ErrInvalid) || !errors.Is(err, connectors.ErrBadLabel) || !errors.As(err, &se) || se.Kind != 0 {
+			_, err := s.CreateStream(ctx, point.StreamSpec{Name: "s/" + strings.ReplaceAll(tc.name, " ", "_"), Labels: tc.labels})
+			var se *point.StreamError
+			if !errors.Is(err, ErrInvalid) || !errors.Is(err, point.ErrBadLabel) || !errors.As(err, &se) || se.Kind != 0 {
 				t.Fatalf("create: %v, want ErrInvalid, ErrBadLabel and a refusing StreamError", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
@@ -180,7 +180,7 @@ func TestListStreamsByLabel(t *testing.T) {
 		"p2/a": {"site": "plant2", "line": "a"},
 		"none": nil,
 	} {
-		if _, err := s.CreateStream(ctx, connectors.StreamSpec{Name: name, Labels: ls}); err != nil {
+		if _, err := s.CreateStream(ctx, point.StreamSpec{Name: name, Labels: ls}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,7 +196,7 @@ func TestListStreamsByLabel(t *testing.T) {
 		{[]string{"site="}, ""},
 		{[]string{"site=plant3"}, ""},
 	} {
-		sel, err := connectors.ParseLabelSelector(tc.terms)
+		sel, err := point.ParseLabelSelector(tc.terms)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestDefinitionWithoutLabels(t *testing.T) {
 	if err != nil || st.ID != 7 || st.Unit != "degC" || st.Labels != nil {
 		t.Fatalf("old definition: %+v %v", st, err)
 	}
-	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "old/stream", Kind: connectors.KindFloat, Labels: map[string]string{"site": "p"}}); err != nil {
+	if err := s.EnsureStream(ctx, point.StreamSpec{Name: "old/stream", Kind: point.KindFloat, Labels: map[string]string{"site": "p"}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -248,13 +248,13 @@ func TestDefinitionWithoutLabels(t *testing.T) {
 func TestRelabelDeletedStream(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "gone", connectors.KindFloat)
+	mustCreate(t, s, "gone", point.KindFloat)
 	st := s.lookup("gone")
 	if err := s.DeleteStream(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
 	// An ensure that looked the stream up just before the delete.
-	_, err := s.existing(ctx, st, connectors.StreamSpec{Name: "gone", Kind: connectors.KindFloat, Labels: map[string]string{"k": "v"}}, true)
+	_, err := s.existing(ctx, st, point.StreamSpec{Name: "gone", Kind: point.KindFloat, Labels: map[string]string{"k": "v"}}, true)
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("relabel of a deleted stream: %v, want ErrNotFound", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // TestOpenMakesFilesPrivate: Badger creates its files 0666 minus the
@@ -21,8 +21,8 @@ func TestOpenMakesFilesPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, s, "a", connectors.KindFloat)
-	if err := s.Write(context.Background(), []connectors.Point{{Stream: "a", Time: 1, Value: connectors.Float(1)}}); err != nil {
+	mustCreate(t, s, "a", point.KindFloat)
+	if err := s.Write(context.Background(), []point.Point{{Stream: "a", Time: 1, Value: point.Float(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sluice-edge/sluice/agent/store/chunk"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Latest returns the newest point of a stream; ok is false if it has none.
@@ -171,12 +171,12 @@ func (s *Store) heldBefore(st *stream, t, lo, hi int64) (Sample, bool, error) {
 func sampleAt(b *chunk.Block, i int) Sample {
 	p := Sample{Time: b.Times[i], Quality: b.Quality[i]}
 	switch b.Kind {
-	case connectors.KindFloat:
-		p.Value = connectors.Float(b.Floats[i])
-	case connectors.KindInt, connectors.KindBool:
-		p.Value = connectors.Value{Kind: b.Kind, I: b.Ints[i]}
-	case connectors.KindString:
-		p.Value = connectors.String(b.Strings[i])
+	case point.KindFloat:
+		p.Value = point.Float(b.Floats[i])
+	case point.KindInt, point.KindBool:
+		p.Value = point.Value{Kind: b.Kind, I: b.Ints[i]}
+	case point.KindString:
+		p.Value = point.String(b.Strings[i])
 	}
 	return p
 }
@@ -221,7 +221,7 @@ func (s *Store) Interpolated(ctx context.Context, name string, start, end int64,
 		}
 	}
 	advance()
-	linear := st.meta.Kind == connectors.KindFloat
+	linear := st.meta.Kind == point.KindFloat
 	for _, t := range times {
 		for haveNext && next.Time <= t {
 			prev, havePrev = next, true
@@ -235,9 +235,9 @@ func (s *Store) Interpolated(ctx context.Context, name string, start, end int64,
 		}
 		r := prev
 		r.Time = t
-		if linear && prev.Time != t && haveNext && !connectors.IsBad(prev.Quality) && !connectors.IsBad(next.Quality) {
+		if linear && prev.Time != t && haveNext && !point.IsBad(prev.Quality) && !point.IsBad(next.Quality) {
 			f := float64(t-prev.Time) / float64(next.Time-prev.Time)
-			r.Value = connectors.Float(prev.Value.F + f*(next.Value.F-prev.Value.F))
+			r.Value = point.Float(prev.Value.F + f*(next.Value.F-prev.Value.F))
 			r.Quality = worse(prev.Quality, next.Quality)
 		}
 		out = append(out, r)
@@ -410,7 +410,7 @@ func (s *Store) Summaries(ctx context.Context, name string, start, end, interval
 // value in effect at the end, and fills parts (if not nil, one per
 // interval) with what merging summaries needs.
 func (s *Store) summarize(st *stream, out []Summary, parts []partial, from, to int64, held Sample, haveHeld bool) (Sample, bool, error) {
-	numeric := st.meta.Kind != connectors.KindString
+	numeric := st.meta.Kind != point.KindString
 	it := s.newIterator(st, from, to, 0)
 	defer it.Close()
 	acc := summer{}
@@ -462,7 +462,7 @@ func (a *summer) begin(s *Summary, held Sample, haveHeld bool) {
 }
 
 func (a *summer) integrate(to int64) {
-	if a.haveHeld && !connectors.IsBad(a.held.Quality) && to > a.at {
+	if a.haveHeld && !point.IsBad(a.held.Quality) && to > a.at {
 		v, _ := a.held.Value.AsFloat()
 		d := float64(to - a.at)
 		a.twSum += v * d
@@ -481,7 +481,7 @@ func (a *summer) add(s *Summary, p Sample, numeric bool) {
 		a.integrate(p.Time)
 		a.held, a.haveHeld = p, true
 	}
-	if connectors.IsBad(p.Quality) {
+	if point.IsBad(p.Quality) {
 		s.Bad++
 		return
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sluice-edge/sluice/agent/store/chunk"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // WindowQuery selects the points of one stream with start <= t < end.
@@ -146,12 +146,12 @@ func (it *Iterator) Next() bool {
 	it.cur.Time = b.Times[i]
 	it.cur.Quality = b.Quality[i]
 	switch b.Kind {
-	case connectors.KindFloat:
-		it.cur.Value = connectors.Value{Kind: connectors.KindFloat, F: b.Floats[i]}
-	case connectors.KindInt, connectors.KindBool:
-		it.cur.Value = connectors.Value{Kind: b.Kind, I: b.Ints[i]}
-	case connectors.KindString:
-		it.cur.Value = connectors.Value{Kind: connectors.KindString, S: b.Strings[i]}
+	case point.KindFloat:
+		it.cur.Value = point.Value{Kind: point.KindFloat, F: b.Floats[i]}
+	case point.KindInt, point.KindBool:
+		it.cur.Value = point.Value{Kind: b.Kind, I: b.Ints[i]}
+	case point.KindString:
+		it.cur.Value = point.Value{Kind: point.KindString, S: b.Strings[i]}
 	}
 	it.lastTime = it.cur.Time
 	return true
@@ -320,11 +320,11 @@ func appendFrom(dst, src *chunk.Block, i int) {
 	dst.Times = append(dst.Times, src.Times[i])
 	dst.Quality = append(dst.Quality, src.Quality[i])
 	switch src.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		dst.Floats = append(dst.Floats, src.Floats[i])
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		dst.Ints = append(dst.Ints, src.Ints[i])
-	case connectors.KindString:
+	case point.KindString:
 		dst.Strings = append(dst.Strings, src.Strings[i])
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // countPoints counts every point of the streams.
@@ -35,11 +35,11 @@ func loadOld(b *testing.B, s *Store, streams, points int) []string {
 	for i := range names {
 		names[i] = fmt.Sprintf("old/tag%04d", i)
 		walks[i] = newWalk(uint64(i))
-		if err := s.EnsureStream(context.Background(), connectors.StreamSpec{Name: names[i], Kind: connectors.KindFloat}); err != nil {
+		if err := s.EnsureStream(context.Background(), point.StreamSpec{Name: names[i], Kind: point.KindFloat}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var batch []connectors.Point
+	var batch []point.Point
 	for n := 0; n < points/1000; n++ {
 		batch = fillBatch(batch, names, walks, 1000)
 		if err := s.Write(context.Background(), batch); err != nil {
@@ -119,7 +119,7 @@ func ingestDuringSweep(b *testing.B, backToBack bool) {
 	old := loadOld(b, s, 100, 100_000)
 	names, walks := benchStreams(b, s, 1000)
 	const batches = 10
-	var batch []connectors.Point
+	var batch []point.Point
 	ingest := func() time.Duration {
 		var elapsed time.Duration
 		for n := 0; n < batches; n++ {

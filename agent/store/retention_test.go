@@ -17,20 +17,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // noisy returns n points of stream name, one a second from start, with
 // random values: they compress badly, so bytes add up quickly.
-func noisy(name string, start int64, n int, rng *rand.Rand) []connectors.Point {
-	pts := make([]connectors.Point, n)
+func noisy(name string, start int64, n int, rng *rand.Rand) []point.Point {
+	pts := make([]point.Point, n)
 	for i := range pts {
-		pts[i] = connectors.Point{Stream: name, Time: start + int64(i)*int64(time.Second), Value: connectors.Float(rng.Float64())}
+		pts[i] = point.Point{Stream: name, Time: start + int64(i)*int64(time.Second), Value: point.Float(rng.Float64())}
 	}
 	return pts
 }
 
-func mustWrite(t testing.TB, s *Store, pts []connectors.Point) {
+func mustWrite(t testing.TB, s *Store, pts []point.Point) {
 	t.Helper()
 	if err := s.Write(context.Background(), pts); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestRetentionRulesByPrefixAndSource(t *testing.T) {
 		{Source: "plant-mqtt", MaxAge: 2 * time.Hour},
 		{Prefix: "site1/", Source: "plant-mqtt", MaxAge: time.Minute}, // never wins: the first rule matches first
 	}})
-	for _, spec := range []connectors.StreamSpec{
+	for _, spec := range []point.StreamSpec{
 		{Name: "site1/a"},
 		{Name: "site2/b", Source: "plant-mqtt:plant/b"},
 		{Name: "site1/c", Source: "plant-mqtt:plant/c"},
@@ -70,9 +70,9 @@ func TestRetentionRulesByPrefixAndSource(t *testing.T) {
 	// One point a minute for 12 hours.
 	start := now.Add(-12 * time.Hour).UnixNano()
 	for _, name := range []string{"site1/a", "site2/b", "site1/c", "site3/d"} {
-		var pts []connectors.Point
+		var pts []point.Point
 		for i := 0; i < 12*60; i++ {
-			pts = append(pts, connectors.Point{Stream: name, Time: start + int64(i)*int64(time.Minute), Value: connectors.Float(float64(i))})
+			pts = append(pts, point.Point{Stream: name, Time: start + int64(i)*int64(time.Minute), Value: point.Float(float64(i))})
 		}
 		mustWrite(t, s, pts)
 	}
@@ -112,7 +112,7 @@ func TestRuleMaxSizeDropsOldestAcrossStreams(t *testing.T) {
 	s := openTest(t, Options{ChunkPoints: 256, Registerer: reg, Rules: []RetentionRule{{Prefix: "a/", MaxSize: limit}}})
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []string{"a/x", "a/y", "b/z"} {
-		mustCreate(t, s, n, connectors.KindFloat)
+		mustCreate(t, s, n, point.KindFloat)
 	}
 	// a/x holds the oldest hours, a/y the newer ones, interleaved a bit;
 	// b/z is outside the rule and as old as a/x.
@@ -172,10 +172,10 @@ func TestMaxSizeWithNothingToDropRefusesWrites(t *testing.T) {
 	// Every stream one chunk: its newest, which size retention keeps.
 	for i := 0; i < 20; i++ {
 		name := fmt.Sprintf("full/s%d", i)
-		mustCreate(t, s, name, connectors.KindFloat)
+		mustCreate(t, s, name, point.KindFloat)
 		mustWrite(t, s, noisy(name, 0, 1000, rng))
 	}
-	mustCreate(t, s, "free/s", connectors.KindFloat)
+	mustCreate(t, s, "free/s", point.KindFloat)
 	if err := s.EnforceSize(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +222,12 @@ func TestMaxSizeGivesSpaceBackOnDisk(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const streams = 20
 	for i := 0; i < streams; i++ {
-		mustCreate(t, s, fmt.Sprintf("s%d", i), connectors.KindFloat)
+		mustCreate(t, s, fmt.Sprintf("s%d", i), point.KindFloat)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	next := t0
 	write := func(seconds int) {
-		var pts []connectors.Point
+		var pts []point.Point
 		for i := 0; i < streams; i++ {
 			pts = append(pts, noisy(fmt.Sprintf("s%d", i), next, seconds, rng)...)
 		}
@@ -349,7 +349,7 @@ func TestFullFileSystemRefusesAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	mustCreate(t, s, "f", connectors.KindFloat)
+	mustCreate(t, s, "f", point.KindFloat)
 	rng := rand.New(rand.NewPCG(7, 8))
 	fill(t, filepath.Join(mnt, "filler"), 3<<20)
 
@@ -415,7 +415,7 @@ func TestSizeGaugeIsTheAllocatedSize(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
 	s := openTest(t, Options{Dir: dir, Registerer: reg})
-	mustCreate(t, s, "g", connectors.KindFloat)
+	mustCreate(t, s, "g", point.KindFloat)
 	mustWrite(t, s, noisy("g", 0, 100000, rand.New(rand.NewPCG(9, 10))))
 	if err := s.ApplyRetention(context.Background()); err != nil { // measures after the sweep
 		t.Fatal(err)

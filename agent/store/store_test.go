@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func openTest(t testing.TB, opts Options) *Store {
@@ -32,9 +32,9 @@ func openTest(t testing.TB, opts Options) *Store {
 	return s
 }
 
-func mustCreate(t testing.TB, s *Store, name string, k connectors.Kind) {
+func mustCreate(t testing.TB, s *Store, name string, k point.Kind) {
 	t.Helper()
-	if _, err := s.CreateStream(context.Background(), connectors.StreamSpec{Name: name, Kind: k}); err != nil {
+	if _, err := s.CreateStream(context.Background(), point.StreamSpec{Name: name, Kind: k}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -91,12 +91,12 @@ func TestStreamCRUD(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, Options{Dir: dir})
-	spec := connectors.StreamSpec{Name: "site1/boiler/temp", Unit: "°C", Description: "boiler outlet", Kind: connectors.KindFloat, Source: "mqtt:plant/boiler"}
+	spec := point.StreamSpec{Name: "site1/boiler/temp", Unit: "°C", Description: "boiler outlet", Kind: point.KindFloat, Source: "mqtt:plant/boiler"}
 	got, err := s.CreateStream(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID == 0 || got.Unit != "°C" || got.Kind != connectors.KindFloat || got.Created.IsZero() {
+	if got.ID == 0 || got.Unit != "°C" || got.Kind != point.KindFloat || got.Created.IsZero() {
 		t.Fatalf("created %+v", got)
 	}
 	if _, err := s.CreateStream(ctx, spec); !errors.Is(err, ErrExists) {
@@ -106,17 +106,17 @@ func TestStreamCRUD(t *testing.T) {
 		t.Fatalf("EnsureStream of an existing stream: %v", err)
 	}
 	spec2 := spec
-	spec2.Kind = connectors.KindString
+	spec2.Kind = point.KindString
 	err = s.EnsureStream(ctx, spec2)
-	var se *connectors.StreamError
-	if !errors.Is(err, ErrKindMismatch) || !errors.As(err, &se) || se.Kind != connectors.KindFloat {
+	var se *point.StreamError
+	if !errors.Is(err, ErrKindMismatch) || !errors.As(err, &se) || se.Kind != point.KindFloat {
 		t.Fatalf("EnsureStream with another kind: %v, want ErrKindMismatch and a StreamError naming float", err)
 	}
-	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "a//b"}); !errors.As(err, &se) || se.Kind != 0 || !errors.Is(err, ErrInvalid) {
+	if err := s.EnsureStream(ctx, point.StreamSpec{Name: "a//b"}); !errors.As(err, &se) || se.Kind != 0 || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("EnsureStream with a bad name: %v, want ErrInvalid and a refusing StreamError", err)
 	}
 	for _, n := range []string{"site1/boiler/press", "site2/x", "site1/aaa"} {
-		mustCreate(t, s, n, connectors.KindInt)
+		mustCreate(t, s, n, point.KindInt)
 	}
 	list, more, err := s.ListStreams(ctx, ListOptions{Prefix: "site1/", Limit: 2})
 	if err != nil || !more || len(list) != 2 || list[0].Name != "site1/aaa" || list[1].Name != "site1/boiler/press" {
@@ -128,7 +128,7 @@ func TestStreamCRUD(t *testing.T) {
 	}
 
 	// Metadata survives a reopen; ids are not reused after delete.
-	if err := s.Write(ctx, []connectors.Point{{Stream: "site2/x", Time: 5, Value: connectors.Int(7)}}); err != nil {
+	if err := s.Write(ctx, []point.Point{{Stream: "site2/x", Time: 5, Value: point.Int(7)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteStream(ctx, "site2/x"); err != nil {
@@ -150,7 +150,7 @@ func TestStreamCRUD(t *testing.T) {
 		t.Fatalf("streams after reopen: %d", s.StreamCount())
 	}
 	// Recreating a deleted name gives a new, empty stream.
-	re, err := s.CreateStream(ctx, connectors.StreamSpec{Name: "site2/x", Kind: connectors.KindInt})
+	re, err := s.CreateStream(ctx, point.StreamSpec{Name: "site2/x", Kind: point.KindInt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +172,10 @@ func TestStreamCRUD(t *testing.T) {
 func TestWriteRejectsBadBatchAtomically(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "a", connectors.KindFloat)
-	bad := [][]connectors.Point{
-		{{Stream: "a", Time: 1, Value: connectors.Float(1)}, {Stream: "nope", Time: 1, Value: connectors.Float(1)}},
-		{{Stream: "a", Time: 2, Value: connectors.Float(1)}, {Stream: "a", Time: 3, Value: connectors.String("x")}},
+	mustCreate(t, s, "a", point.KindFloat)
+	bad := [][]point.Point{
+		{{Stream: "a", Time: 1, Value: point.Float(1)}, {Stream: "nope", Time: 1, Value: point.Float(1)}},
+		{{Stream: "a", Time: 2, Value: point.Float(1)}, {Stream: "a", Time: 3, Value: point.String("x")}},
 	}
 	for i, b := range bad {
 		if err := s.Write(ctx, b); err == nil {
@@ -190,18 +190,18 @@ func TestWriteRejectsBadBatchAtomically(t *testing.T) {
 func TestKindsRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	vals := map[connectors.Kind][]connectors.Value{
-		connectors.KindFloat:  {connectors.Float(1.25), connectors.Float(-0.5), connectors.Float(math.Inf(1)), connectors.Float(3)},
-		connectors.KindInt:    {connectors.Int(math.MinInt64), connectors.Int(0), connectors.Int(42), connectors.Int(math.MaxInt64)},
-		connectors.KindBool:   {connectors.Bool(true), connectors.Bool(false), connectors.Bool(true), connectors.Bool(true)},
-		connectors.KindString: {connectors.String("open"), connectors.String(""), connectors.String("Störung"), connectors.String("open")},
+	vals := map[point.Kind][]point.Value{
+		point.KindFloat:  {point.Float(1.25), point.Float(-0.5), point.Float(math.Inf(1)), point.Float(3)},
+		point.KindInt:    {point.Int(math.MinInt64), point.Int(0), point.Int(42), point.Int(math.MaxInt64)},
+		point.KindBool:   {point.Bool(true), point.Bool(false), point.Bool(true), point.Bool(true)},
+		point.KindString: {point.String("open"), point.String(""), point.String("Störung"), point.String("open")},
 	}
 	for k, vs := range vals {
 		name := "k/" + k.String()
 		mustCreate(t, s, name, k)
-		var pts []connectors.Point
+		var pts []point.Point
 		for i, v := range vs {
-			pts = append(pts, connectors.Point{Stream: name, Time: int64(i) * 1e9, Value: v, Quality: uint32(i) << 30})
+			pts = append(pts, point.Point{Stream: name, Time: int64(i) * 1e9, Value: v, Quality: uint32(i) << 30})
 		}
 		if err := s.Write(ctx, pts); err != nil {
 			t.Fatal(err)
@@ -230,7 +230,7 @@ func TestModel(t *testing.T) {
 	model := make([]map[int64]float64, nStreams)
 	for i := range model {
 		model[i] = map[int64]float64{}
-		mustCreate(t, s, fmt.Sprintf("m/%d", i), connectors.KindFloat)
+		mustCreate(t, s, fmt.Sprintf("m/%d", i), point.KindFloat)
 	}
 	check := func(stage string) {
 		t.Helper()
@@ -238,7 +238,7 @@ func TestModel(t *testing.T) {
 			name := fmt.Sprintf("m/%d", i)
 			var want []Sample
 			for ts, v := range model[i] {
-				want = append(want, Sample{Time: ts, Value: connectors.Float(v)})
+				want = append(want, Sample{Time: ts, Value: point.Float(v)})
 			}
 			sort.Slice(want, func(a, b int) bool { return want[a].Time < want[b].Time })
 			got := readAll(t, s, name, math.MinInt64, math.MaxInt64)
@@ -303,7 +303,7 @@ func TestModel(t *testing.T) {
 		}
 	}
 	for round := 0; round < 60; round++ {
-		var batch []connectors.Point
+		var batch []point.Point
 		for n := rng.IntN(200); n > 0; n-- {
 			i := rng.IntN(nStreams)
 			ts := int64(rng.IntN(1000))
@@ -311,7 +311,7 @@ func TestModel(t *testing.T) {
 				ts = int64(1000 + round*100 + n)
 			}
 			v := float64(rng.IntN(10000)) / 100
-			batch = append(batch, connectors.Point{Stream: fmt.Sprintf("m/%d", i), Time: ts, Value: connectors.Float(v)})
+			batch = append(batch, point.Point{Stream: fmt.Sprintf("m/%d", i), Time: ts, Value: point.Float(v)})
 			model[i][ts] = v
 		}
 		if err := s.Write(ctx, batch); err != nil {
@@ -343,7 +343,7 @@ func TestConcurrentWritersAndCompaction(t *testing.T) {
 	s := openTest(t, Options{ChunkPoints: 128})
 	const writers, batches, per = 4, 50, 20
 	for w := 0; w < writers; w++ {
-		mustCreate(t, s, fmt.Sprintf("w/%d", w), connectors.KindInt)
+		mustCreate(t, s, fmt.Sprintf("w/%d", w), point.KindInt)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, writers+1)
@@ -353,10 +353,10 @@ func TestConcurrentWritersAndCompaction(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for b := 0; b < batches; b++ {
-				var pts []connectors.Point
+				var pts []point.Point
 				for i := 0; i < per; i++ {
 					ts := int64(b*per + i)
-					pts = append(pts, connectors.Point{Stream: fmt.Sprintf("w/%d", w), Time: ts, Value: connectors.Int(ts * 10)})
+					pts = append(pts, point.Point{Stream: fmt.Sprintf("w/%d", w), Time: ts, Value: point.Int(ts * 10)})
 				}
 				if err := s.Write(ctx, pts); err != nil {
 					errs <- err
@@ -414,10 +414,10 @@ func TestConcurrentWritersAndCompaction(t *testing.T) {
 func TestLastWriteWinsAcrossCompaction(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{ChunkPoints: 16})
-	mustCreate(t, s, "x", connectors.KindFloat)
+	mustCreate(t, s, "x", point.KindFloat)
 	w := func(ts int64, v float64) {
 		t.Helper()
-		if err := s.Write(ctx, []connectors.Point{{Stream: "x", Time: ts, Value: connectors.Float(v)}}); err != nil {
+		if err := s.Write(ctx, []point.Point{{Stream: "x", Time: ts, Value: point.Float(v)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -449,18 +449,18 @@ func TestLastWriteWinsAcrossCompaction(t *testing.T) {
 func TestInterpolatedAndSummaries(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "f", connectors.KindFloat)
-	mustCreate(t, s, "i", connectors.KindInt)
+	mustCreate(t, s, "f", point.KindFloat)
+	mustCreate(t, s, "i", point.KindInt)
 	sec := int64(time.Second)
-	var pts []connectors.Point
+	var pts []point.Point
 	// f: 0 at t=10s, 10 at t=20s, 20 at t=30s (bad), 40 at t=40s
 	for i, v := range []float64{0, 10, 20, 40} {
 		q := uint32(0)
 		if i == 2 {
-			q = connectors.QualityBad
+			q = point.QualityBad
 		}
-		pts = append(pts, connectors.Point{Stream: "f", Time: int64(10+10*i) * sec, Value: connectors.Float(v), Quality: q})
-		pts = append(pts, connectors.Point{Stream: "i", Time: int64(10+10*i) * sec, Value: connectors.Int(int64(v))})
+		pts = append(pts, point.Point{Stream: "f", Time: int64(10+10*i) * sec, Value: point.Float(v), Quality: q})
+		pts = append(pts, point.Point{Stream: "i", Time: int64(10+10*i) * sec, Value: point.Int(int64(v))})
 	}
 	if err := s.Write(ctx, pts); err != nil {
 		t.Fatal(err)
@@ -474,8 +474,8 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 		v float64
 		q uint32
 	}{
-		{10, 0, 0}, {15, 5, 0}, {20, 10, 0}, {25, 10, 0}, {30, 20, connectors.QualityBad},
-		{35, 20, connectors.QualityBad}, {40, 40, 0}, {45, 40, 0},
+		{10, 0, 0}, {15, 5, 0}, {20, 10, 0}, {25, 10, 0}, {30, 20, point.QualityBad},
+		{35, 20, point.QualityBad}, {40, 40, 0}, {45, 40, 0},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("interpolated: %d points %+v, want %d", len(got), got, len(want))
@@ -517,10 +517,10 @@ func TestInterpolatedAndSummaries(t *testing.T) {
 		t.Fatalf("summaries after data: %v %+v", err, sums)
 	}
 	// Stddev: population over {1,2,3,4}.
-	mustCreate(t, s, "sd", connectors.KindFloat)
-	var sd []connectors.Point
+	mustCreate(t, s, "sd", point.KindFloat)
+	var sd []point.Point
 	for i := 1; i <= 4; i++ {
-		sd = append(sd, connectors.Point{Stream: "sd", Time: int64(i), Value: connectors.Float(float64(i))})
+		sd = append(sd, point.Point{Stream: "sd", Time: int64(i), Value: point.Float(float64(i))})
 	}
 	if err := s.Write(ctx, sd); err != nil {
 		t.Fatal(err)
@@ -542,11 +542,11 @@ func TestRetention(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	s := openTest(t, Options{Retention: time.Hour, Now: clock, ChunkPoints: 10})
-	mustCreate(t, s, "r", connectors.KindInt)
-	var pts []connectors.Point
+	mustCreate(t, s, "r", point.KindInt)
+	var pts []point.Point
 	base := now.Add(-3 * time.Hour).UnixNano()
 	for i := int64(0); i < 180; i++ { // one point a minute for 3 hours
-		pts = append(pts, connectors.Point{Stream: "r", Time: base + i*int64(time.Minute), Value: connectors.Int(i)})
+		pts = append(pts, point.Point{Stream: "r", Time: base + i*int64(time.Minute), Value: point.Int(i)})
 	}
 	if err := s.Write(ctx, pts); err != nil {
 		t.Fatal(err)
@@ -588,8 +588,8 @@ func mustKeys(t testing.TB, s *Store, pfx byte) [][]byte {
 func TestCorruptChunkIsAnError(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, Options{})
-	mustCreate(t, s, "c", connectors.KindFloat)
-	if err := s.Write(ctx, []connectors.Point{{Stream: "c", Time: 1, Value: connectors.Float(1)}, {Stream: "c", Time: 2, Value: connectors.Float(2)}}); err != nil {
+	mustCreate(t, s, "c", point.KindFloat)
+	if err := s.Write(ctx, []point.Point{{Stream: "c", Time: 1, Value: point.Float(1)}, {Stream: "c", Time: 2, Value: point.Float(2)}}); err != nil {
 		t.Fatal(err)
 	}
 	keys := mustKeys(t, s, pfxChunk)

@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // MaxNameLen bounds a stream name in bytes.
@@ -23,16 +23,16 @@ const MaxNameLen = 256
 
 // Stream is a stream's metadata as callers see it.
 type Stream struct {
-	ID          uint64          `json:"id"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Unit        string          `json:"unit,omitempty"`
-	Kind        connectors.Kind `json:"kind"`
-	Source      string          `json:"source,omitempty"`
-	Created     time.Time       `json:"created"`
+	ID          uint64     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	Unit        string     `json:"unit,omitempty"`
+	Kind        point.Kind `json:"kind"`
+	Source      string     `json:"source,omitempty"`
+	Created     time.Time  `json:"created"`
 	// Retention overrides the store's default maximum age; 0 uses the default.
 	Retention time.Duration `json:"retention,omitempty"`
-	// Labels are the stream's key/value metadata (connectors.StreamSpec).
+	// Labels are the stream's key/value metadata (point.StreamSpec).
 	// Stored with the definition; definitions written before labels
 	// existed simply have none. A Stream returned by the store holds its
 	// own copy.
@@ -158,7 +158,7 @@ func (s *Store) load() error {
 
 // CreateStream creates a stream. It fails with ErrExists if the name is
 // taken. The returned Stream is durable when CreateStream returns.
-func (s *Store) CreateStream(ctx context.Context, spec connectors.StreamSpec) (Stream, error) {
+func (s *Store) CreateStream(ctx context.Context, spec point.StreamSpec) (Stream, error) {
 	return s.createStream(ctx, spec, false, true)
 }
 
@@ -167,27 +167,27 @@ func (s *Store) CreateStream(ctx context.Context, spec connectors.StreamSpec) (S
 // for the metadata to reach disk: the committer writes it before any batch
 // that references the stream, so it is durable no later than the first
 // acknowledged point.
-func (s *Store) EnsureStream(ctx context.Context, spec connectors.StreamSpec) error {
+func (s *Store) EnsureStream(ctx context.Context, spec point.StreamSpec) error {
 	_, err := s.createStream(ctx, spec, true, false)
 	return err
 }
 
-func (s *Store) createStream(ctx context.Context, spec connectors.StreamSpec, existingOK, wait bool) (Stream, error) {
+func (s *Store) createStream(ctx context.Context, spec point.StreamSpec, existingOK, wait bool) (Stream, error) {
 	if err := ValidateName(spec.Name); err != nil {
 		// Permanent for the caller: sources drop such points (and count).
-		return Stream{}, fmt.Errorf("%w%.0w", err, &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
+		return Stream{}, fmt.Errorf("%w%.0w", err, &point.StreamError{Stream: spec.Name, Reason: err.Error()})
 	}
 	if spec.Kind == 0 {
-		spec.Kind = connectors.KindFloat
+		spec.Kind = point.KindFloat
 	}
 	if !spec.Kind.Valid() {
 		return Stream{}, fmt.Errorf("%w: stream %q: value kind %d", ErrInvalid, spec.Name, spec.Kind)
 	}
-	if err := connectors.ValidateLabels(spec.Labels); err != nil {
-		// Sources clean their labels (connectors.Labels), so this is an
+	if err := point.ValidateLabels(spec.Labels); err != nil {
+		// Sources clean their labels (point.Labels), so this is an
 		// API caller's mistake or a source's bug: refused, not retried.
 		err = fmt.Errorf("%w: stream %q: %w", ErrInvalid, spec.Name, err)
-		return Stream{}, fmt.Errorf("%w%.0w", err, &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
+		return Stream{}, fmt.Errorf("%w%.0w", err, &point.StreamError{Stream: spec.Name, Reason: err.Error()})
 	}
 	if len(spec.Labels) == 0 {
 		spec.Labels = nil
@@ -221,11 +221,11 @@ func (s *Store) createStream(ctx context.Context, spec connectors.StreamSpec, ex
 // merges the spec's labels into the stream's; it asks the committer to
 // write the definition only when that changes something, so sources that
 // ensure their streams at every start or birth cause no writes.
-func (s *Store) existing(ctx context.Context, st *stream, spec connectors.StreamSpec, existingOK bool) (Stream, error) {
+func (s *Store) existing(ctx context.Context, st *stream, spec point.StreamSpec, existingOK bool) (Stream, error) {
 	if !existingOK {
 		return st.metadata(), fmt.Errorf("%w: %q", ErrExists, spec.Name)
 	}
-	if _, changed := connectors.MergeLabels(st.labels(), spec.Labels); changed {
+	if _, changed := point.MergeLabels(st.labels(), spec.Labels); changed {
 		req := newRequest(opRelabel)
 		req.stream, req.spec = st, spec
 		if err := s.submit(ctx, req); err != nil {
@@ -237,7 +237,7 @@ func (s *Store) existing(ctx context.Context, st *stream, spec connectors.Stream
 	}
 	if st.meta.Kind != spec.Kind {
 		return st.metadata(), fmt.Errorf("%w: stream %q is %s, not %s%.0w", ErrKindMismatch, spec.Name, st.meta.Kind, spec.Kind,
-			&connectors.StreamError{Stream: spec.Name, Kind: st.meta.Kind, Reason: "exists with another kind"})
+			&point.StreamError{Stream: spec.Name, Kind: st.meta.Kind, Reason: "exists with another kind"})
 	}
 	return st.metadata(), nil
 }
@@ -261,7 +261,7 @@ func (t *txnState) relabel(r *request) {
 			cur = p.labels
 		}
 	}
-	merged, changed := connectors.MergeLabels(cur, r.spec.Labels)
+	merged, changed := point.MergeLabels(cur, r.spec.Labels)
 	if !changed {
 		return
 	}
@@ -309,10 +309,10 @@ func (s *Store) GetStream(ctx context.Context, name string) (Stream, error) {
 
 // ListOptions select and page a stream listing.
 type ListOptions struct {
-	Prefix string                   // only names starting with Prefix
-	After  string                   // only names sorting after After (the previous page's last name)
-	Limit  int                      // at most Limit streams; 0 means all
-	Labels connectors.LabelSelector // only streams with these labels
+	Prefix string              // only names starting with Prefix
+	After  string              // only names sorting after After (the previous page's last name)
+	Limit  int                 // at most Limit streams; 0 means all
+	Labels point.LabelSelector // only streams with these labels
 }
 
 // ListStreams returns streams sorted by name, and whether more follow.

@@ -13,13 +13,13 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sluice-edge/sluice/agent/store/chunk"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Sample is one point of a known stream.
 type Sample struct {
 	Time    int64 // ns since the Unix epoch, UTC
-	Value   connectors.Value
+	Value   point.Value
 	Quality uint32
 }
 
@@ -27,7 +27,7 @@ type Sample struct {
 // implements connectors.Sink. A nil error means the batch is on disk.
 // Points of one stream may come in any order; for equal timestamps the
 // point later in the batch wins, and the batch wins over earlier writes.
-func (s *Store) Write(ctx context.Context, points []connectors.Point) error {
+func (s *Store) Write(ctx context.Context, points []point.Point) error {
 	if len(points) == 0 {
 		return nil
 	}
@@ -97,7 +97,7 @@ func (w *writer) reset() {
 	w.arena = w.arena[:0]
 }
 
-func (w *writer) group(s *Store, points []connectors.Point) error {
+func (w *writer) group(s *Store, points []point.Point) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var last *group
@@ -189,18 +189,18 @@ func sortDedup(g *group) []Sample {
 	return out
 }
 
-func fillBlock(b *chunk.Block, k connectors.Kind, samples []Sample) {
+func fillBlock(b *chunk.Block, k point.Kind, samples []Sample) {
 	b.Reset(k)
 	for i := range samples {
 		p := &samples[i]
 		b.Times = append(b.Times, p.Time)
 		b.Quality = append(b.Quality, p.Quality)
 		switch k {
-		case connectors.KindFloat:
+		case point.KindFloat:
 			b.Floats = append(b.Floats, p.Value.F)
-		case connectors.KindInt, connectors.KindBool:
+		case point.KindInt, point.KindBool:
 			b.Ints = append(b.Ints, p.Value.I)
-		case connectors.KindString:
+		case point.KindString:
 			b.Strings = append(b.Strings, p.Value.S)
 		}
 	}
@@ -223,11 +223,11 @@ const (
 // request is one mutation for the committer.
 type request struct {
 	op     opKind
-	spec   connectors.StreamSpec // opCreate, opRelabel
-	stream *stream               // opDelete, opRelabel; opDrop of expired chunks (to reset its cache)
-	chunks []pendingChunk        // opWrite, opCompact outputs
-	keys   [][]byte              // opDrop; opCompact inputs (chunk keys)
-	puts   []keyValue            // opPut
+	spec   point.StreamSpec // opCreate, opRelabel
+	stream *stream          // opDelete, opRelabel; opDrop of expired chunks (to reset its cache)
+	chunks []pendingChunk   // opWrite, opCompact outputs
+	keys   [][]byte         // opDrop; opCompact inputs (chunk keys)
+	puts   []keyValue       // opPut
 	// opPut: the watermark of the level of markInterval, set in memory
 	// once the commit succeeds.
 	mark         *mark

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func runBench(ctx context.Context, args []string) error {
@@ -78,7 +78,7 @@ func benchIngest(ctx context.Context, args []string) error {
 
 // benchData makes the benchmark set: a point every 100 ms with 10% of
 // timestamps jittered by 0-4 ms, values a random walk rounded to 2 decimals.
-func benchData(names []string, perStream, per int) ([][]connectors.Point, [][]byte) {
+func benchData(names []string, perStream, per int) ([][]point.Point, [][]byte) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ts := make([]int64, len(names))
 	vs := make([]float64, len(names))
@@ -87,11 +87,11 @@ func benchData(names []string, perStream, per int) ([][]connectors.Point, [][]by
 		ts[i] = start
 		vs[i] = 50 + float64(rng.IntN(5000))/100
 	}
-	var batches [][]connectors.Point
+	var batches [][]point.Point
 	var bodies [][]byte
 	for done := 0; done < perStream; done += per {
 		n := min(per, perStream-done)
-		b := make([]connectors.Point, 0, n*len(names))
+		b := make([]point.Point, 0, n*len(names))
 		var body bytes.Buffer
 		for i, name := range names {
 			for j := 0; j < n; j++ {
@@ -101,7 +101,7 @@ func benchData(names []string, perStream, per int) ([][]connectors.Point, [][]by
 				}
 				ts[i] += int64(100 * time.Millisecond)
 				vs[i] = math.Round((vs[i]+rng.NormFloat64()*0.05)*100) / 100
-				b = append(b, connectors.Point{Stream: name, Time: t, Value: connectors.Float(vs[i])})
+				b = append(b, point.Point{Stream: name, Time: t, Value: point.Float(vs[i])})
 				body.WriteString(name)
 				body.WriteByte(',')
 				body.WriteString(strconv.FormatInt(t, 10))
@@ -122,7 +122,7 @@ func openBenchStore(ctx context.Context, dir string, names []string) (*store.Sto
 		return nil, err
 	}
 	for _, n := range names {
-		if err := st.EnsureStream(ctx, connectors.StreamSpec{Name: n, Kind: connectors.KindFloat}); err != nil {
+		if err := st.EnsureStream(ctx, point.StreamSpec{Name: n, Kind: point.KindFloat}); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -161,7 +161,7 @@ func parallel(n, items int, fn func(i int) error) (time.Duration, error) {
 	return time.Since(start), firstErr
 }
 
-func benchDirect(ctx context.Context, dir string, names []string, batches [][]connectors.Point, total, writers int) (float64, error) {
+func benchDirect(ctx context.Context, dir string, names []string, batches [][]point.Point, total, writers int) (float64, error) {
 	st, err := openBenchStore(ctx, dir, names)
 	if err != nil {
 		return 0, err

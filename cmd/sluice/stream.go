@@ -20,7 +20,7 @@ import (
 	"github.com/sluice-edge/sluice/agent"
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // clientFlags are the flags of every verb that talks to an agent.
@@ -102,11 +102,11 @@ func (l *labelFlag) Set(s string) error {
 	if l.needsValue && !hasValue {
 		return fmt.Errorf("want key=value, e.g. site=plant1")
 	}
-	if err := connectors.ValidateLabelKey(k); err != nil {
+	if err := point.ValidateLabelKey(k); err != nil {
 		return err
 	}
 	if hasValue {
-		if err := connectors.ValidateLabelValue(k, v); err != nil {
+		if err := point.ValidateLabelValue(k, v); err != nil {
 			return err
 		}
 	}

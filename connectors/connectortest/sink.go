@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Options configure a Sink.
@@ -32,7 +33,7 @@ type Options struct {
 }
 
 // Sink is a connectors.Sink with the store's semantics: EnsureStream
-// creates a stream or reports a *connectors.StreamError; Write stores a
+// creates a stream or reports a *point.StreamError; Write stores a
 // whole batch or nothing, fails for a point of an unknown stream or of the
 // wrong kind, and returns only once the batch is stored (and, with
 // Options.File, fsynced). A point replaces one of the same stream and
@@ -42,9 +43,9 @@ type Sink struct {
 	opts Options
 
 	mu       sync.Mutex
-	streams  map[string]connectors.StreamSpec
+	streams  map[string]point.StreamSpec
 	refused  map[string]bool
-	points   map[key]connectors.Point
+	points   map[key]point.Point
 	writes   int   // successful Write calls
 	received int   // points in successful writes, duplicates included
 	failErr  error // Write and EnsureStream fail with it while set
@@ -65,9 +66,9 @@ type key struct {
 func NewSink(t testing.TB, opts Options) *Sink {
 	s := &Sink{
 		opts:    opts,
-		streams: map[string]connectors.StreamSpec{},
+		streams: map[string]point.StreamSpec{},
 		refused: map[string]bool{},
-		points:  map[key]connectors.Point{},
+		points:  map[key]point.Point{},
 		changed: make(chan struct{}),
 	}
 	if opts.File != "" {
@@ -82,7 +83,7 @@ func NewSink(t testing.TB, opts Options) *Sink {
 }
 
 // EnsureStream implements connectors.Sink.
-func (s *Sink) EnsureStream(ctx context.Context, spec connectors.StreamSpec) error {
+func (s *Sink) EnsureStream(ctx context.Context, spec point.StreamSpec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failErr != nil {
@@ -92,20 +93,20 @@ func (s *Sink) EnsureStream(ctx context.Context, spec connectors.StreamSpec) err
 		return fmt.Errorf("stream %q: invalid kind %d", spec.Name, spec.Kind)
 	}
 	if s.refused[spec.Name] || spec.Name == "" {
-		return &connectors.StreamError{Stream: spec.Name, Reason: "refused by the test sink"}
+		return &point.StreamError{Stream: spec.Name, Reason: "refused by the test sink"}
 	}
-	if err := connectors.ValidateLabels(spec.Labels); err != nil {
-		return fmt.Errorf("ensure: %w", &connectors.StreamError{Stream: spec.Name, Reason: err.Error()})
+	if err := point.ValidateLabels(spec.Labels); err != nil {
+		return fmt.Errorf("ensure: %w", &point.StreamError{Stream: spec.Name, Reason: err.Error()})
 	}
 	if have, ok := s.streams[spec.Name]; ok {
 		// Labels merge into the existing ones, as in the store.
-		if merged, changed := connectors.MergeLabels(have.Labels, spec.Labels); changed {
+		if merged, changed := point.MergeLabels(have.Labels, spec.Labels); changed {
 			have.Labels = merged
 			s.streams[spec.Name] = have
 			s.notify()
 		}
 		if have.Kind != spec.Kind {
-			return fmt.Errorf("ensure: %w", &connectors.StreamError{Stream: spec.Name, Kind: have.Kind, Reason: "kind differs"})
+			return fmt.Errorf("ensure: %w", &point.StreamError{Stream: spec.Name, Kind: have.Kind, Reason: "kind differs"})
 		}
 		return nil
 	}
@@ -116,7 +117,7 @@ func (s *Sink) EnsureStream(ctx context.Context, spec connectors.StreamSpec) err
 }
 
 // Write implements connectors.Sink.
-func (s *Sink) Write(ctx context.Context, points []connectors.Point) error {
+func (s *Sink) Write(ctx context.Context, points []point.Point) error {
 	s.mu.Lock()
 	gate := s.gate
 	s.mu.Unlock()
@@ -220,7 +221,7 @@ func (s *Sink) Waiting() int {
 }
 
 // Create makes a stream as if an operator had, e.g. with another kind.
-func (s *Sink) Create(spec connectors.StreamSpec) {
+func (s *Sink) Create(spec point.StreamSpec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.streams[spec.Name] = spec
@@ -256,21 +257,21 @@ func (s *Sink) Writes() int {
 }
 
 // Points returns a stream's points sorted by time.
-func (s *Sink) Points(stream string) []connectors.Point {
+func (s *Sink) Points(stream string) []point.Point {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []connectors.Point
+	var out []point.Point
 	for k, p := range s.points {
 		if k.stream == stream {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b connectors.Point) int { return cmp.Compare(a.Time, b.Time) })
+	slices.SortFunc(out, func(a, b point.Point) int { return cmp.Compare(a.Time, b.Time) })
 	return out
 }
 
 // Stream returns a stream's spec.
-func (s *Sink) Stream(name string) (connectors.StreamSpec, bool) {
+func (s *Sink) Stream(name string) (point.StreamSpec, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	spec, ok := s.streams[name]

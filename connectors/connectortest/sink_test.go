@@ -7,33 +7,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestSinkSemantics(t *testing.T) {
 	ctx := context.Background()
 	s := NewSink(t, Options{File: filepath.Join(t.TempDir(), "points")})
-	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "a", Kind: connectors.KindFloat}); err != nil {
+	if err := s.EnsureStream(ctx, point.StreamSpec{Name: "a", Kind: point.KindFloat}); err != nil {
 		t.Fatal(err)
 	}
-	var se *connectors.StreamError
-	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "a", Kind: connectors.KindInt}); !errors.As(err, &se) || se.Kind != connectors.KindFloat {
+	var se *point.StreamError
+	if err := s.EnsureStream(ctx, point.StreamSpec{Name: "a", Kind: point.KindInt}); !errors.As(err, &se) || se.Kind != point.KindFloat {
 		t.Fatalf("ensuring with another kind: %v", err)
 	}
 	s.Refuse("no")
-	if err := s.EnsureStream(ctx, connectors.StreamSpec{Name: "no", Kind: connectors.KindInt}); !errors.As(err, &se) || se.Kind != 0 {
+	if err := s.EnsureStream(ctx, point.StreamSpec{Name: "no", Kind: point.KindInt}); !errors.As(err, &se) || se.Kind != 0 {
 		t.Fatalf("ensuring a refused stream: %v", err)
 	}
 	// A batch with a bad point stores nothing.
-	if err := s.Write(ctx, []connectors.Point{{Stream: "a", Time: 1, Value: connectors.Float(1)}, {Stream: "b", Time: 1, Value: connectors.Float(1)}}); err == nil || s.Len() != 0 {
+	if err := s.Write(ctx, []point.Point{{Stream: "a", Time: 1, Value: point.Float(1)}, {Stream: "b", Time: 1, Value: point.Float(1)}}); err == nil || s.Len() != 0 {
 		t.Fatalf("unknown stream: %v, %d stored", err, s.Len())
 	}
-	if err := s.Write(ctx, []connectors.Point{{Stream: "a", Time: 1, Value: connectors.Int(1)}}); err == nil {
+	if err := s.Write(ctx, []point.Point{{Stream: "a", Time: 1, Value: point.Int(1)}}); err == nil {
 		t.Fatal("a point of the wrong kind was stored")
 	}
 	// Same stream and time: the last write wins.
 	for _, v := range []float64{1, 2} {
-		if err := s.Write(ctx, []connectors.Point{{Stream: "a", Time: 1, Value: connectors.Float(v)}}); err != nil {
+		if err := s.Write(ctx, []point.Point{{Stream: "a", Time: 1, Value: point.Float(v)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func TestSinkSemantics(t *testing.T) {
 	s.Fail(nil)
 	release := s.Block()
 	done := make(chan error)
-	go func() { done <- s.Write(ctx, []connectors.Point{{Stream: "a", Time: 2, Value: connectors.Float(3)}}) }()
+	go func() { done <- s.Write(ctx, []point.Point{{Stream: "a", Time: 2, Value: point.Float(3)}}) }()
 	s.WaitFor(t, 5*time.Second, "a blocked write", func() bool { return s.Waiting() == 1 })
 	release()
 	if err := <-done; err != nil || s.Len() != 2 {

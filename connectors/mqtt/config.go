@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Sample is the documented `mqtt:` section, as registered with the
@@ -285,7 +285,7 @@ func compileSubscription(cfg *Config, i int, key string, p *problems) (s *subscr
 	}
 	s.qos = byte(qos)
 
-	kind, err := connectors.ParseKind(sc.Kind)
+	kind, err := point.ParseKind(sc.Kind)
 	if err != nil {
 		p.add(key+".kind", "%v", err)
 	}
@@ -358,7 +358,7 @@ func compileLabels(s *subscription, sc Subscription, f *filter, key string, p *p
 		s.labels = append(s.labels, labelTemplate{key: name, value: &template{parts: []part{{kind: partLevel, n: i}}}})
 	}
 	for k, v := range sc.Labels {
-		if err := connectors.ValidateLabelKey(k); err != nil {
+		if err := point.ValidateLabelKey(k); err != nil {
 			p.add(key+".labels."+k, "%v", err)
 			continue
 		}
@@ -369,8 +369,8 @@ func compileLabels(s *subscription, sc Subscription, f *filter, key string, p *p
 		}
 		s.labels = append(s.labels, labelTemplate{key: k, value: t})
 	}
-	if n := len(s.labels); n > connectors.MaxLabels {
-		p.add(key+".labels", "%d labels with the named topic levels, over the limit of %d", n, connectors.MaxLabels)
+	if n := len(s.labels); n > point.MaxLabels {
+		p.add(key+".labels", "%d labels with the named topic levels, over the limit of %d", n, point.MaxLabels)
 	}
 	// Named levels first, then labels, each in key order: the later of
 	// one key wins, and the order does not depend on map iteration.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func newFromYAML(t *testing.T, src string) (connectors.Source, error) {
@@ -159,7 +160,7 @@ subscriptions:
 			if !ok {
 				t.Fatalf("%s: unexpected stream %q", tc.topic, p.Stream)
 			}
-			var got *connectors.StreamSpec
+			var got *point.StreamSpec
 			if specs != nil {
 				got = specs[i]
 			}
@@ -187,7 +188,7 @@ func TestConfigDefaults(t *testing.T) {
 	if s.cfg.QoS != 1 || s.cfg.BatchSize != 5000 || s.cfg.QueueSize != 50000 {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}
-	if s.subs[0].qos != 1 || s.subs[1].qos != 0 || s.subs[0].kind != connectors.KindFloat {
+	if s.subs[0].qos != 1 || s.subs[1].qos != 0 || s.subs[0].kind != point.KindFloat {
 		t.Fatalf("subscription qos/kind: %d %d %v", s.subs[0].qos, s.subs[1].qos, s.subs[0].kind)
 	}
 	for i, want := range []string{"a/b/c", "m/x/f", "c/f"} {

@@ -10,19 +10,20 @@ import (
 	"testing"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
-var kinds = []connectors.Kind{connectors.KindFloat, connectors.KindInt, connectors.KindBool, connectors.KindString}
+var kinds = []point.Kind{point.KindFloat, point.KindInt, point.KindBool, point.KindString}
 
 // checkSamples holds for every decoder: samples have the decoder's kind,
 // floats are finite, and every bad part was reported with a reason.
-func checkSamples(t *testing.T, kind connectors.Kind, got decoded) {
+func checkSamples(t *testing.T, kind point.Kind, got decoded) {
 	t.Helper()
 	for _, s := range got.samples {
 		if s.value.Kind != kind {
 			t.Fatalf("sample of kind %v from a %v decoder", s.value.Kind, kind)
 		}
-		if kind == connectors.KindFloat && (math.IsNaN(s.value.F) || math.IsInf(s.value.F, 0)) {
+		if kind == point.KindFloat && (math.IsNaN(s.value.F) || math.IsInf(s.value.F, 0)) {
 			t.Fatalf("non-finite float %v", s.value.F)
 		}
 	}
@@ -203,7 +204,7 @@ func FuzzInfluxNamesAndLabels(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := &influxDecoder{kind: connectors.KindFloat, precision: 1}
+		d := &influxDecoder{kind: point.KindFloat, precision: 1}
 		var r report
 		samples := d.decode([]byte(line), 1, nil, &r)
 		tm, _ := parseTemplate(tmpl, fl, templateVars{field: true, influx: true})
@@ -224,7 +225,7 @@ func FuzzInfluxNamesAndLabels(f *testing.F) {
 			if tm != nil {
 				_, _ = tm.render(nil, "lp/p1/x", s)
 			}
-			if err := connectors.ValidateLabels(src.labels(sub, "lp/p1/x", s)); err != nil {
+			if err := point.ValidateLabels(src.labels(sub, "lp/p1/x", s)); err != nil {
 				t.Fatalf("labels of %+v: %v", s, err)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // precisions maps influx.precision to the length of a timestamp unit in ns.
@@ -21,7 +21,7 @@ var precisions = map[string]int64{"": 1, "ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9
 // a raw newline); empty lines and # comments are skipped. A bad line is
 // reported and the other lines are kept.
 type influxDecoder struct {
-	kind      connectors.Kind
+	kind      point.Kind
 	precision int64
 }
 
@@ -92,7 +92,7 @@ func (d *influxDecoder) line(s string, recv int64, out []sample) ([]sample, erro
 		if sep != '=' || k == "" {
 			return out, errors.New("bad field: want key=value")
 		}
-		var v connectors.Value
+		var v point.Value
 		var err error
 		v, rest, err = scanFieldValue(rest)
 		if err != nil {
@@ -163,9 +163,9 @@ func scanKey(s string, measurement bool) (string, string, byte) {
 
 // scanFieldValue reads a field value and returns what follows it (from the
 // ',' or ' ' on).
-func scanFieldValue(s string) (connectors.Value, string, error) {
+func scanFieldValue(s string) (point.Value, string, error) {
 	if s == "" {
-		return connectors.Value{}, s, errors.New("empty value")
+		return point.Value{}, s, errors.New("empty value")
 	}
 	if s[0] == '"' {
 		var b strings.Builder
@@ -177,14 +177,14 @@ func scanFieldValue(s string) (connectors.Value, string, error) {
 			case c == '"':
 				rest := s[i+1:]
 				if rest != "" && rest[0] != ',' && rest[0] != ' ' {
-					return connectors.Value{}, s, errors.New("text after the closing quote")
+					return point.Value{}, s, errors.New("text after the closing quote")
 				}
-				return connectors.String(b.String()), rest, nil
+				return point.String(b.String()), rest, nil
 			default:
 				b.WriteByte(c)
 			}
 		}
-		return connectors.Value{}, s, errors.New("unterminated string")
+		return point.Value{}, s, errors.New("unterminated string")
 	}
 	end := strings.IndexAny(s, ", ")
 	if end < 0 {
@@ -192,33 +192,33 @@ func scanFieldValue(s string) (connectors.Value, string, error) {
 	}
 	tok, rest := s[:end], s[end:]
 	if tok == "" {
-		return connectors.Value{}, s, errors.New("empty value")
+		return point.Value{}, s, errors.New("empty value")
 	}
 	switch tok {
 	case "t", "T", "true", "True", "TRUE":
-		return connectors.Bool(true), rest, nil
+		return point.Bool(true), rest, nil
 	case "f", "F", "false", "False", "FALSE":
-		return connectors.Bool(false), rest, nil
+		return point.Bool(false), rest, nil
 	}
 	switch tok[len(tok)-1] {
 	case 'i':
 		i, err := strconv.ParseInt(tok[:len(tok)-1], 10, 64)
 		if err != nil {
-			return connectors.Value{}, s, fmt.Errorf("%s is not an integer", quote(tok))
+			return point.Value{}, s, fmt.Errorf("%s is not an integer", quote(tok))
 		}
-		return connectors.Int(i), rest, nil
+		return point.Int(i), rest, nil
 	case 'u':
 		u, err := strconv.ParseUint(tok[:len(tok)-1], 10, 64)
 		if err != nil || u > math.MaxInt64 {
-			return connectors.Value{}, s, fmt.Errorf("%s is not an int64-sized unsigned integer", quote(tok))
+			return point.Value{}, s, fmt.Errorf("%s is not an int64-sized unsigned integer", quote(tok))
 		}
-		return connectors.Int(int64(u)), rest, nil
+		return point.Int(int64(u)), rest, nil
 	}
 	f, err := strconv.ParseFloat(tok, 64)
 	if err != nil || strings.ContainsAny(tok, "_xXpP") || strings.ContainsFunc(tok, isLetterNotE) {
-		return connectors.Value{}, s, fmt.Errorf("%s is not a number", quote(tok))
+		return point.Value{}, s, fmt.Errorf("%s is not a number", quote(tok))
 	}
-	return connectors.Float(f), rest, nil
+	return point.Float(f), rest, nil
 }
 
 // isLetterNotE rejects ParseFloat's inf/nan spellings, which line

@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Tests in this file run against a real Mosquitto (see broker_test.go).
@@ -79,20 +79,20 @@ subscriptions:
 	before := time.Now()
 	publish(t, pub, "json/boiler/notime", 1, `{"v": 21.5}`) // the README's example payload, without a time
 
-	want := map[string]connectors.Value{
-		"site1/north/boiler1/temp":         connectors.Float(81.5),
-		"site1/deep/a/b/c":                 connectors.Int(7),
-		"site1/state/pump":                 connectors.String("running"),
-		"site1/boiler/single":              connectors.Float(1.25),
-		"site1/boiler/flow":                connectors.Float(3),
-		"site1/boiler/level":               connectors.Float(4),
-		"site1/json/boiler/multi/temp":     connectors.Float(20.5),
-		"site1/json/boiler/multi/pressure": connectors.Float(1.01),
-		"site1/cpu/gw1/usage":              connectors.Float(12.5),
-		"site1/cpu/gw1/procs":              connectors.Float(3),
-		"site1/mem/free":                   connectors.Float(100),
-		"site1/disk/gw1/-/used":            connectors.Float(1),
-		"site1/boiler/notime":              connectors.Float(21.5),
+	want := map[string]point.Value{
+		"site1/north/boiler1/temp":         point.Float(81.5),
+		"site1/deep/a/b/c":                 point.Int(7),
+		"site1/state/pump":                 point.String("running"),
+		"site1/boiler/single":              point.Float(1.25),
+		"site1/boiler/flow":                point.Float(3),
+		"site1/boiler/level":               point.Float(4),
+		"site1/json/boiler/multi/temp":     point.Float(20.5),
+		"site1/json/boiler/multi/pressure": point.Float(1.01),
+		"site1/cpu/gw1/usage":              point.Float(12.5),
+		"site1/cpu/gw1/procs":              point.Float(3),
+		"site1/mem/free":                   point.Float(100),
+		"site1/disk/gw1/-/used":            point.Float(1),
+		"site1/boiler/notime":              point.Float(21.5),
 	}
 	sink.WaitFor(t, waitLong, "every stream", func() bool { return sink.Len() == len(want) })
 	for name, v := range want {
@@ -101,7 +101,7 @@ subscriptions:
 			t.Errorf("%s: %+v, want %v (streams: %v)", name, pts, v, sink.StreamNames())
 		}
 	}
-	if p := sink.Points("site1/boiler/single"); len(p) == 1 && (p[0].Time != t0.UnixNano() || p[0].Quality != connectors.QualityUncertain) {
+	if p := sink.Points("site1/boiler/single"); len(p) == 1 && (p[0].Time != t0.UnixNano() || p[0].Quality != point.QualityUncertain) {
 		t.Errorf("single: time %d quality %#x", p[0].Time, p[0].Quality)
 	}
 	if p := sink.Points("site1/boiler/level"); len(p) == 1 && p[0].Time != t0.UnixNano()+1e6 {
@@ -110,7 +110,7 @@ subscriptions:
 	if spec, _ := sink.Stream("site1/north/boiler1/temp"); spec.Unit != "degC" || spec.Source != "plant:plant/north/boiler1/temp" {
 		t.Errorf("spec %+v", spec)
 	}
-	if spec, _ := sink.Stream("site1/state/pump"); spec.Kind != connectors.KindString {
+	if spec, _ := sink.Stream("site1/state/pump"); spec.Kind != point.KindString {
 		t.Errorf("spec %+v", spec)
 	}
 	// A payload without its time takes the time of receipt, counted.
@@ -359,7 +359,7 @@ subscriptions: [{topic: "q2/+", format: json, json: {value: v, time: t}}]
 	r2 := runSource(t, "q2", cfg, again, "")
 	connectortest.Eventually(t, waitLong, "reconnected", r2.connected)
 	publish(t, pub, "q2/a", 2, `{"v": 50, "t": 1050}`)
-	isNew := func(p connectors.Point) bool { return p.Value == connectors.Float(50) }
+	isNew := func(p point.Point) bool { return p.Value == point.Float(50) }
 	again.WaitFor(t, waitLong, "the new point", func() bool { return slices.ContainsFunc(again.Points("q2/a"), isNew) })
 	// Every message was stored and acknowledged before the stop, but paho
 	// writes acknowledgements and DISCONNECT from different channels, so
@@ -368,7 +368,7 @@ subscriptions: [{topic: "q2/+", format: json, json: {value: v, time: t}}]
 	// client's did not survive the restart). What comes again must be what
 	// was stored already, same time and value, which the store writes over
 	// itself; and not every message may come again.
-	first := map[connectors.Value]int64{}
+	first := map[point.Value]int64{}
 	for _, p := range sink.Points("q2/a") {
 		first[p.Value] = p.Time
 	}

@@ -42,6 +42,7 @@ import (
 
 	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
@@ -89,7 +90,7 @@ type subscription struct {
 	stream            *template
 	prefix            string
 	dec               decoder
-	kind              connectors.Kind
+	kind              point.Kind
 	unit, description string
 	sparkplug         bool            // format sparkplug: decoded by Source.sparkplug, not dec
 	labels            []labelTemplate // the labels of its streams, in the order they apply
@@ -395,7 +396,7 @@ var scratches = sync.Pool{New: func() any { return new(scratch) }}
 // skipped. specs, when not nil, holds the spec of each point whose
 // stream the source had not named before (nil for the others), so that
 // labels are built once per stream and not for every message.
-func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) (pts []connectors.Point, specs []*connectors.StreamSpec) {
+func (s *Source) decode(sub *subscription, topic string, payload []byte, recv int64) (pts []point.Point, specs []*point.StreamSpec) {
 	sc := scratches.Get().(*scratch)
 	defer func() {
 		clear(sc.samples)
@@ -416,7 +417,7 @@ func (s *Source) decode(sub *subscription, topic string, payload []byte, recv in
 	if len(sc.samples) == 0 {
 		return nil, nil
 	}
-	pts = make([]connectors.Point, 0, len(sc.samples))
+	pts = make([]point.Point, 0, len(sc.samples))
 	for i := range sc.samples {
 		sm := &sc.samples[i]
 		var ok bool
@@ -432,15 +433,15 @@ func (s *Source) decode(sub *subscription, topic string, payload []byte, recv in
 		name, fresh := s.intern(sc.buf)
 		if fresh {
 			if specs == nil {
-				specs = make([]*connectors.StreamSpec, len(pts), len(sc.samples))
+				specs = make([]*point.StreamSpec, len(pts), len(sc.samples))
 			}
-			spec := &connectors.StreamSpec{Name: name, Description: sub.description, Unit: sub.unit, Kind: sub.kind,
+			spec := &point.StreamSpec{Name: name, Description: sub.description, Unit: sub.unit, Kind: sub.kind,
 				Source: topic, Labels: s.labels(sub, topic, sm)}
 			specs = append(specs, spec)
 		} else if specs != nil {
 			specs = append(specs, nil)
 		}
-		pts = append(pts, connectors.Point{Stream: name, Time: sm.time, Value: sm.value, Quality: sm.quality})
+		pts = append(pts, point.Point{Stream: name, Time: sm.time, Value: sm.value, Quality: sm.quality})
 	}
 	return pts, specs
 }
@@ -449,7 +450,7 @@ func (s *Source) decode(sub *subscription, topic string, payload []byte, recv in
 // subscription's (named topic levels, then configured ones), then the
 // influx tags.
 func (s *Source) labels(sub *subscription, topic string, sm *sample) map[string]string {
-	var b connectors.Labels
+	var b point.Labels
 	var buf []byte
 	for _, l := range sub.labels {
 		var ok bool

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Reasons label sluice_connector_errors_total for bad payloads.
@@ -35,7 +35,7 @@ type sample struct {
 	id          string // JSON id
 	measurement string // influx
 	tags        []tag  // influx, sorted by key
-	value       connectors.Value
+	value       point.Value
 	time        int64
 	quality     uint32
 }
@@ -75,7 +75,7 @@ type decoder interface {
 }
 
 // plainDecoder: the payload is one value.
-type plainDecoder struct{ kind connectors.Kind }
+type plainDecoder struct{ kind point.Kind }
 
 func (d *plainDecoder) decode(payload []byte, recv int64, out []sample, r *report) []sample {
 	text := strings.TrimSpace(string(payload))
@@ -88,44 +88,44 @@ func (d *plainDecoder) decode(payload []byte, recv int64, out []sample, r *repor
 }
 
 // textValue parses text as a value of kind k.
-func textValue(text string, k connectors.Kind) (connectors.Value, error) {
+func textValue(text string, k point.Kind) (point.Value, error) {
 	switch k {
-	case connectors.KindString:
+	case point.KindString:
 		if !utf8.ValidString(text) {
-			return connectors.Value{}, errors.New("text is not UTF-8")
+			return point.Value{}, errors.New("text is not UTF-8")
 		}
-		return connectors.String(text), nil
-	case connectors.KindInt:
+		return point.String(text), nil
+	case point.KindInt:
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return connectors.Int(i), nil
+			return point.Int(i), nil
 		}
-	case connectors.KindBool:
+	case point.KindBool:
 		if b, err := strconv.ParseBool(text); err == nil {
-			return connectors.Bool(b), nil
+			return point.Bool(b), nil
 		}
 	}
 	if text == "" {
-		return connectors.Value{}, errors.New("empty")
+		return point.Value{}, errors.New("empty")
 	}
 	if text == "true" || text == "false" {
-		return convert(connectors.Bool(text == "true"), k)
+		return convert(point.Bool(text == "true"), k)
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil {
-		return connectors.Value{}, fmt.Errorf("%s is not a %s", quote(text), k)
+		return point.Value{}, fmt.Errorf("%s is not a %s", quote(text), k)
 	}
-	return convert(connectors.Float(f), k)
+	return convert(point.Float(f), k)
 }
 
 // convert converts v to kind k and rejects non-finite floats, which no
 // sensor means and which would poison summaries.
-func convert(v connectors.Value, k connectors.Kind) (connectors.Value, error) {
+func convert(v point.Value, k point.Kind) (point.Value, error) {
 	v, err := v.Convert(k)
 	if err != nil {
 		return v, err
 	}
-	if v.Kind == connectors.KindFloat && (math.IsNaN(v.F) || math.IsInf(v.F, 0)) {
-		return connectors.Value{}, fmt.Errorf("value %v is not finite", v.F)
+	if v.Kind == point.KindFloat && (math.IsNaN(v.F) || math.IsInf(v.F, 0)) {
+		return point.Value{}, fmt.Errorf("value %v is not finite", v.F)
 	}
 	return v, nil
 }
@@ -260,17 +260,17 @@ func parseQuality(n jnode) (uint32, error) {
 	case jNum:
 		return qualityText(n.text)
 	case jTrue:
-		return connectors.QualityGood, nil
+		return point.QualityGood, nil
 	case jFalse:
-		return connectors.QualityBad, nil
+		return point.QualityBad, nil
 	case jStr:
 		switch strings.ToLower(n.text) {
 		case "good", "ok":
-			return connectors.QualityGood, nil
+			return point.QualityGood, nil
 		case "uncertain":
-			return connectors.QualityUncertain, nil
+			return point.QualityUncertain, nil
 		case "bad":
-			return connectors.QualityBad, nil
+			return point.QualityBad, nil
 		}
 		return qualityText(n.text)
 	}
@@ -309,7 +309,7 @@ type jsonField struct {
 // jsonDecoder reads JSON payloads: one point, an array of points, or
 // points with several fields each.
 type jsonDecoder struct {
-	kind                  connectors.Kind
+	kind                  point.Kind
 	points, value         jsonPath
 	time, quality, id     jsonPath
 	fields                []jsonField
@@ -320,7 +320,7 @@ type jsonDecoder struct {
 	pointsSet, valueIsSet bool
 }
 
-func newJSONDecoder(c JSONConfig, kind connectors.Kind, key string, p *problems) (*jsonDecoder, error) {
+func newJSONDecoder(c JSONConfig, kind point.Kind, key string, p *problems) (*jsonDecoder, error) {
 	before := len(*p)
 	d := &jsonDecoder{kind: kind, skip: map[string]bool{}}
 	path := func(sub, s string) jsonPath {
@@ -511,30 +511,30 @@ func (d *jsonDecoder) field(s sample, name string, v jnode, out []sample, r *rep
 
 // scalarFor reports whether a member counts as a field under "*": numbers
 // and bools, and strings too for string streams.
-func scalarFor(n jnode, k connectors.Kind) bool {
+func scalarFor(n jnode, k point.Kind) bool {
 	switch n.kind {
 	case jNum, jTrue, jFalse:
 		return true
 	case jStr:
-		return k == connectors.KindString
+		return k == point.KindString
 	}
 	return false
 }
 
 // jsonValue converts a JSON scalar to kind k.
-func jsonValue(n jnode, k connectors.Kind) (connectors.Value, error) {
+func jsonValue(n jnode, k point.Kind) (point.Value, error) {
 	switch n.kind {
 	case jNum:
-		if k == connectors.KindString {
-			return connectors.String(n.text), nil
+		if k == point.KindString {
+			return point.String(n.text), nil
 		}
 		return textValue(n.text, k)
 	case jTrue, jFalse:
-		return convert(connectors.Bool(n.kind == jTrue), k)
+		return convert(point.Bool(n.kind == jTrue), k)
 	case jStr:
-		return convert(connectors.String(n.text), k)
+		return convert(point.String(n.text), k)
 	}
-	return connectors.Value{}, fmt.Errorf("value is a %s", n.kind)
+	return point.Value{}, fmt.Errorf("value is a %s", n.kind)
 }
 
 func (d *jsonDecoder) parseTime(n jnode) (int64, error) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 const recv = int64(1_700_000_000_000_000_000)
@@ -28,7 +28,7 @@ func run(d decoder, payload string) decoded {
 	return out
 }
 
-func mustJSON(t testing.TB, c JSONConfig, kind connectors.Kind) *jsonDecoder {
+func mustJSON(t testing.TB, c JSONConfig, kind point.Kind) *jsonDecoder {
 	t.Helper()
 	var p problems
 	d, err := newJSONDecoder(c, kind, "json", &p)
@@ -41,25 +41,25 @@ func mustJSON(t testing.TB, c JSONConfig, kind connectors.Kind) *jsonDecoder {
 func TestPlain(t *testing.T) {
 	for _, tc := range []struct {
 		payload string
-		kind    connectors.Kind
-		want    connectors.Value
+		kind    point.Kind
+		want    point.Value
 		reason  string
 	}{
-		{"23.5", connectors.KindFloat, connectors.Float(23.5), ""},
-		{" 42\n", connectors.KindFloat, connectors.Float(42), ""},
-		{"-1e3", connectors.KindFloat, connectors.Float(-1000), ""},
-		{"true", connectors.KindFloat, connectors.Float(1), ""},
-		{"9007199254740993", connectors.KindInt, connectors.Int(9007199254740993), ""},
-		{"4.0", connectors.KindInt, connectors.Int(4), ""},
-		{"4.5", connectors.KindInt, connectors.Value{}, reasonBadNumber},
-		{"1", connectors.KindBool, connectors.Bool(true), ""},
-		{"false", connectors.KindBool, connectors.Bool(false), ""},
-		{"running", connectors.KindString, connectors.String("running"), ""},
-		{"", connectors.KindFloat, connectors.Value{}, reasonBadNumber},
-		{"abc", connectors.KindFloat, connectors.Value{}, reasonBadNumber},
-		{"NaN", connectors.KindFloat, connectors.Value{}, reasonBadNumber},
-		{"+Inf", connectors.KindFloat, connectors.Value{}, reasonBadNumber},
-		{"\xff", connectors.KindString, connectors.Value{}, reasonBadNumber},
+		{"23.5", point.KindFloat, point.Float(23.5), ""},
+		{" 42\n", point.KindFloat, point.Float(42), ""},
+		{"-1e3", point.KindFloat, point.Float(-1000), ""},
+		{"true", point.KindFloat, point.Float(1), ""},
+		{"9007199254740993", point.KindInt, point.Int(9007199254740993), ""},
+		{"4.0", point.KindInt, point.Int(4), ""},
+		{"4.5", point.KindInt, point.Value{}, reasonBadNumber},
+		{"1", point.KindBool, point.Bool(true), ""},
+		{"false", point.KindBool, point.Bool(false), ""},
+		{"running", point.KindString, point.String("running"), ""},
+		{"", point.KindFloat, point.Value{}, reasonBadNumber},
+		{"abc", point.KindFloat, point.Value{}, reasonBadNumber},
+		{"NaN", point.KindFloat, point.Value{}, reasonBadNumber},
+		{"+Inf", point.KindFloat, point.Value{}, reasonBadNumber},
+		{"\xff", point.KindString, point.Value{}, reasonBadNumber},
 	} {
 		got := run(&plainDecoder{kind: tc.kind}, tc.payload)
 		if tc.reason != "" {
@@ -79,60 +79,60 @@ func TestJSON(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		cfg         JSONConfig
-		kind        connectors.Kind
+		kind        point.Kind
 		payload     string
 		want        []sample // field, id, value, time, quality
 		reasons     []string
 		receiveTime int
 	}{
-		{name: "scalar", payload: "21.5", want: []sample{{value: connectors.Float(21.5), time: recv}}},
-		{name: "value path", cfg: JSONConfig{Value: "v"}, payload: `{"v": 1}`, want: []sample{{value: connectors.Float(1), time: recv}}},
-		{name: "nested path", cfg: JSONConfig{Value: "data.0.v"}, payload: `{"data":[{"v":2},{"v":3}]}`, want: []sample{{value: connectors.Float(2), time: recv}}},
-		{name: "rfc3339", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":"2024-05-01T12:00:00.123456789Z"}`, want: []sample{{value: connectors.Float(1), time: ts}}},
-		{name: "rfc3339 offset", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "rfc3339"}, payload: `{"v":1,"t":"2024-05-01T14:00:00.123456789+02:00"}`, want: []sample{{value: connectors.Float(1), time: ts}}},
-		{name: "epoch s", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "s"}, payload: `{"v":1,"t":1714564800.123456789}`, want: []sample{{value: connectors.Float(1), time: ts}}},
-		{name: "epoch ms", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "ms"}, payload: `{"v":1,"t":1714564800123}`, want: []sample{{value: connectors.Float(1), time: 1714564800123000000}}},
-		{name: "epoch ns exact", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "ns"}, payload: `{"v":1,"t":1714564800123456789}`, want: []sample{{value: connectors.Float(1), time: ts}}},
-		{name: "auto s", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800}`, want: []sample{{value: connectors.Float(1), time: 1714564800e9}}},
-		{name: "auto ms", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800123}`, want: []sample{{value: connectors.Float(1), time: 1714564800123e6}}},
-		{name: "auto us string", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":"1714564800123456"}`, want: []sample{{value: connectors.Float(1), time: 1714564800123456e3}}},
-		{name: "auto ns", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800123456789}`, want: []sample{{value: connectors.Float(1), time: ts}}},
+		{name: "scalar", payload: "21.5", want: []sample{{value: point.Float(21.5), time: recv}}},
+		{name: "value path", cfg: JSONConfig{Value: "v"}, payload: `{"v": 1}`, want: []sample{{value: point.Float(1), time: recv}}},
+		{name: "nested path", cfg: JSONConfig{Value: "data.0.v"}, payload: `{"data":[{"v":2},{"v":3}]}`, want: []sample{{value: point.Float(2), time: recv}}},
+		{name: "rfc3339", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":"2024-05-01T12:00:00.123456789Z"}`, want: []sample{{value: point.Float(1), time: ts}}},
+		{name: "rfc3339 offset", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "rfc3339"}, payload: `{"v":1,"t":"2024-05-01T14:00:00.123456789+02:00"}`, want: []sample{{value: point.Float(1), time: ts}}},
+		{name: "epoch s", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "s"}, payload: `{"v":1,"t":1714564800.123456789}`, want: []sample{{value: point.Float(1), time: ts}}},
+		{name: "epoch ms", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "ms"}, payload: `{"v":1,"t":1714564800123}`, want: []sample{{value: point.Float(1), time: 1714564800123000000}}},
+		{name: "epoch ns exact", cfg: JSONConfig{Value: "v", Time: "t", TimeFormat: "ns"}, payload: `{"v":1,"t":1714564800123456789}`, want: []sample{{value: point.Float(1), time: ts}}},
+		{name: "auto s", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800}`, want: []sample{{value: point.Float(1), time: 1714564800e9}}},
+		{name: "auto ms", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800123}`, want: []sample{{value: point.Float(1), time: 1714564800123e6}}},
+		{name: "auto us string", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":"1714564800123456"}`, want: []sample{{value: point.Float(1), time: 1714564800123456e3}}},
+		{name: "auto ns", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v":1,"t":1714564800123456789}`, want: []sample{{value: point.Float(1), time: ts}}},
 		{name: "quality", cfg: JSONConfig{Value: "v", Quality: "q"}, payload: `[{"v":1,"q":"bad"},{"v":2,"q":1083441152},{"v":3,"q":"0x40000000"},{"v":4,"q":true},{"v":5}]`,
 			want: []sample{
-				{value: connectors.Float(1), time: recv, quality: connectors.QualityBad},
-				{value: connectors.Float(2), time: recv, quality: 1083441152},
-				{value: connectors.Float(3), time: recv, quality: connectors.QualityUncertain},
-				{value: connectors.Float(4), time: recv},
-				{value: connectors.Float(5), time: recv},
+				{value: point.Float(1), time: recv, quality: point.QualityBad},
+				{value: point.Float(2), time: recv, quality: 1083441152},
+				{value: point.Float(3), time: recv, quality: point.QualityUncertain},
+				{value: point.Float(4), time: recv},
+				{value: point.Float(5), time: recv},
 			}},
 		{name: "array", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `[{"v":1,"t":1000},{"v":"2.5","t":2000}]`,
-			want: []sample{{value: connectors.Float(1), time: 1000e9}, {value: connectors.Float(2.5), time: 2000e9}}},
+			want: []sample{{value: point.Float(1), time: 1000e9}, {value: point.Float(2.5), time: 2000e9}}},
 		{name: "points path", cfg: JSONConfig{Points: "rows", Value: "v"}, payload: `{"rows":[{"v":1},{"v":2}]}`,
-			want: []sample{{value: connectors.Float(1), time: recv}, {value: connectors.Float(2), time: recv}}},
+			want: []sample{{value: point.Float(1), time: recv}, {value: point.Float(2), time: recv}}},
 		{name: "ids", cfg: JSONConfig{Value: "v", ID: "tag"}, payload: `[{"tag":"a","v":1},{"tag":7,"v":2},{"v":3}]`,
-			want: []sample{{id: "a", value: connectors.Float(1), time: recv}, {id: "7", value: connectors.Float(2), time: recv}}, reasons: []string{reasonMissingID}},
+			want: []sample{{id: "a", value: point.Float(1), time: recv}, {id: "7", value: point.Float(2), time: recv}}, reasons: []string{reasonMissingID}},
 		{name: "fields", cfg: JSONConfig{Fields: []string{"temp", "p.abs", "missing"}, Time: "t"}, payload: `{"t":5,"temp":20.5,"p":{"abs":1.01}}`,
-			want: []sample{{field: "temp", value: connectors.Float(20.5), time: 5e9}, {field: "p.abs", value: connectors.Float(1.01), time: 5e9}}},
+			want: []sample{{field: "temp", value: point.Float(20.5), time: 5e9}, {field: "p.abs", value: point.Float(1.01), time: 5e9}}},
 		{name: "star", cfg: JSONConfig{Fields: []string{"*"}, Time: "t", Quality: "q"}, payload: `{"t":5,"q":0,"b":2,"a":1,"name":"x","nested":{"c":1},"on":true}`,
-			want: []sample{{field: "a", value: connectors.Float(1), time: 5e9}, {field: "b", value: connectors.Float(2), time: 5e9}, {field: "on", value: connectors.Float(1), time: 5e9}}},
-		{name: "int kind", kind: connectors.KindInt, cfg: JSONConfig{Value: "v"}, payload: `[{"v":9007199254740993},{"v":1.5}]`,
-			want: []sample{{value: connectors.Int(9007199254740993), time: recv}}, reasons: []string{reasonBadValue}},
-		{name: "string kind", kind: connectors.KindString, cfg: JSONConfig{Value: "v"}, payload: `[{"v":"on"},{"v":1.50},{"v":true}]`,
-			want: []sample{{value: connectors.String("on"), time: recv}, {value: connectors.String("1.50"), time: recv}, {value: connectors.String("true"), time: recv}}},
+			want: []sample{{field: "a", value: point.Float(1), time: 5e9}, {field: "b", value: point.Float(2), time: 5e9}, {field: "on", value: point.Float(1), time: 5e9}}},
+		{name: "int kind", kind: point.KindInt, cfg: JSONConfig{Value: "v"}, payload: `[{"v":9007199254740993},{"v":1.5}]`,
+			want: []sample{{value: point.Int(9007199254740993), time: recv}}, reasons: []string{reasonBadValue}},
+		{name: "string kind", kind: point.KindString, cfg: JSONConfig{Value: "v"}, payload: `[{"v":"on"},{"v":1.50},{"v":true}]`,
+			want: []sample{{value: point.String("on"), time: recv}, {value: point.String("1.50"), time: recv}, {value: point.String("true"), time: recv}}},
 		{name: "bad elements are skipped", cfg: JSONConfig{Value: "v", Time: "t", Quality: "q"},
 			payload: `[{"v":1,"t":1},{"t":2},{"v":null,"t":3},{"v":{},"t":4},{"v":1,"t":"yesterday"},{"v":1},{"v":1,"t":5,"q":"meh"},{"v":"x","t":6},{"v":7,"t":7}]`,
-			want:    []sample{{value: connectors.Float(1), time: 1e9}, {value: connectors.Float(1), time: recv}, {value: connectors.Float(7), time: 7e9}},
+			want:    []sample{{value: point.Float(1), time: 1e9}, {value: point.Float(1), time: recv}, {value: point.Float(7), time: 7e9}},
 			reasons: []string{reasonMissingValue, reasonBadValue, reasonBadValue, reasonBadTime, reasonBadQuality, reasonBadValue}, receiveTime: 1},
 		// json.time_missing: the README's {value: v, time: t} with a
 		// sender that does not stamp.
 		{name: "missing time: receive by default", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `{"v": 21.5}`,
-			want: []sample{{value: connectors.Float(21.5), time: recv}}, receiveTime: 1},
+			want: []sample{{value: point.Float(21.5), time: recv}}, receiveTime: 1},
 		{name: "null time is missing", cfg: JSONConfig{Value: "v", Time: "t", TimeMissing: "receive"}, payload: `[{"v":1,"t":null},{"v":2,"t":2}]`,
-			want: []sample{{value: connectors.Float(1), time: recv}, {value: connectors.Float(2), time: 2e9}}, receiveTime: 1},
+			want: []sample{{value: point.Float(1), time: recv}, {value: point.Float(2), time: 2e9}}, receiveTime: 1},
 		{name: "missing time: drop", cfg: JSONConfig{Value: "v", Time: "t", TimeMissing: "drop"}, payload: `[{"v":1},{"v":2,"t":2},{"v":3,"t":null}]`,
-			want: []sample{{value: connectors.Float(2), time: 2e9}}, reasons: []string{reasonMissingTime, reasonMissingTime}},
+			want: []sample{{value: point.Float(2), time: 2e9}}, reasons: []string{reasonMissingTime, reasonMissingTime}},
 		{name: "missing time counts every field", cfg: JSONConfig{Fields: []string{"a", "b"}, Time: "t"}, payload: `{"a":1,"b":2}`,
-			want: []sample{{field: "a", value: connectors.Float(1), time: recv}, {field: "b", value: connectors.Float(2), time: recv}}, receiveTime: 2},
+			want: []sample{{field: "a", value: point.Float(1), time: recv}, {field: "b", value: point.Float(2), time: recv}}, receiveTime: 2},
 		{name: "unparseable time is an error still", cfg: JSONConfig{Value: "v", Time: "t"}, payload: `[{"v":1,"t":"soon"},{"v":1,"t":{}}]`,
 			reasons: []string{reasonBadTime, reasonBadTime}},
 		{name: "not json", cfg: JSONConfig{Value: "v"}, payload: `{"v":`, reasons: []string{reasonBadJSON}},
@@ -144,7 +144,7 @@ func TestJSON(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			kind := tc.kind
 			if kind == 0 {
-				kind = connectors.KindFloat
+				kind = point.KindFloat
 			}
 			got := run(mustJSON(t, tc.cfg, kind), tc.payload)
 			if fmt.Sprint(got.reasons) != fmt.Sprint(tc.reasons) {
@@ -191,7 +191,7 @@ func TestParseEpoch(t *testing.T) {
 }
 
 func TestInflux(t *testing.T) {
-	d := &influxDecoder{kind: connectors.KindFloat, precision: 1}
+	d := &influxDecoder{kind: point.KindFloat, precision: 1}
 	got := run(d, strings.Join([]string{
 		`# a comment`,
 		`cpu,host=b,dc=x usage=1.5,idle=2i 1700000000000000000`,
@@ -207,15 +207,15 @@ func TestInflux(t *testing.T) {
 		`m=x,k=v f=3`,
 	}, "\n"))
 	want := []sample{
-		{field: "usage", measurement: "cpu", tags: []tag{{"dc", "x"}, {"host", "b"}}, value: connectors.Float(1.5), time: 1700000000000000000},
-		{field: "idle", measurement: "cpu", tags: []tag{{"dc", "x"}, {"host", "b"}}, value: connectors.Float(2), time: 1700000000000000000},
-		{field: "temp", measurement: "weather station", tags: []tag{{"loc,a", "north pole"}}, value: connectors.Float(-3), time: recv},
-		{field: "ok", measurement: "weather station", tags: []tag{{"loc,a", "north pole"}}, value: connectors.Float(1), time: recv},
-		{field: "f", measurement: "m", value: connectors.Float(1), time: recv},
-		{field: "g", measurement: "m", value: connectors.Float(100), time: recv},
-		{field: "x", measurement: "m", tags: []tag{{"t", "1"}}, value: connectors.Float(1), time: 5},
-		{field: "y", measurement: "m", tags: []tag{{"t", "1"}}, value: connectors.Float(0), time: 5},
-		{field: "f", measurement: "m=x", tags: []tag{{"k", "v"}}, value: connectors.Float(3), time: recv},
+		{field: "usage", measurement: "cpu", tags: []tag{{"dc", "x"}, {"host", "b"}}, value: point.Float(1.5), time: 1700000000000000000},
+		{field: "idle", measurement: "cpu", tags: []tag{{"dc", "x"}, {"host", "b"}}, value: point.Float(2), time: 1700000000000000000},
+		{field: "temp", measurement: "weather station", tags: []tag{{"loc,a", "north pole"}}, value: point.Float(-3), time: recv},
+		{field: "ok", measurement: "weather station", tags: []tag{{"loc,a", "north pole"}}, value: point.Float(1), time: recv},
+		{field: "f", measurement: "m", value: point.Float(1), time: recv},
+		{field: "g", measurement: "m", value: point.Float(100), time: recv},
+		{field: "x", measurement: "m", tags: []tag{{"t", "1"}}, value: point.Float(1), time: 5},
+		{field: "y", measurement: "m", tags: []tag{{"t", "1"}}, value: point.Float(0), time: 5},
+		{field: "f", measurement: "m=x", tags: []tag{{"k", "v"}}, value: point.Float(3), time: recv},
 	}
 	if fmt.Sprintf("%+v", got.samples) != fmt.Sprintf("%+v", want) {
 		t.Errorf("samples\n%+v\nwant\n%+v", got.samples, want)
@@ -225,7 +225,7 @@ func TestInflux(t *testing.T) {
 		t.Errorf("reasons %v, want %v", got.reasons, wantReasons)
 	}
 
-	ms := &influxDecoder{kind: connectors.KindString, precision: 1e6}
+	ms := &influxDecoder{kind: point.KindString, precision: 1e6}
 	got = run(ms, `m s="say \"hi\" \\ ok",n=2i 1700000000000`)
 	if len(got.samples) != 2 || got.samples[0].value.S != `say "hi" \ ok` || got.samples[1].value.S != "2" || got.samples[0].time != 1700000000000e6 {
 		t.Errorf("string fields: %+v %v", got.samples, got.reasons)
@@ -314,7 +314,7 @@ func TestInfluxNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &influxDecoder{kind: connectors.KindFloat, precision: 1}
+	d := &influxDecoder{kind: point.KindFloat, precision: 1}
 	for _, tc := range []struct {
 		line string
 		want []string

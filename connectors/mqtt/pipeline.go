@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
@@ -19,13 +20,13 @@ type entry struct {
 	msg     message // acknowledged after the batch holding it is stored
 	sub     *subscription
 	topic   string
-	points  []connectors.Point
+	points  []point.Point
 	weight  int // what it counts against queue_size: max(1, len(points))
 	qos0    bool
 	arrived time.Time
 	// specs, when set, holds the spec of each point's stream (Sparkplug:
 	// from the births); nil: the subscription's.
-	specs []*connectors.StreamSpec
+	specs []*point.StreamSpec
 }
 
 // queue is the bounded FIFO between the MQTT handler (one producer) and
@@ -211,8 +212,8 @@ func (q *queue) close() {
 
 // streamState is what the writer knows of a stream it has ensured.
 type streamState struct {
-	kind    connectors.Kind // the stream's kind, to which points are converted
-	refused bool            // the sink refuses the stream: drop its points
+	kind    point.Kind // the stream's kind, to which points are converted
+	refused bool       // the sink refuses the stream: drop its points
 }
 
 // writer takes batches from the queue, writes them to the sink, and
@@ -279,7 +280,7 @@ func (w *writer) collect(ctx context.Context, batch *[]entry) int {
 // takes them or ctx ends. It reports whether the batch is stored.
 func (w *writer) commit(ctx context.Context, batch []entry) bool {
 	for attempt := 0; ; attempt++ {
-		var pts []connectors.Point
+		var pts []point.Point
 		err := w.ensure(ctx, batch)
 		reason := "ensure_stream"
 		if err == nil {
@@ -324,7 +325,7 @@ func (w *writer) ensure(ctx context.Context, batch []entry) error {
 			if _, ok := w.streams[name]; ok {
 				continue
 			}
-			spec := connectors.StreamSpec{
+			spec := point.StreamSpec{
 				Name:        name,
 				Description: e.sub.description,
 				Unit:        e.sub.unit,
@@ -336,7 +337,7 @@ func (w *writer) ensure(ctx context.Context, batch []entry) error {
 				spec.Source = w.name + ":" + spec.Source
 			}
 			err := w.sink.EnsureStream(ctx, spec)
-			var se *connectors.StreamError
+			var se *point.StreamError
 			switch {
 			case err == nil:
 				w.streams[name] = streamState{kind: spec.Kind}
@@ -357,12 +358,12 @@ func (w *writer) ensure(ctx context.Context, batch []entry) error {
 
 // points flattens the batch, converting points to their stream's kind
 // and dropping (and counting) those that cannot be stored.
-func (w *writer) points(batch []entry) []connectors.Point {
+func (w *writer) points(batch []entry) []point.Point {
 	n := 0
 	for i := range batch {
 		n += len(batch[i].points)
 	}
-	out := make([]connectors.Point, 0, n)
+	out := make([]point.Point, 0, n)
 	for i := range batch {
 		for _, p := range batch[i].points {
 			st := w.streams[p.Stream]
@@ -373,7 +374,7 @@ func (w *writer) points(batch []entry) []connectors.Point {
 			case !p.Value.Kind.Valid():
 				// A point without value (a Sparkplug death's bad
 				// quality) takes the zero of its stream's kind.
-				p.Value = connectors.Value{Kind: st.kind}
+				p.Value = point.Value{Kind: st.kind}
 			case p.Value.Kind != st.kind:
 				v, err := convert(p.Value, st.kind)
 				if err != nil {

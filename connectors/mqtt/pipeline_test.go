@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 const waitLong = 10 * time.Second
@@ -390,20 +391,20 @@ func TestReconnectsAndResubscribes(t *testing.T) {
 func TestStreamKindsAndRefusals(t *testing.T) {
 	h := startFake(t, "")
 	c := h.broker.current(t)
-	h.sink.Create(connectors.StreamSpec{Name: "s/int", Kind: connectors.KindInt})
+	h.sink.Create(point.StreamSpec{Name: "s/int", Kind: point.KindInt})
 	h.sink.Refuse("s/no")
 	for _, p := range []struct{ topic, payload string }{{"s/int", "3"}, {"s/int", "3.5"}, {"s/no", "1"}, {"s/ok", "1"}} {
 		c.publish(p.topic, p.payload, 1)
 	}
 	connectortest.Eventually(t, waitLong, "all acks", func() bool { return len(h.broker.ackedIDs()) == 4 })
-	if pts := h.sink.Points("s/int"); len(pts) != 1 || pts[0].Value != connectors.Int(3) {
+	if pts := h.sink.Points("s/int"); len(pts) != 1 || pts[0].Value != point.Int(3) {
 		t.Fatalf("s/int holds %+v, want the converted 3", pts)
 	}
 	if h.dropped("kind_mismatch") != 1 || h.dropped("stream_refused") != 1 || h.sink.Len() != 2 {
 		t.Fatalf("dropped kind %v refused %v, stored %d", h.dropped("kind_mismatch"), h.dropped("stream_refused"), h.sink.Len())
 	}
 	spec, _ := h.sink.Stream("s/ok")
-	if spec.Source != "fake:s/ok" || spec.Kind != connectors.KindFloat {
+	if spec.Source != "fake:s/ok" || spec.Kind != point.KindFloat {
 		t.Fatalf("spec %+v", spec)
 	}
 }

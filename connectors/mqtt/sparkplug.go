@@ -33,9 +33,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-edge/sluice/connectors/point"
 	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/sluice-edge/sluice/connectors"
 )
 
 const spNamespace = "spBv1.0"
@@ -54,11 +53,11 @@ const (
 
 // QualitySparkplugDead is the quality of the points that mark a Sparkplug
 // death: OPC UA's BadCommunicationError, as the OPC UA source marks a gap.
-const QualitySparkplugDead connectors.Quality = 0x80050000
+const QualitySparkplugDead point.Quality = 0x80050000
 
 // QualitySparkplugStale is the quality of a value whose Quality property
 // is STALE (500): OPC UA's UncertainLastUsableValue.
-const QualitySparkplugStale connectors.Quality = 0x40900000
+const QualitySparkplugStale point.Quality = 0x40900000
 
 // Sparkplug data types (sparkplug_b.proto, enum DataType).
 const (
@@ -81,16 +80,16 @@ const (
 
 // spKind is the stream kind of a data type; 0 for the types that are not
 // stored.
-func spKind(dt uint32) connectors.Kind {
+func spKind(dt uint32) point.Kind {
 	switch dt {
 	case spInt8, spInt16, spInt32, spInt64, spUInt8, spUInt16, spUInt32, spUInt64, spDateTime:
-		return connectors.KindInt
+		return point.KindInt
 	case spFloat, spDouble:
-		return connectors.KindFloat
+		return point.KindFloat
 	case spBoolean:
-		return connectors.KindBool
+		return point.KindBool
 	case spString, spText, spUUID:
-		return connectors.KindString
+		return point.KindString
 	}
 	return 0
 }
@@ -198,8 +197,8 @@ type spMetrics struct {
 // spDef is one metric defined by a birth.
 type spDef struct {
 	datatype uint32
-	spec     *connectors.StreamSpec // nil: not stored (see spKind and spSkipped)
-	seen     bool                   // a point was queued since the birth: a death marks it
+	spec     *point.StreamSpec // nil: not stored (see spKind and spSkipped)
+	seen     bool              // a point was queued since the birth: a death marks it
 }
 
 func newSPHost(s *Source) *spHost {
@@ -359,17 +358,17 @@ var spScratches = sync.Pool{New: func() any { return new(spScratch) }}
 
 // spBatch collects the points of one message and their streams' specs.
 type spBatch struct {
-	pts   []connectors.Point
-	specs []*connectors.StreamSpec
+	pts   []point.Point
+	specs []*point.StreamSpec
 }
 
-func (b *spBatch) add(p connectors.Point, spec *connectors.StreamSpec) {
+func (b *spBatch) add(p point.Point, spec *point.StreamSpec) {
 	b.pts = append(b.pts, p)
 	b.specs = append(b.specs, spec)
 }
 
 // sparkplug decodes one message of a sparkplug subscription.
-func (s *Source) sparkplug(sub *subscription, topic string, payload []byte, recv int64) ([]connectors.Point, []*connectors.StreamSpec) {
+func (s *Source) sparkplug(sub *subscription, topic string, payload []byte, recv int64) ([]point.Point, []*point.StreamSpec) {
 	t, ok := parseSPTopic(topic)
 	if !ok {
 		s.bad(topic, payload, reasonBadTopic, errors.New("not a Sparkplug B topic (spBv1.0/group/type/node[/device])"))
@@ -391,7 +390,7 @@ func (s *Source) sparkplug(sub *subscription, topic string, payload []byte, recv
 	h := s.sp
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := spBatch{pts: make([]connectors.Point, 0, len(p.metrics)), specs: make([]*connectors.StreamSpec, 0, len(p.metrics))}
+	out := spBatch{pts: make([]point.Point, 0, len(p.metrics)), specs: make([]*point.StreamSpec, 0, len(p.metrics))}
 	n := h.node(t)
 	if n == nil {
 		return nil, nil
@@ -501,7 +500,7 @@ func (h *spHost) define(sub *subscription, topic string, t spTopic, p *spPayload
 			sc.buf, ok = sub.stream.render(append(sc.buf[:0], sub.prefix...), topic, &sample{field: name})
 			if ok && len(sc.buf) > 0 {
 				stream, _ := h.s.intern(sc.buf)
-				def.spec = &connectors.StreamSpec{
+				def.spec = &point.StreamSpec{
 					Name:        stream,
 					Kind:        kind,
 					Unit:        sub.unit,
@@ -529,7 +528,7 @@ func (h *spHost) labels(sub *subscription, topic string, t spTopic) map[string]s
 	if h.lastLabels != nil && h.lastTopic == topic && h.lastSub == sub {
 		return h.lastLabels
 	}
-	var b connectors.Labels
+	var b point.Labels
 	b.Add("group", t.group)
 	b.Add("edge_node", t.node)
 	if t.hasDevice {
@@ -559,7 +558,7 @@ func spAddress(t spTopic, metric string) string {
 // describe takes a metric's unit and description from its birth: the
 // engUnit property (as Ignition and others send it) and the metadata's
 // description or a description or Documentation property.
-func (h *spHost) describe(spec *connectors.StreamSpec, p *spPayload, m *spMetric) {
+func (h *spHost) describe(spec *point.StreamSpec, p *spPayload, m *spMetric) {
 	keys, vals := p.props(m)
 	for i, k := range keys {
 		v := vals[i].value
@@ -579,9 +578,9 @@ func (h *spHost) describe(spec *connectors.StreamSpec, p *spPayload, m *spMetric
 }
 
 // spQuality reads a metric's Quality property: 0 BAD, 192 GOOD, 500 STALE.
-func spQuality(p *spPayload, m *spMetric) connectors.Quality {
+func spQuality(p *spPayload, m *spMetric) point.Quality {
 	if m.k0 == m.k1 {
-		return connectors.QualityGood
+		return point.QualityGood
 	}
 	keys, vals := p.props(m)
 	for i, k := range keys {
@@ -592,15 +591,15 @@ func spQuality(p *spPayload, m *spMetric) connectors.Quality {
 		switch {
 		case !ok || vals[i].isNull:
 		case q == 192:
-			return connectors.QualityGood
+			return point.QualityGood
 		case q == 0:
-			return connectors.QualityBad
+			return point.QualityBad
 		case q == 500:
 			return QualitySparkplugStale
 		}
-		return connectors.QualityUncertain
+		return point.QualityUncertain
 	}
-	return connectors.QualityGood
+	return point.QualityGood
 }
 
 // point adds the point of a metric with a value.
@@ -631,7 +630,7 @@ func (h *spHost) point(topic string, def *spDef, p *spPayload, m *spMetric, recv
 		return
 	}
 	def.seen = true
-	out.add(connectors.Point{Stream: def.spec.Name, Time: at, Value: v, Quality: spQuality(p, m)}, def.spec)
+	out.add(point.Point{Stream: def.spec.Name, Time: at, Value: v, Quality: spQuality(p, m)}, def.spec)
 }
 
 // spTime converts a Sparkplug timestamp (ms since the epoch) to ns.
@@ -656,7 +655,7 @@ func spUint(v spValue) (uint64, bool) {
 // sent, and cut to their type's width (a signed Int8 -1 arrives as
 // uint32 0xFFFFFFFF or 0xFF). A Float is taken at its shortest decimal,
 // so that 12.1 stays 12.1.
-func spMetricValue(dt uint32, v spValue) (connectors.Value, error) {
+func spMetricValue(dt uint32, v spValue) (point.Value, error) {
 	switch dt {
 	case spInt8, spInt16, spInt32, spInt64, spUInt8, spUInt16, spUInt32, spUInt64, spDateTime:
 		u, ok := spUint(v)
@@ -681,11 +680,11 @@ func spMetricValue(dt uint32, v spValue) (connectors.Value, error) {
 			i = int64(u)
 		default: // UInt64, DateTime
 			if u > math.MaxInt64 {
-				return connectors.Value{}, fmt.Errorf("value %d is beyond int64", u)
+				return point.Value{}, fmt.Errorf("value %d is beyond int64", u)
 			}
 			i = int64(u)
 		}
-		return connectors.Int(i), nil
+		return point.Int(i), nil
 	case spFloat, spDouble:
 		var f float64
 		switch v.field {
@@ -699,25 +698,25 @@ func spMetricValue(dt uint32, v spValue) (connectors.Value, error) {
 		case spDoubleValue:
 			f = math.Float64frombits(v.u)
 		default:
-			return connectors.Value{}, fmt.Errorf("datatype %d with value field %d", dt, v.field)
+			return point.Value{}, fmt.Errorf("datatype %d with value field %d", dt, v.field)
 		}
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return connectors.Value{}, fmt.Errorf("value %v is not finite", f)
+			return point.Value{}, fmt.Errorf("value %v is not finite", f)
 		}
-		return connectors.Float(f), nil
+		return point.Float(f), nil
 	case spBoolean:
 		if v.field == spBoolValue {
-			return connectors.Bool(v.u != 0), nil
+			return point.Bool(v.u != 0), nil
 		}
 	case spString, spText, spUUID:
 		if v.field == spStringValue {
 			if !utf8.Valid(v.b) {
-				return connectors.Value{}, errors.New("string is not UTF-8")
+				return point.Value{}, errors.New("string is not UTF-8")
 			}
-			return connectors.String(string(v.b)), nil
+			return point.String(string(v.b)), nil
 		}
 	}
-	return connectors.Value{}, fmt.Errorf("datatype %d with value field %d", dt, v.field)
+	return point.Value{}, fmt.Errorf("datatype %d with value field %d", dt, v.field)
 }
 
 // data ingests an NDATA or DDATA.
@@ -813,7 +812,7 @@ func spDead(ms *spMetrics, at int64, out *spBatch) {
 	for _, def := range ms.all {
 		if def.spec != nil && def.seen {
 			def.seen = false
-			out.add(connectors.Point{Stream: def.spec.Name, Time: at, Quality: QualitySparkplugDead}, def.spec)
+			out.add(point.Point{Stream: def.spec.Name, Time: at, Quality: QualitySparkplugDead}, def.spec)
 		}
 	}
 }

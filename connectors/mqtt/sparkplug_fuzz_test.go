@@ -9,14 +9,13 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/sluice-edge/sluice/connectors/point"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
-
-	"github.com/sluice-edge/sluice/connectors"
 )
 
 //go:embed sparkplug_b.proto
@@ -94,7 +93,7 @@ func FuzzSparkplugPayload(f *testing.F) {
 					}
 				case p.Value.Kind != specs[i].Kind:
 					t.Fatalf("point %+v of kind %v in a %v stream", p, p.Value.Kind, specs[i].Kind)
-				case p.Value.Kind == connectors.KindFloat && (math.IsNaN(p.Value.F) || math.IsInf(p.Value.F, 0)):
+				case p.Value.Kind == point.KindFloat && (math.IsNaN(p.Value.F) || math.IsInf(p.Value.F, 0)):
 					t.Fatalf("non-finite float %+v", p)
 				}
 			}

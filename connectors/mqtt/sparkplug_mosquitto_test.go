@@ -12,8 +12,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Sparkplug B against a real Mosquitto: an edge node (a paho client
@@ -190,12 +190,12 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 		{alias: u64(12), ts: u64(t0 + 1000), value: tInt(0xFFFFFFF9)}, // -7
 	}})
 	ms := func(v uint64) int64 { return int64(v) * 1e6 }
-	want := map[string][]connectors.Value{
-		"plant1/gw1/Supply Voltage":           {connectors.Float(12.1), connectors.Float(12.5)},
-		"plant1/gw1/Properties/Hardware Make": {connectors.String("Raspberry Pi")},
-		"plant1/gw1/pump1/Flow/Rate":          {connectors.Float(1.5), connectors.Float(3.25)},
-		"plant1/gw1/pump1/Running":            {connectors.Bool(false), connectors.Bool(true)},
-		"plant1/gw1/pump1/Count":              {connectors.Int(-5), connectors.Int(-7)},
+	want := map[string][]point.Value{
+		"plant1/gw1/Supply Voltage":           {point.Float(12.1), point.Float(12.5)},
+		"plant1/gw1/Properties/Hardware Make": {point.String("Raspberry Pi")},
+		"plant1/gw1/pump1/Flow/Rate":          {point.Float(1.5), point.Float(3.25)},
+		"plant1/gw1/pump1/Running":            {point.Bool(false), point.Bool(true)},
+		"plant1/gw1/pump1/Count":              {point.Int(-5), point.Int(-7)},
 	}
 	sink.WaitFor(t, waitLong, "the births and data", func() bool { return sink.Len() == 9 })
 	if names := sink.StreamNames(); len(names) != len(want) {
@@ -208,18 +208,18 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 			continue
 		}
 		for i, p := range pts {
-			if p.Value != vals[i] || p.Time != ms(t0)+int64(i)*1e9 || p.Quality != connectors.QualityGood {
+			if p.Value != vals[i] || p.Time != ms(t0)+int64(i)*1e9 || p.Quality != point.QualityGood {
 				t.Errorf("%s[%d] = %+v, want %v", name, i, p, vals[i])
 			}
 		}
 	}
 	node := map[string]string{"group": "plant1", "edge_node": "gw1"}
 	dev := map[string]string{"group": "plant1", "edge_node": "gw1", "device": "pump1"}
-	for name, want := range map[string]connectors.StreamSpec{
-		"plant1/gw1/Supply Voltage":  {Kind: connectors.KindFloat, Unit: "V", Source: "sp:spBv1.0/plant1/gw1:Supply Voltage", Labels: node},
-		"plant1/gw1/pump1/Flow/Rate": {Kind: connectors.KindFloat, Unit: "m3/h", Description: "outlet flow", Source: "sp:spBv1.0/plant1/gw1/pump1:Flow/Rate", Labels: dev},
-		"plant1/gw1/pump1/Running":   {Kind: connectors.KindBool, Source: "sp:spBv1.0/plant1/gw1/pump1:Running", Labels: dev},
-		"plant1/gw1/pump1/Count":     {Kind: connectors.KindInt, Source: "sp:spBv1.0/plant1/gw1/pump1:Count", Labels: dev},
+	for name, want := range map[string]point.StreamSpec{
+		"plant1/gw1/Supply Voltage":  {Kind: point.KindFloat, Unit: "V", Source: "sp:spBv1.0/plant1/gw1:Supply Voltage", Labels: node},
+		"plant1/gw1/pump1/Flow/Rate": {Kind: point.KindFloat, Unit: "m3/h", Description: "outlet flow", Source: "sp:spBv1.0/plant1/gw1/pump1:Flow/Rate", Labels: dev},
+		"plant1/gw1/pump1/Running":   {Kind: point.KindBool, Source: "sp:spBv1.0/plant1/gw1/pump1:Running", Labels: dev},
+		"plant1/gw1/pump1/Count":     {Kind: point.KindInt, Source: "sp:spBv1.0/plant1/gw1/pump1:Count", Labels: dev},
 	} {
 		want.Name = name
 		if got, _ := sink.Stream(name); !reflect.DeepEqual(got, want) {
@@ -234,7 +234,7 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 		pts := sink.Points(name)
 		last := pts[len(pts)-1]
 		spec, _ := sink.Stream(name)
-		if last.Time != ms(t0+2000) || last.Quality != QualitySparkplugDead || !connectors.IsBad(last.Quality) || last.Value != (connectors.Value{Kind: spec.Kind}) {
+		if last.Time != ms(t0+2000) || last.Quality != QualitySparkplugDead || !point.IsBad(last.Quality) || last.Value != (point.Value{Kind: spec.Kind}) {
 			t.Errorf("%s after DDEATH: %+v", name, last)
 		}
 	}
@@ -278,7 +278,7 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 	spPublish(t, edge, "spBv1.0/plant1/NDATA/gw1", tPayload{ts: u64(t0 + 5000), seq: u64(10), metrics: []tMetric{{alias: u64(2), ts: u64(t0 + 5000), value: float32(15)}}})
 	sink.WaitFor(t, waitLong, "the data after the stale NDEATH", func() bool { return len(sink.Points("plant1/gw1/Supply Voltage")) == 5 })
 	for _, p := range sink.Points("plant1/gw1/Supply Voltage") {
-		if p.Quality != connectors.QualityGood {
+		if p.Quality != point.QualityGood {
 			t.Fatalf("stale NDEATH marked %+v", p)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestSparkplugDecode(t *testing.T) {
@@ -54,7 +55,7 @@ func TestSparkplugDecode(t *testing.T) {
 			if len(keys) != 2 || string(keys[0]) != "engUnit" || string(vals[0].value.b) != "m3/h" || vals[1].value.u != 192 || vals[1].typ != spInt32 {
 				t.Errorf("properties %q %+v", keys, vals)
 			}
-			if spQuality(p, m) != connectors.QualityGood {
+			if spQuality(p, m) != point.QualityGood {
 				t.Error("quality")
 			}
 			if m := &p.metrics[1]; m.hasAlias || !m.isHistorical || !m.isTransient || m.value.field != spBoolValue || m.value.u != 1 {
@@ -159,34 +160,34 @@ func TestSparkplugValues(t *testing.T) {
 	for _, tc := range []struct {
 		dt   uint32
 		v    spValue
-		want connectors.Value
+		want point.Value
 		bad  bool
 	}{
-		{dt: spInt8, v: in(0xFFFFFFFF), want: connectors.Int(-1)},
-		{dt: spInt8, v: in(0xFF), want: connectors.Int(-1)},
-		{dt: spInt8, v: in(0x7F), want: connectors.Int(127)},
-		{dt: spInt16, v: in(0xFFFF8000), want: connectors.Int(-32768)},
-		{dt: spInt32, v: in(0xFFFFFFFE), want: connectors.Int(-2)},
-		{dt: spInt32, v: long(0xFFFFFFFFFFFFFFFE), want: connectors.Int(-2)},
-		{dt: spInt64, v: long(math.MaxUint64), want: connectors.Int(-1)},
-		{dt: spUInt8, v: in(0x1FF), want: connectors.Int(255)},
-		{dt: spUInt16, v: in(65535), want: connectors.Int(65535)},
-		{dt: spUInt32, v: in(0xFFFFFFFF), want: connectors.Int(4294967295)},
-		{dt: spUInt64, v: long(math.MaxInt64), want: connectors.Int(math.MaxInt64)},
+		{dt: spInt8, v: in(0xFFFFFFFF), want: point.Int(-1)},
+		{dt: spInt8, v: in(0xFF), want: point.Int(-1)},
+		{dt: spInt8, v: in(0x7F), want: point.Int(127)},
+		{dt: spInt16, v: in(0xFFFF8000), want: point.Int(-32768)},
+		{dt: spInt32, v: in(0xFFFFFFFE), want: point.Int(-2)},
+		{dt: spInt32, v: long(0xFFFFFFFFFFFFFFFE), want: point.Int(-2)},
+		{dt: spInt64, v: long(math.MaxUint64), want: point.Int(-1)},
+		{dt: spUInt8, v: in(0x1FF), want: point.Int(255)},
+		{dt: spUInt16, v: in(65535), want: point.Int(65535)},
+		{dt: spUInt32, v: in(0xFFFFFFFF), want: point.Int(4294967295)},
+		{dt: spUInt64, v: long(math.MaxInt64), want: point.Int(math.MaxInt64)},
 		{dt: spUInt64, v: long(math.MaxInt64 + 1), bad: true},
-		{dt: spDateTime, v: long(1700000000123), want: connectors.Int(1700000000123)},
-		{dt: spFloat, v: f32(12.1), want: connectors.Float(12.1)},
-		{dt: spFloat, v: f32(-0.3), want: connectors.Float(-0.3)},
-		{dt: spFloat, v: f64(2.5), want: connectors.Float(2.5)},
+		{dt: spDateTime, v: long(1700000000123), want: point.Int(1700000000123)},
+		{dt: spFloat, v: f32(12.1), want: point.Float(12.1)},
+		{dt: spFloat, v: f32(-0.3), want: point.Float(-0.3)},
+		{dt: spFloat, v: f64(2.5), want: point.Float(2.5)},
 		{dt: spFloat, v: f32(float32(math.Inf(1))), bad: true},
-		{dt: spDouble, v: f64(0.1), want: connectors.Float(0.1)},
+		{dt: spDouble, v: f64(0.1), want: point.Float(0.1)},
 		{dt: spDouble, v: f64(math.NaN()), bad: true},
 		{dt: spDouble, v: in(3), bad: true},
-		{dt: spBoolean, v: spValue{field: spBoolValue, u: 1}, want: connectors.Bool(true)},
+		{dt: spBoolean, v: spValue{field: spBoolValue, u: 1}, want: point.Bool(true)},
 		{dt: spBoolean, v: in(1), bad: true},
-		{dt: spString, v: spValue{field: spStringValue, b: []byte("héllo")}, want: connectors.String("héllo")},
-		{dt: spText, v: spValue{field: spStringValue, b: []byte("t")}, want: connectors.String("t")},
-		{dt: spUUID, v: spValue{field: spStringValue, b: []byte("0f")}, want: connectors.String("0f")},
+		{dt: spString, v: spValue{field: spStringValue, b: []byte("héllo")}, want: point.String("héllo")},
+		{dt: spText, v: spValue{field: spStringValue, b: []byte("t")}, want: point.String("t")},
+		{dt: spUUID, v: spValue{field: spStringValue, b: []byte("0f")}, want: point.String("0f")},
 		{dt: spString, v: spValue{field: spStringValue, b: []byte{0xff}}, bad: true},
 		{dt: spString, v: in(1), bad: true},
 		{dt: 17 /* Bytes */, v: spValue{field: spBytesValue, b: []byte{1}}, bad: true},
@@ -196,8 +197,8 @@ func TestSparkplugValues(t *testing.T) {
 			t.Errorf("datatype %d, %+v: %v, %v; want %v (bad %v)", tc.dt, tc.v, got, err, tc.want, tc.bad)
 		}
 	}
-	if spKind(spFloat) != connectors.KindFloat || spKind(spUInt64) != connectors.KindInt || spKind(spText) != connectors.KindString ||
-		spKind(spBoolean) != connectors.KindBool || spKind(16) != 0 || spKind(0) != 0 || spKind(33) != 0 {
+	if spKind(spFloat) != point.KindFloat || spKind(spUInt64) != point.KindInt || spKind(spText) != point.KindString ||
+		spKind(spBoolean) != point.KindBool || spKind(16) != 0 || spKind(0) != 0 || spKind(33) != 0 {
 		t.Error("spKind")
 	}
 }
@@ -296,17 +297,17 @@ func spSource(t testing.TB, extra string) *Source {
 }
 
 type spResult struct {
-	pts   []connectors.Point
-	specs []*connectors.StreamSpec
+	pts   []point.Point
+	specs []*point.StreamSpec
 }
 
-func (r spResult) value(stream string) (connectors.Point, bool) {
+func (r spResult) value(stream string) (point.Point, bool) {
 	for _, p := range r.pts {
 		if p.Stream == stream {
 			return p, true
 		}
 	}
-	return connectors.Point{}, false
+	return point.Point{}, false
 }
 
 func spFeed(s *Source, topic string, p tPayload) spResult {
@@ -336,16 +337,16 @@ func TestSparkplugHost(t *testing.T) {
 	if len(r.pts) != 2 || len(r.specs) != 2 {
 		t.Fatalf("birth points %+v", r.pts)
 	}
-	if p, ok := r.value("g/n/Supply Voltage"); !ok || p.Value != connectors.Float(12.1) || p.Time != ts*1e6 || p.Quality != QualitySparkplugStale {
+	if p, ok := r.value("g/n/Supply Voltage"); !ok || p.Value != point.Float(12.1) || p.Time != ts*1e6 || p.Quality != QualitySparkplugStale {
 		t.Errorf("Supply Voltage %+v", p)
 	}
 	if p, ok := r.value("g/n/Properties/OS"); !ok || p.Time != (ts-5)*1e6 {
 		t.Errorf("OS %+v", p)
 	}
-	if sp := r.specs[0]; sp.Kind != connectors.KindFloat || sp.Unit != "V" || sp.Source != "spBv1.0/g/n:Supply Voltage" {
+	if sp := r.specs[0]; sp.Kind != point.KindFloat || sp.Unit != "V" || sp.Source != "spBv1.0/g/n:Supply Voltage" {
 		t.Errorf("spec %+v", sp)
 	}
-	if sp := r.specs[1]; sp.Kind != connectors.KindString || sp.Description != "the OS" {
+	if sp := r.specs[1]; sp.Kind != point.KindString || sp.Description != "the OS" {
 		t.Errorf("spec %+v", sp)
 	}
 	if got := gauge(s.m.all.Dropped.WithLabelValues("sp", reasonSPUnsupported)); got != 1 {
@@ -355,14 +356,14 @@ func TestSparkplugHost(t *testing.T) {
 	r = spFeed(s, "spBv1.0/g/DBIRTH/n/d", tPayload{ts: u64(ts), seq: u64(1), metrics: []tMetric{
 		metric("Count", 10, spInt16, tInt(0xFFFF)),
 	}})
-	if p, ok := r.value("g/n/d/Count"); !ok || p.Value != connectors.Int(-1) {
+	if p, ok := r.value("g/n/d/Count"); !ok || p.Value != point.Int(-1) {
 		t.Errorf("device birth %+v", r.pts)
 	}
 	// Data by alias only; the metric timestamp wins over the payload's.
 	r = spFeed(s, "spBv1.0/g/NDATA/n", tPayload{ts: u64(ts + 10), seq: u64(2), metrics: []tMetric{
 		{alias: u64(2), ts: u64(ts + 9), value: float32(11.5)}, aliased(3, "BSD"),
 	}})
-	if p, ok := r.value("g/n/Supply Voltage"); !ok || p.Value != connectors.Float(11.5) || p.Time != (ts+9)*1e6 || p.Quality != connectors.QualityGood {
+	if p, ok := r.value("g/n/Supply Voltage"); !ok || p.Value != point.Float(11.5) || p.Time != (ts+9)*1e6 || p.Quality != point.QualityGood {
 		t.Errorf("data %+v", r.pts)
 	}
 	if p, ok := r.value("g/n/Properties/OS"); !ok || p.Time != (ts+10)*1e6 {
@@ -370,7 +371,7 @@ func TestSparkplugHost(t *testing.T) {
 	}
 	// By name, in a device.
 	r = spFeed(s, "spBv1.0/g/DDATA/n/d", tPayload{seq: u64(3), metrics: []tMetric{{name: str("Count"), value: tInt(4)}}})
-	if p, ok := r.value("g/n/d/Count"); !ok || p.Value != connectors.Int(4) || p.Time != recv {
+	if p, ok := r.value("g/n/d/Count"); !ok || p.Value != point.Int(4) || p.Time != recv {
 		t.Errorf("data by name %+v", r.pts)
 	}
 	if spErrors(s, reasonSPSeqGap) != 0 || spErrors(s, reasonSPUnknownAlias) != 0 {

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
-
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // session is one connected client and the variables it collects.
@@ -31,7 +30,7 @@ type session struct {
 type lastValue struct {
 	t      int64
 	status ua.StatusCode
-	v      connectors.Value
+	v      point.Value
 	set    bool
 }
 
@@ -63,21 +62,21 @@ func (ss *session) collect(ctx context.Context) error {
 
 // point makes the point of one data value, or reports why it cannot be
 // stored (the caller counts and drops it).
-func (ss *session) point(v *variable, dv *ua.DataValue, recv time.Time) (connectors.Point, bool) {
+func (ss *session) point(v *variable, dv *ua.DataValue, recv time.Time) (point.Point, bool) {
 	if dv == nil {
-		return connectors.Point{}, false
+		return point.Point{}, false
 	}
 	val, reason := value(dv.Value, ss.s.dt)
 	if reason != "" {
 		ss.s.m.drop(reason, 1)
 		ss.s.logOnce(reason+":"+v.idText, "opc ua value cannot be stored", "node", v.idText, "reason", reason)
-		return connectors.Point{}, false
+		return point.Point{}, false
 	}
 	st := uint32(dv.Status)
 	switch {
-	case connectors.IsBad(st):
+	case point.IsBad(st):
 		ss.s.m.bad.Inc()
-	case connectors.IsUncertain(st):
+	case point.IsUncertain(st):
 		ss.s.m.uncertain.Inc()
 	}
 	// Info type DataValue (bits 10-11 = 01) with the Overflow bit: the
@@ -86,11 +85,11 @@ func (ss *session) point(v *variable, dv *ua.DataValue, recv time.Time) (connect
 		ss.s.m.overflow.Inc()
 		ss.s.logOnce("overflow:"+v.idText, "opc ua server queue overflowed; raise subscription.queue_size or lower the sampling rate", "node", v.idText)
 	}
-	return connectors.Point{Stream: v.stream, Time: pointTime(ss.s.cfg.Timestamp, dv, recv), Value: val, Quality: st}, true
+	return point.Point{Stream: v.stream, Time: pointTime(ss.s.cfg.Timestamp, dv, recv), Value: val, Quality: st}, true
 }
 
 // push queues points; false when ctx ended first.
-func (ss *session) push(ctx context.Context, pts []connectors.Point) bool {
+func (ss *session) push(ctx context.Context, pts []point.Point) bool {
 	if len(pts) == 0 {
 		return true
 	}
@@ -129,7 +128,7 @@ func (ss *session) readValues(ctx context.Context, f func(v *variable, dv *ua.Da
 // before the gap (it has not changed since) is stored at the time of the
 // read, when it was known to hold.
 func (ss *session) readOnce(ctx context.Context, gapStart time.Time) {
-	var pts []connectors.Point
+	var pts []point.Point
 	err := ss.readValues(ctx, func(v *variable, dv *ua.DataValue, recv time.Time) {
 		p, ok := ss.point(v, dv, recv)
 		if !ok {
@@ -161,7 +160,7 @@ func (ss *session) poll(ctx context.Context) error {
 	defer t.Stop()
 	ss.s.m.connected.Set(1)
 	for {
-		var pts []connectors.Point
+		var pts []point.Point
 		err := ss.readValues(ctx, func(v *variable, dv *ua.DataValue, recv time.Time) {
 			p, ok := ss.point(v, dv, recv)
 			if !ok {
@@ -189,11 +188,11 @@ func (ss *session) poll(ctx context.Context) error {
 	}
 }
 
-func sameValue(a, b connectors.Value) bool {
+func sameValue(a, b point.Value) bool {
 	if a.Kind != b.Kind {
 		return false
 	}
-	if a.Kind == connectors.KindFloat {
+	if a.Kind == point.KindFloat {
 		return a.F == b.F || (a.F != a.F && b.F != b.F) // NaN equals NaN here
 	}
 	return a == b
@@ -392,7 +391,7 @@ func (ss *session) publishLoop(ctx context.Context, timeout time.Duration, conta
 		}
 		ss.ack(res.SubscriptionID, msg.SequenceNumber)
 		ss.s.m.messages.Inc()
-		var pts []connectors.Point
+		var pts []point.Point
 		for _, nd := range msg.NotificationData {
 			if nd == nil {
 				continue
@@ -410,7 +409,7 @@ func (ss *session) publishLoop(ctx context.Context, timeout time.Duration, conta
 					}
 				}
 			case *ua.StatusChangeNotification:
-				if !connectors.IsGood(uint32(n.Status)) {
+				if !point.IsGood(uint32(n.Status)) {
 					return fmt.Errorf("subscription status changed to %v", n.Status)
 				}
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Sample is the documented `opcua:` section, as registered with the
@@ -262,7 +262,7 @@ type entry struct {
 	id       *nodeRef  // node_id, or nil
 	path     []pathElt // browse, or nil
 	stream   *template
-	kind     connectors.Kind // 0: from the data type
+	kind     point.Kind // 0: from the data type
 	unit     string
 	desc     string
 	depth    int
@@ -478,7 +478,7 @@ func compileEntry(cfg *Config, i int, pl *plan, p *problems) *entry {
 	default:
 		p.add(key, "neither node_id nor browse is set")
 	}
-	k, err := connectors.ParseKind(nc.Kind)
+	k, err := point.ParseKind(nc.Kind)
 	if err != nil {
 		p.add(key+".kind", "%v", err)
 	}

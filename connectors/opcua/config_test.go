@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func newFromYAML(t *testing.T, src string) (*Source, error) {
@@ -38,7 +39,7 @@ func TestRegistration(t *testing.T) {
 	if len(s.plan.entries) != 3 || s.plan.policyURI != ua.SecurityPolicyURIBasic256Sha256 || s.plan.mode != ua.MessageSecurityModeSignAndEncrypt {
 		t.Fatalf("sample decoded to %+v", s.plan)
 	}
-	if e := s.plan.entries[0]; e.kind != connectors.KindFloat || e.deadband.typ != uint32(ua.DeadbandTypeAbsolute) || e.sampling != time.Second {
+	if e := s.plan.entries[0]; e.kind != point.KindFloat || e.deadband.typ != uint32(ua.DeadbandTypeAbsolute) || e.sampling != time.Second {
 		t.Fatalf("sample entry 0: %+v", e)
 	}
 }
@@ -218,32 +219,32 @@ func TestValues(t *testing.T) {
 	for _, tc := range []struct {
 		in   any
 		dt   dateTime
-		want connectors.Value
+		want point.Value
 	}{
-		{true, dtString, connectors.Bool(true)},
-		{int8(-3), dtString, connectors.Int(-3)},
-		{uint8(250), dtString, connectors.Int(250)},
-		{int16(-300), dtString, connectors.Int(-300)},
-		{uint16(65000), dtString, connectors.Int(65000)},
-		{int32(-7), dtString, connectors.Int(-7)},
-		{uint32(4e9), dtString, connectors.Int(4e9)},
-		{int64(-1 << 40), dtString, connectors.Int(-1 << 40)},
-		{uint64(1 << 40), dtString, connectors.Int(1 << 40)},
-		{uint64(math.MaxUint64), dtString, connectors.Float(math.MaxUint64)},
-		{float32(1.5), dtString, connectors.Float(1.5)},
-		{2.25, dtString, connectors.Float(2.25)},
-		{"text", dtString, connectors.String("text")},
-		{ts, dtString, connectors.String("2024-05-01T12:00:00.000000123Z")},
-		{ts, dtUnixS, connectors.Float(float64(ts.UnixNano()) / 1e9)},
-		{ts, dtUnixMS, connectors.Int(ts.UnixMilli())},
-		{ts, dtUnixNS, connectors.Int(ts.UnixNano())},
-		{guid, dtString, connectors.String("72962B91-FA75-4AE6-8D28-B404DC7DAF63")},
-		{[]byte("hi"), dtString, connectors.String("aGk=")},
-		{ua.MustParseNodeID("ns=1;i=5"), dtString, connectors.String("ns=1;i=5")},
-		{ua.StatusBadSensorFailure, dtString, connectors.Int(0x808C0000)},
-		{&ua.QualifiedName{NamespaceIndex: 2, Name: "Q"}, dtString, connectors.String("2:Q")},
-		{&ua.LocalizedText{Text: "hello", Locale: "en"}, dtString, connectors.String("hello")},
-		{ua.XMLElement("<a/>"), dtString, connectors.String("<a/>")},
+		{true, dtString, point.Bool(true)},
+		{int8(-3), dtString, point.Int(-3)},
+		{uint8(250), dtString, point.Int(250)},
+		{int16(-300), dtString, point.Int(-300)},
+		{uint16(65000), dtString, point.Int(65000)},
+		{int32(-7), dtString, point.Int(-7)},
+		{uint32(4e9), dtString, point.Int(4e9)},
+		{int64(-1 << 40), dtString, point.Int(-1 << 40)},
+		{uint64(1 << 40), dtString, point.Int(1 << 40)},
+		{uint64(math.MaxUint64), dtString, point.Float(math.MaxUint64)},
+		{float32(1.5), dtString, point.Float(1.5)},
+		{2.25, dtString, point.Float(2.25)},
+		{"text", dtString, point.String("text")},
+		{ts, dtString, point.String("2024-05-01T12:00:00.000000123Z")},
+		{ts, dtUnixS, point.Float(float64(ts.UnixNano()) / 1e9)},
+		{ts, dtUnixMS, point.Int(ts.UnixMilli())},
+		{ts, dtUnixNS, point.Int(ts.UnixNano())},
+		{guid, dtString, point.String("72962B91-FA75-4AE6-8D28-B404DC7DAF63")},
+		{[]byte("hi"), dtString, point.String("aGk=")},
+		{ua.MustParseNodeID("ns=1;i=5"), dtString, point.String("ns=1;i=5")},
+		{ua.StatusBadSensorFailure, dtString, point.Int(0x808C0000)},
+		{&ua.QualifiedName{NamespaceIndex: 2, Name: "Q"}, dtString, point.String("2:Q")},
+		{&ua.LocalizedText{Text: "hello", Locale: "en"}, dtString, point.String("hello")},
+		{ua.XMLElement("<a/>"), dtString, point.String("<a/>")},
 	} {
 		v, reason := value(ua.MustVariant(tc.in), tc.dt)
 		if reason != "" || v != tc.want {
@@ -262,18 +263,18 @@ func TestValues(t *testing.T) {
 }
 
 func TestKindOfDataType(t *testing.T) {
-	for dt, want := range map[uint32]connectors.Kind{
-		id.Boolean: connectors.KindBool, id.Int32: connectors.KindInt, id.UInt64: connectors.KindInt,
-		id.Double: connectors.KindFloat, id.Float: connectors.KindFloat, id.Duration: connectors.KindFloat,
-		id.String: connectors.KindString, id.LocalizedText: connectors.KindString,
-		id.DateTime: connectors.KindString, id.UtcTime: connectors.KindString,
+	for dt, want := range map[uint32]point.Kind{
+		id.Boolean: point.KindBool, id.Int32: point.KindInt, id.UInt64: point.KindInt,
+		id.Double: point.KindFloat, id.Float: point.KindFloat, id.Duration: point.KindFloat,
+		id.String: point.KindString, id.LocalizedText: point.KindString,
+		id.DateTime: point.KindString, id.UtcTime: point.KindString,
 		id.BaseDataType: 0, id.Structure: 0,
 	} {
 		if got := kindOfDataType(ua.NewNumericNodeID(0, dt), dtString); got != want {
 			t.Errorf("data type %d: %v, want %v", dt, got, want)
 		}
 	}
-	if got := kindOfDataType(ua.NewNumericNodeID(0, id.DateTime), dtUnixMS); got != connectors.KindInt {
+	if got := kindOfDataType(ua.NewNumericNodeID(0, id.DateTime), dtUnixMS); got != point.KindInt {
 		t.Errorf("DateTime as unix_ms: %v", got)
 	}
 	if got := kindOfDataType(ua.NewNumericNodeID(2, id.Double), dtString); got != 0 {

@@ -8,8 +8,7 @@ import (
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
-
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // dateTime says how DateTime values are stored.
@@ -24,14 +23,14 @@ const (
 
 var dateTimeKinds = map[string]dateTime{"string": dtString, "unix_s": dtUnixS, "unix_ms": dtUnixMS, "unix_ns": dtUnixNS}
 
-func (d dateTime) kind() connectors.Kind {
+func (d dateTime) kind() point.Kind {
 	switch d {
 	case dtUnixS:
-		return connectors.KindFloat
+		return point.KindFloat
 	case dtUnixMS, dtUnixNS:
-		return connectors.KindInt
+		return point.KindInt
 	}
-	return connectors.KindString
+	return point.KindString
 }
 
 // Why a value cannot be stored.
@@ -45,111 +44,111 @@ const (
 // stores as the zero of its stream's kind (NaN for floats), keeping its
 // status code. reason is set when the type cannot be stored (arrays,
 // structures): the caller drops the point and counts it.
-func value(v *ua.Variant, dt dateTime) (val connectors.Value, reason string) {
+func value(v *ua.Variant, dt dateTime) (val point.Value, reason string) {
 	if v == nil || v.Value() == nil {
-		return connectors.Value{}, ""
+		return point.Value{}, ""
 	}
 	if v.Has(ua.VariantArrayValues) {
-		return connectors.Value{}, reasonArray
+		return point.Value{}, reasonArray
 	}
 	switch x := v.Value().(type) {
 	case bool:
-		return connectors.Bool(x), ""
+		return point.Bool(x), ""
 	case int8:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case uint8:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case int16:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case uint16:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case int32:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case uint32:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case int64:
-		return connectors.Int(x), ""
+		return point.Int(x), ""
 	case uint64:
 		if x > math.MaxInt64 {
-			return connectors.Float(float64(x)), ""
+			return point.Float(float64(x)), ""
 		}
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case float32:
-		return connectors.Float(float64(x)), ""
+		return point.Float(float64(x)), ""
 	case float64:
-		return connectors.Float(x), ""
+		return point.Float(x), ""
 	case string:
-		return connectors.String(x), ""
+		return point.String(x), ""
 	case ua.XMLElement:
-		return connectors.String(string(x)), ""
+		return point.String(string(x)), ""
 	case time.Time:
 		return timeValue(x, dt), ""
 	case *ua.GUID:
-		return connectors.String(x.String()), ""
+		return point.String(x.String()), ""
 	case []byte:
-		return connectors.String(base64.StdEncoding.EncodeToString(x)), ""
+		return point.String(base64.StdEncoding.EncodeToString(x)), ""
 	case *ua.NodeID:
-		return connectors.String(x.String()), ""
+		return point.String(x.String()), ""
 	case *ua.ExpandedNodeID:
-		return connectors.String(x.String()), ""
+		return point.String(x.String()), ""
 	case ua.StatusCode:
-		return connectors.Int(int64(x)), ""
+		return point.Int(int64(x)), ""
 	case *ua.QualifiedName:
 		if x.NamespaceIndex == 0 {
-			return connectors.String(x.Name), ""
+			return point.String(x.Name), ""
 		}
-		return connectors.String(strconv.Itoa(int(x.NamespaceIndex)) + ":" + x.Name), ""
+		return point.String(strconv.Itoa(int(x.NamespaceIndex)) + ":" + x.Name), ""
 	case *ua.LocalizedText:
-		return connectors.String(x.Text), ""
+		return point.String(x.Text), ""
 	}
-	return connectors.Value{}, reasonUnsupported
+	return point.Value{}, reasonUnsupported
 }
 
-func timeValue(t time.Time, dt dateTime) connectors.Value {
+func timeValue(t time.Time, dt dateTime) point.Value {
 	switch dt {
 	case dtUnixS:
 		if t.IsZero() {
-			return connectors.Float(0)
+			return point.Float(0)
 		}
-		return connectors.Float(float64(t.UnixNano()) / 1e9)
+		return point.Float(float64(t.UnixNano()) / 1e9)
 	case dtUnixMS:
 		if t.IsZero() {
-			return connectors.Int(0)
+			return point.Int(0)
 		}
-		return connectors.Int(t.UnixMilli())
+		return point.Int(t.UnixMilli())
 	case dtUnixNS:
 		if t.IsZero() {
-			return connectors.Int(0)
+			return point.Int(0)
 		}
-		return connectors.Int(t.UnixNano())
+		return point.Int(t.UnixNano())
 	}
 	if t.IsZero() {
-		return connectors.String("")
+		return point.String("")
 	}
-	return connectors.String(t.UTC().Format(time.RFC3339Nano))
+	return point.String(t.UTC().Format(time.RFC3339Nano))
 }
 
 // kindOfDataType maps a variable's DataType attribute (a node id in
 // namespace 0 for the built-in types and their well-known subtypes) to a
 // stream kind. It returns 0 for abstract and unknown types (BaseDataType,
 // structures, enumerations, vendor types): the first value decides.
-func kindOfDataType(dataType *ua.NodeID, dt dateTime) connectors.Kind {
+func kindOfDataType(dataType *ua.NodeID, dt dateTime) point.Kind {
 	if dataType == nil || dataType.Namespace() != 0 || dataType.Type() == ua.NodeIDTypeString ||
 		dataType.Type() == ua.NodeIDTypeGUID || dataType.Type() == ua.NodeIDTypeByteString {
 		return 0
 	}
 	switch dataType.IntID() {
 	case id.Boolean:
-		return connectors.KindBool
+		return point.KindBool
 	case id.SByte, id.Byte, id.Int16, id.UInt16, id.Int32, id.UInt32, id.Int64, id.UInt64,
 		id.Integer, id.UInteger, id.StatusCode, id.Enumeration, id.IntegerID, id.Counter, id.Index:
-		return connectors.KindInt
+		return point.KindInt
 	case id.Float, id.Double, id.Number, id.Duration, id.Decimal:
-		return connectors.KindFloat
+		return point.KindFloat
 	case id.String, id.LocalizedText, id.QualifiedName, id.NodeID, id.ExpandedNodeID, id.GUID,
 		id.ByteString, id.XMLElement, id.LocaleID, id.NumericRange, id.Image, id.ImageBMP,
 		id.ImageGIF, id.ImageJPG, id.ImagePNG:
-		return connectors.KindString
+		return point.KindString
 	case id.DateTime, id.UtcTime:
 		return dt.kind()
 	}
@@ -172,16 +171,16 @@ func dataTypeName(dt *ua.NodeID) string {
 
 // zero is the value stored for a point without one: NaN for floats, so
 // that it is never mistaken for a measurement, the zero of other kinds.
-func zero(k connectors.Kind) connectors.Value {
+func zero(k point.Kind) point.Value {
 	switch k {
-	case connectors.KindInt:
-		return connectors.Int(0)
-	case connectors.KindBool:
-		return connectors.Bool(false)
-	case connectors.KindString:
-		return connectors.String("")
+	case point.KindInt:
+		return point.Int(0)
+	case point.KindBool:
+		return point.Bool(false)
+	case point.KindString:
+		return point.String("")
 	}
-	return connectors.Float(math.NaN())
+	return point.Float(math.NaN())
 }
 
 // pointTime picks a point's timestamp by the configured preference,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // fakeServer stands in for gopcua and a server in the unit tests of the
@@ -159,10 +160,10 @@ func TestWatchdogWithFake(t *testing.T) {
 	// No point came in the stalled session, so there is no gap to mark;
 	// the read after the reconnection stores the value (unchanged for an
 	// hour) at the time of the read.
-	if pts[0].Value != connectors.Float(100) || time.Since(time.Unix(0, pts[0].Time)) > time.Minute {
+	if pts[0].Value != point.Float(100) || time.Since(time.Unix(0, pts[0].Time)) > time.Minute {
 		t.Errorf("first point %+v", pts[0])
 	}
-	if spec, _ := sink.Stream("v"); spec.Kind != connectors.KindFloat || spec.Description != "a fake" || spec.Source != "fake:ns=1;s=V" {
+	if spec, _ := sink.Stream("v"); spec.Kind != point.KindFloat || spec.Description != "a fake" || spec.Source != "fake:ns=1;s=V" {
 		t.Errorf("spec %+v", spec)
 	}
 }
@@ -182,7 +183,7 @@ func TestGapMarkWithFake(t *testing.T) {
 	sink.WaitFor(t, waitLong, "the gap marker", func() bool {
 		for _, p := range sink.Points("v") {
 			if p.Quality == QualityNoCommunication {
-				return p.Value.Kind == connectors.KindFloat && p.Value.F != p.Value.F // NaN
+				return p.Value.Kind == point.KindFloat && p.Value.F != p.Value.F // NaN
 			}
 		}
 		return false

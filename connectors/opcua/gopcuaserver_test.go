@@ -11,8 +11,8 @@ import (
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // startGopcuaServer runs gopcua's own server in-process, on a free
@@ -47,14 +47,14 @@ func TestGopcuaServerTypes(t *testing.T) {
 		"text": &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "localized"}, "qname": &ua.QualifiedName{NamespaceIndex: 1, Name: "q"},
 		"nodeid": ua.NewNumericNodeID(2, 9), "status": ua.StatusBadSensorFailure, "array": []float64{1, 2},
 	}
-	want := map[string]connectors.Value{
-		"bool": connectors.Bool(true), "sbyte": connectors.Int(-5), "byte": connectors.Int(200), "int16": connectors.Int(-300),
-		"uint16": connectors.Int(60000), "int32": connectors.Int(-70000), "uint32": connectors.Int(4000000000),
-		"int64": connectors.Int(-1 << 40), "uint64": connectors.Int(1 << 50), "float": connectors.Float(1.5),
-		"double": connectors.Float(2.25), "string": connectors.String("hello"), "datetime": connectors.Int(ts.UnixMilli()),
-		"guid": connectors.String("72962B91-FA75-4AE6-8D28-B404DC7DAF63"), "bytes": connectors.String("AQID"),
-		"text": connectors.String("localized"), "qname": connectors.String("1:q"), "nodeid": connectors.String("ns=2;i=9"),
-		"status": connectors.Int(int64(ua.StatusBadSensorFailure)),
+	want := map[string]point.Value{
+		"bool": point.Bool(true), "sbyte": point.Int(-5), "byte": point.Int(200), "int16": point.Int(-300),
+		"uint16": point.Int(60000), "int32": point.Int(-70000), "uint32": point.Int(4000000000),
+		"int64": point.Int(-1 << 40), "uint64": point.Int(1 << 50), "float": point.Float(1.5),
+		"double": point.Float(2.25), "string": point.String("hello"), "datetime": point.Int(ts.UnixMilli()),
+		"guid": point.String("72962B91-FA75-4AE6-8D28-B404DC7DAF63"), "bytes": point.String("AQID"),
+		"text": point.String("localized"), "qname": point.String("1:q"), "nodeid": point.String("ns=2;i=9"),
+		"status": point.Int(int64(ua.StatusBadSensorFailure)),
 	}
 	nodes := "nodes:\n"
 	for name, v := range values {
@@ -99,7 +99,7 @@ func TestGopcuaServerTypes(t *testing.T) {
 			t.Errorf("%s: %+v (kind %v), want %+v", name, pts, spec.Kind, w)
 		}
 	}
-	if p := sink.Points("n/n07"); len(p) != 1 || p[0].Value != connectors.Float(7) || p[0].Time != ts.UnixNano() {
+	if p := sink.Points("n/n07"); len(p) != 1 || p[0].Value != point.Float(7) || p[0].Time != ts.UnixNano() {
 		t.Errorf("n07: %+v (polled values with an unchanged source timestamp are stored once)", p)
 	}
 	if p := sink.Points("n/n39"); len(p) != 1 || !math.IsNaN(p[0].Value.F) || p[0].Quality != uint32(ua.StatusBadOutOfService) {

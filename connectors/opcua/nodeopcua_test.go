@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // TestNodeOPCUA runs the functional tests against one node-opcua server
@@ -39,14 +39,14 @@ nodes:
   - {browse: "/Objects/%d:Plant/Boiler/Running", stream: "running"}
   - {browse: Objects/Plant/Nope/Temp, stream: missing}
 `, ns, ns, ns, ns, srv.nsURI, ns)), sink, t.TempDir())
-		want := map[string]connectors.Kind{
-			"site/Boiler.Counter":    connectors.KindInt,
-			"site/numeric":           connectors.KindInt,
-			"site/guid":              connectors.KindInt,
-			"site/opaque":            connectors.KindInt,
-			"site/by-uri/State":      connectors.KindString,
-			"site/Plant/Boiler/Temp": connectors.KindFloat,
-			"site/running":           connectors.KindBool,
+		want := map[string]point.Kind{
+			"site/Boiler.Counter":    point.KindInt,
+			"site/numeric":           point.KindInt,
+			"site/guid":              point.KindInt,
+			"site/opaque":            point.KindInt,
+			"site/by-uri/State":      point.KindString,
+			"site/Plant/Boiler/Temp": point.KindFloat,
+			"site/running":           point.KindBool,
 		}
 		var streams []string
 		for name := range want {
@@ -77,17 +77,17 @@ nodes:
 		// their source timestamps.
 		pts := waitPoints(t, sink, "site/Boiler.Counter", 5)
 		for i := 1; i < len(pts); i++ {
-			if pts[i].Value.I <= pts[i-1].Value.I || pts[i].Quality != connectors.QualityGood {
+			if pts[i].Value.I <= pts[i-1].Value.I || pts[i].Quality != point.QualityGood {
 				t.Fatalf("counter points out of order or bad: %+v", pts)
 			}
 		}
 		if d := time.Since(time.Unix(0, pts[len(pts)-1].Time)); d < 0 || d > 10*time.Second {
 			t.Errorf("source timestamp %v ago", d)
 		}
-		if p := sink.Points("site/numeric"); len(p) == 0 || p[0].Value != connectors.Int(7) {
+		if p := sink.Points("site/numeric"); len(p) == 0 || p[0].Value != point.Int(7) {
 			t.Errorf("numeric: %+v", p)
 		}
-		if p := sink.Points("site/opaque"); len(p) == 0 || p[0].Value != connectors.Int(9) {
+		if p := sink.Points("site/opaque"); len(p) == 0 || p[0].Value != point.Int(9) {
 			t.Errorf("opaque: %+v", p)
 		}
 		if r.errors("resolve") < 1 {

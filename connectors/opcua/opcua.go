@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
@@ -60,7 +61,7 @@ func init() {
 
 // QualityNoCommunication is the quality of the points that mark a gap:
 // OPC UA's BadCommunicationError.
-const QualityNoCommunication connectors.Quality = 0x80050000
+const QualityNoCommunication point.Quality = 0x80050000
 
 // Source is one configured OPC UA source.
 type Source struct {
@@ -83,8 +84,8 @@ type Source struct {
 
 // streamMeta describes a stream the source has named.
 type streamMeta struct {
-	spec connectors.StreamSpec // Kind 0: the first value decides
-	seen bool                  // a point was queued for it (so a gap is worth marking)
+	spec point.StreamSpec // Kind 0: the first value decides
+	seen bool             // a point was queued for it (so a gap is worth marking)
 }
 
 // New validates cfg and builds a source. It does no I/O.
@@ -249,7 +250,7 @@ func (s *Source) open(ctx context.Context, q *queue) (*session, error) {
 		if m, ok := s.streams[v.stream]; ok {
 			m.spec.Labels = v.labels() // the server may have changed; ensured again at the next start
 		} else {
-			s.streams[v.stream] = &streamMeta{spec: connectors.StreamSpec{
+			s.streams[v.stream] = &streamMeta{spec: point.StreamSpec{
 				Name: v.stream, Description: v.desc, Unit: v.entry.unit, Kind: v.kind,
 				Source: s.env.Name + ":" + v.idText, Labels: v.labels(),
 			}}
@@ -263,7 +264,7 @@ func (s *Source) open(ctx context.Context, q *queue) (*session, error) {
 // and what it holds, for finding streams by them in the catalog and in
 // Grafana.
 func (v *variable) labels() map[string]string {
-	var b connectors.Labels
+	var b point.Labels
 	b.Add("node_id", v.idText)
 	b.Add("browse_name", v.name)
 	b.Add("display_name", v.display)
@@ -273,18 +274,18 @@ func (v *variable) labels() map[string]string {
 }
 
 // meta returns what is known of a stream, for the writer.
-func (s *Source) meta(stream string) (connectors.StreamSpec, bool) {
+func (s *Source) meta(stream string) (point.StreamSpec, bool) {
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
 	m, ok := s.streams[stream]
 	if !ok {
-		return connectors.StreamSpec{}, false
+		return point.StreamSpec{}, false
 	}
 	return m.spec, true
 }
 
 // markSeen notes that points of these streams were queued.
-func (s *Source) markSeen(pts []connectors.Point) {
+func (s *Source) markSeen(pts []point.Point) {
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
 	for i := range pts {
@@ -298,11 +299,11 @@ func (s *Source) markSeen(pts []connectors.Point) {
 // point, a point without value of quality BadCommunicationError at the
 // time the loss was noticed.
 func (s *Source) markGap(ctx context.Context, q *queue, vars []*variable, at time.Time) {
-	pts := make([]connectors.Point, 0, len(vars))
+	pts := make([]point.Point, 0, len(vars))
 	s.streamsMu.Lock()
 	for _, v := range vars {
 		if m, ok := s.streams[v.stream]; ok && m.seen {
-			pts = append(pts, connectors.Point{Stream: v.stream, Time: at.UnixNano(), Quality: QualityNoCommunication})
+			pts = append(pts, point.Point{Stream: v.stream, Time: at.UnixNano(), Quality: QualityNoCommunication})
 		}
 	}
 	s.streamsMu.Unlock()

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // The server is unreachable when the source starts, then runs, is killed
@@ -43,7 +43,7 @@ nodes: [{node_id: "ns=1;s=Boiler.Counter", stream: counter}, {node_id: "ns=1;i=5
 	sink.WaitFor(t, waitLong, "3 counter points after the restart", func() bool {
 		n := 0
 		for _, p := range sink.Points("counter") {
-			if p.Time > restarted.UnixNano() && connectors.IsGood(p.Quality) {
+			if p.Time > restarted.UnixNano() && point.IsGood(p.Quality) {
 				n++
 			}
 		}
@@ -55,13 +55,13 @@ nodes: [{node_id: "ns=1;s=Boiler.Counter", stream: counter}, {node_id: "ns=1;i=5
 	// The constant never changes, so its stream shows the gap plainly:
 	// the value, the marker, the value again read after the reconnection.
 	pts := waitPoints(t, sink, "constant", 3)
-	var marker, after *connectors.Point
+	var marker, after *point.Point
 	for i := range pts {
 		p := &pts[i]
 		switch {
 		case p.Quality == QualityNoCommunication && marker == nil:
 			marker = p
-		case marker != nil && after == nil && connectors.IsGood(p.Quality):
+		case marker != nil && after == nil && point.IsGood(p.Quality):
 			after = p
 		}
 	}
@@ -74,7 +74,7 @@ nodes: [{node_id: "ns=1;s=Boiler.Counter", stream: counter}, {node_id: "ns=1;i=5
 	if !marker.Value.Kind.Valid() || marker.Value.I != 0 {
 		t.Errorf("gap marker value %+v, want the int zero", marker.Value)
 	}
-	if a := time.Unix(0, after.Time); a.Before(restarted) || after.Value != connectors.Int(7) {
+	if a := time.Unix(0, after.Time); a.Before(restarted) || after.Value != point.Int(7) {
 		t.Errorf("value after the gap: %+v at %v (restarted %v)", after.Value, a, restarted)
 	}
 }

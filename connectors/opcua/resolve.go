@@ -9,8 +9,7 @@ import (
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
-
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // variable is a resolved node: one monitored item, one stream.
@@ -22,7 +21,7 @@ type variable struct {
 	display  string
 	path     string // for {path}
 	stream   string
-	kind     connectors.Kind // 0: the first value decides
+	kind     point.Kind // 0: the first value decides
 	desc     string
 	dataType string // the DataType attribute: a standard type's name, else its node id
 	array    bool   // an array variable, not collected

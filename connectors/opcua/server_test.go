@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // The integration tests run against node-opcua (a real third-party OPC UA
@@ -377,7 +378,7 @@ func (r *source) counter(v *prometheus.CounterVec) float64 {
 }
 
 // waitPoints waits until stream has at least n points.
-func waitPoints(t testing.TB, sink *connectortest.Sink, stream string, n int) []connectors.Point {
+func waitPoints(t testing.TB, sink *connectortest.Sink, stream string, n int) []point.Point {
 	t.Helper()
 	sink.WaitFor(t, waitLong, fmt.Sprintf("%d points of %s (streams: %v)", n, stream, sink.StreamNames()), func() bool {
 		return len(sink.Points(stream)) >= n

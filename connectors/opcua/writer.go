@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
@@ -18,7 +19,7 @@ import (
 // the notifications (back-pressure).
 type queue struct {
 	mu     sync.Mutex
-	items  [][]connectors.Point
+	items  [][]point.Point
 	n      int // points queued
 	cap    int
 	closed bool
@@ -41,7 +42,7 @@ func signal(c chan struct{}) {
 
 // push queues pts, waiting for room. It reports false when ctx ended or
 // the queue was closed before the points were queued.
-func (q *queue) push(ctx context.Context, pts []connectors.Point) bool {
+func (q *queue) push(ctx context.Context, pts []point.Point) bool {
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -69,11 +70,11 @@ func (q *queue) push(ctx context.Context, pts []connectors.Point) bool {
 
 // take waits for points and returns up to max of them (at least one
 // whole push), or nil when the queue is closed and empty or ctx ended.
-func (q *queue) take(ctx context.Context, max int) []connectors.Point {
+func (q *queue) take(ctx context.Context, max int) []point.Point {
 	for {
 		q.mu.Lock()
 		if len(q.items) > 0 {
-			var out []connectors.Point
+			var out []point.Point
 			for len(q.items) > 0 && (out == nil || len(out)+len(q.items[0]) <= max) {
 				if out == nil {
 					out = q.items[0]
@@ -118,7 +119,7 @@ func (q *queue) close() {
 
 // streamState is what the writer knows of a stream it has ensured.
 type streamState struct {
-	kind    connectors.Kind
+	kind    point.Kind
 	refused bool
 }
 
@@ -132,7 +133,7 @@ type writer struct {
 	m       *metrics
 	batch   int
 	backoff retry.Backoff
-	meta    func(stream string) (connectors.StreamSpec, bool)
+	meta    func(stream string) (point.StreamSpec, bool)
 	known   map[string]streamState
 }
 
@@ -151,9 +152,9 @@ func (w *writer) run(ctx context.Context) {
 
 // commit writes a batch, retrying with backoff until the sink takes it or
 // ctx ends. It reports whether the batch is stored.
-func (w *writer) commit(ctx context.Context, in []connectors.Point) bool {
+func (w *writer) commit(ctx context.Context, in []point.Point) bool {
 	for attempt := 0; ; attempt++ {
-		var pts []connectors.Point
+		var pts []point.Point
 		err := w.ensure(ctx, in)
 		reason := "ensure_stream"
 		if err == nil {
@@ -189,7 +190,7 @@ func (w *writer) commit(ctx context.Context, in []connectors.Point) bool {
 // ensure creates the streams of the batch that the writer has not seen.
 // A stream whose kind the data type did not tell takes the kind of its
 // first value (float for a first value without one).
-func (w *writer) ensure(ctx context.Context, pts []connectors.Point) error {
+func (w *writer) ensure(ctx context.Context, pts []point.Point) error {
 	for i := range pts {
 		name := pts[i].Stream
 		if _, ok := w.known[name]; ok {
@@ -197,16 +198,16 @@ func (w *writer) ensure(ctx context.Context, pts []connectors.Point) error {
 		}
 		spec, ok := w.meta(name)
 		if !ok {
-			spec = connectors.StreamSpec{Name: name, Source: w.name}
+			spec = point.StreamSpec{Name: name, Source: w.name}
 		}
 		if !spec.Kind.Valid() {
 			spec.Kind = pts[i].Value.Kind
 			if !spec.Kind.Valid() {
-				spec.Kind = connectors.KindFloat
+				spec.Kind = point.KindFloat
 			}
 		}
 		err := w.sink.EnsureStream(ctx, spec)
-		var se *connectors.StreamError
+		var se *point.StreamError
 		switch {
 		case err == nil:
 			w.known[name] = streamState{kind: spec.Kind}
@@ -225,8 +226,8 @@ func (w *writer) ensure(ctx context.Context, pts []connectors.Point) error {
 
 // points converts the batch to the streams' kinds, filling points
 // without a value, and drops (counting) what cannot be stored.
-func (w *writer) points(in []connectors.Point) []connectors.Point {
-	out := make([]connectors.Point, 0, len(in))
+func (w *writer) points(in []point.Point) []point.Point {
+	out := make([]point.Point, 0, len(in))
 	for _, p := range in {
 		st := w.known[p.Stream]
 		switch {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 const (
@@ -32,13 +32,13 @@ func intChunks(chunks, size int, seed uint64) []*Block {
 	v := int64(1_000_000)
 	bad := 0
 	for c := range blocks {
-		b := &Block{Kind: connectors.KindInt}
+		b := &Block{Kind: point.KindInt}
 		for range size {
 			t += 1e9 + int64(rng.IntN(2000)-1000)*1e3
 			v += int64(rng.IntN(201))
 			q := uint32(0)
 			if bad > 0 {
-				q = uint32(connectors.QualityBad)
+				q = uint32(point.QualityBad)
 				bad--
 			} else if rng.IntN(1000) == 0 {
 				bad = rng.IntN(50)
@@ -61,7 +61,7 @@ func stringChunks(chunks, size int, seed uint64) []*Block {
 	t := int64(1_767_225_600_000) * 1e6
 	st := states[0]
 	for c := range blocks {
-		b := &Block{Kind: connectors.KindString}
+		b := &Block{Kind: point.KindString}
 		for range size {
 			t += int64(1+rng.IntN(10_000)) * 1e6
 			if rng.IntN(4) == 0 {

@@ -23,7 +23,7 @@ package chunk
 import (
 	"errors"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Block is a chunk decoded into columns. Exactly one value column is used,
@@ -32,7 +32,7 @@ import (
 // Decode reuses the slices' capacity, so a reader that decodes chunk after
 // chunk into one Block does not allocate per chunk.
 type Block struct {
-	Kind    connectors.Kind
+	Kind    point.Kind
 	Times   []int64
 	Floats  []float64
 	Ints    []int64
@@ -44,7 +44,7 @@ type Block struct {
 func (b *Block) Len() int { return len(b.Times) }
 
 // Reset empties the block, keeping capacity, and sets its kind.
-func (b *Block) Reset(k connectors.Kind) {
+func (b *Block) Reset(k point.Kind) {
 	b.Kind = k
 	b.Times = b.Times[:0]
 	b.Floats = b.Floats[:0]
@@ -56,7 +56,7 @@ func (b *Block) Reset(k connectors.Kind) {
 // Header is the part of a chunk a reader needs to decide whether to decode
 // it at all.
 type Header struct {
-	Kind  connectors.Kind
+	Kind  point.Kind
 	Count int
 	First int64 // first (smallest) timestamp
 	Last  int64 // last (largest) timestamp

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // diffBlocks describes the first difference between two blocks, comparing
@@ -31,7 +31,7 @@ func diffBlocks(want, got *Block) string {
 		}
 	}
 	switch want.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		if len(got.Floats) != n {
 			return fmt.Sprintf("%d floats, want %d", len(got.Floats), n)
 		}
@@ -40,7 +40,7 @@ func diffBlocks(want, got *Block) string {
 				return fmt.Sprintf("float[%d] = %v (%#x), want %v (%#x)", i, got.Floats[i], g, want.Floats[i], w)
 			}
 		}
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		if len(got.Ints) != n {
 			return fmt.Sprintf("%d ints, want %d", len(got.Ints), n)
 		}
@@ -49,7 +49,7 @@ func diffBlocks(want, got *Block) string {
 				return fmt.Sprintf("int[%d] = %d, want %d", i, got.Ints[i], want.Ints[i])
 			}
 		}
-	case connectors.KindString:
+	case point.KindString:
 		if len(got.Strings) != n {
 			return fmt.Sprintf("%d strings, want %d", len(got.Strings), n)
 		}
@@ -103,7 +103,7 @@ func roundTrip(t *testing.T, b *Block) []byte {
 		t.Fatalf("round trip: %s", d)
 	}
 	dirty := Block{
-		Kind:    connectors.KindString,
+		Kind:    point.KindString,
 		Times:   make([]int64, 7, 100),
 		Floats:  []float64{1, 2, 3},
 		Ints:    []int64{4, 5},
@@ -151,7 +151,7 @@ func fromOffsets(base int64, offs ...int64) []int64 {
 func zeros(n int) []float64 { return make([]float64, n) }
 
 func floatBlock(ts []int64, vals []float64) *Block {
-	return &Block{Kind: connectors.KindFloat, Times: ts, Floats: vals}
+	return &Block{Kind: point.KindFloat, Times: ts, Floats: vals}
 }
 
 func TestTimestamps(t *testing.T) {
@@ -418,7 +418,7 @@ func TestALPExactness(t *testing.T) {
 	}
 }
 
-func intBlock(kind connectors.Kind, vals []int64) *Block {
+func intBlock(kind point.Kind, vals []int64) *Block {
 	return &Block{Kind: kind, Times: regular(len(vals), -1e15, 1e9), Ints: vals}
 }
 
@@ -470,7 +470,7 @@ func TestInts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			enc := roundTrip(t, intBlock(connectors.KindInt, tt.vals))
+			enc := roundTrip(t, intBlock(point.KindInt, tt.vals))
 			h, _ := readHeader(enc)
 			if got := h.flags >> 2 & 3; tt.mode != 255 && got != tt.mode {
 				t.Errorf("value mode %d, want %d", got, tt.mode)
@@ -506,7 +506,7 @@ func TestBools(t *testing.T) {
 		{"alternating", alternating},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			roundTrip(t, intBlock(connectors.KindBool, tt.vals))
+			roundTrip(t, intBlock(point.KindBool, tt.vals))
 		})
 	}
 }
@@ -550,7 +550,7 @@ func TestStrings(t *testing.T) {
 		{"max points", make([]string, MaxPoints)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &Block{Kind: connectors.KindString, Times: irregular(len(tt.vals), 14, 0, 1e9), Strings: tt.vals}
+			b := &Block{Kind: point.KindString, Times: irregular(len(tt.vals), 14, 0, 1e9), Strings: tt.vals}
 			roundTrip(t, b)
 		})
 	}
@@ -562,12 +562,12 @@ func TestQuality(t *testing.T) {
 	mixed := make([]uint32, n)
 	for i := range mixed {
 		if rng.IntN(20) == 0 {
-			mixed[i] = []uint32{connectors.QualityBad, connectors.QualityUncertain, 0x80340000, 0xffffffff}[rng.IntN(4)]
+			mixed[i] = []uint32{point.QualityBad, point.QualityUncertain, 0x80340000, 0xffffffff}[rng.IntN(4)]
 		}
 	}
 	allBad := make([]uint32, n)
 	for i := range allBad {
-		allBad[i] = connectors.QualityBad
+		allBad[i] = point.QualityBad
 	}
 	oneBad := make([]uint32, n)
 	oneBad[n-1] = 0x80000000
@@ -593,14 +593,14 @@ func TestQuality(t *testing.T) {
 		{"random", random, 255},
 		{"max uint32", []uint32{0xffffffff, 0xffffffff, 0, 0xffffffff}, 255},
 	} {
-		for _, kind := range []connectors.Kind{connectors.KindFloat, connectors.KindInt, connectors.KindBool, connectors.KindString} {
+		for _, kind := range []point.Kind{point.KindFloat, point.KindInt, point.KindBool, point.KindString} {
 			t.Run(tt.name+"/"+kind.String(), func(t *testing.T) {
 				m := max(1, len(tt.q))
 				b := &Block{Kind: kind, Times: regular(m, 0, 1), Quality: tt.q}
 				switch kind {
-				case connectors.KindFloat:
+				case point.KindFloat:
 					b.Floats = zeros(m)
-				case connectors.KindString:
+				case point.KindString:
 					b.Strings = make([]string, m)
 				default:
 					b.Ints = make([]int64, m)
@@ -626,12 +626,12 @@ func TestAppendRejects(t *testing.T) {
 		{"kind 0", func(b *Block) { b.Kind = 0 }},
 		{"kind 5", func(b *Block) { b.Kind = 5 }},
 		{"short values", func(b *Block) { b.Floats = b.Floats[:2] }},
-		{"wrong column", func(b *Block) { b.Kind = connectors.KindInt }},
+		{"wrong column", func(b *Block) { b.Kind = point.KindInt }},
 		{"quality length", func(b *Block) { b.Quality = []uint32{0} }},
 		{"equal times", func(b *Block) { b.Times[2] = b.Times[1] }},
 		{"decreasing times", func(b *Block) { b.Times[0] = 5 }},
-		{"bool 2", func(b *Block) { b.Kind = connectors.KindBool; b.Ints = []int64{0, 2, 1} }},
-		{"bool -1", func(b *Block) { b.Kind = connectors.KindBool; b.Ints = []int64{0, -1, 1} }},
+		{"bool 2", func(b *Block) { b.Kind = point.KindBool; b.Ints = []int64{0, 2, 1} }},
+		{"bool -1", func(b *Block) { b.Kind = point.KindBool; b.Ints = []int64{0, -1, 1} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -665,8 +665,8 @@ func corpus(t testing.TB) [][]byte {
 	}
 	pt, pv := processSeries(300, 21)
 	q := make([]uint32, 300)
-	q[100], q[101] = connectors.QualityBad, connectors.QualityBad
-	add(&Block{Kind: connectors.KindFloat, Times: pt, Floats: pv, Quality: q})
+	q[100], q[101] = point.QualityBad, point.QualityBad
+	add(&Block{Kind: point.KindFloat, Times: pt, Floats: pv, Quality: q})
 	add(floatBlock([]int64{5}, []float64{1.5}))
 	add(floatBlock(fromOffsets(0, 0, 3, 9, 10, 100), []float64{math.NaN(), 1.25, math.Inf(-1), 2.5, math.Copysign(0, -1)}))
 	add(floatBlock(irregular(50, 22, -1e12, 1e6), func() []float64 {
@@ -681,23 +681,23 @@ func corpus(t testing.TB) [][]byte {
 	for i := 10; i < 200; i++ {
 		ts[i] += 3 * ms
 	}
-	add(intBlock(connectors.KindInt, func() []int64 {
+	add(intBlock(point.KindInt, func() []int64 {
 		v := make([]int64, 200)
 		for i := range v {
 			v[i] = int64(i*i) - 7
 		}
 		return v
 	}()))
-	add(&Block{Kind: connectors.KindInt, Times: ts, Ints: func() []int64 {
+	add(&Block{Kind: point.KindInt, Times: ts, Ints: func() []int64 {
 		v := make([]int64, 200)
 		for i := range v {
 			v[i] = int64(i % 5)
 		}
 		return v
 	}()})
-	add(intBlock(connectors.KindInt, []int64{math.MinInt64, math.MaxInt64, 0}))
-	add(intBlock(connectors.KindBool, []int64{0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0}))
-	add(&Block{Kind: connectors.KindString, Times: regular(20, 0, 7), Strings: func() []string {
+	add(intBlock(point.KindInt, []int64{math.MinInt64, math.MaxInt64, 0}))
+	add(intBlock(point.KindBool, []int64{0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0}))
+	add(&Block{Kind: point.KindString, Times: regular(20, 0, 7), Strings: func() []string {
 		s := make([]string, 20)
 		for i := range s {
 			s[i] = []string{"RUN", "", "Störung"}[i%3]
@@ -984,7 +984,7 @@ func TestReadHeaderPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadHeader(first %d bytes): %v", h.size, err)
 	}
-	if want := (Header{Kind: connectors.KindFloat, Count: MaxPoints, First: ts[0], Last: ts[len(ts)-1]}); got != want {
+	if want := (Header{Kind: point.KindFloat, Count: MaxPoints, First: ts[0], Last: ts[len(ts)-1]}); got != want {
 		t.Fatalf("ReadHeader = %+v, want %+v", got, want)
 	}
 	if _, err := ReadHeader(enc[:h.size-1]); !errors.Is(err, ErrCorrupt) {

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 func TestGCDAndDivider(t *testing.T) {
@@ -103,7 +103,7 @@ func TestRiceBeatsFOR(t *testing.T) {
 		}
 		v[i] = x
 	}
-	b := intBlock(connectors.KindInt, v)
+	b := intBlock(point.KindInt, v)
 	enc := roundTrip(t, b)
 	var sc scratch
 	p := planInts(v, &sc, allModes)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // corrupt returns an error wrapping ErrCorrupt.
@@ -28,7 +28,7 @@ func readHeader(src []byte) (header, error) {
 	if src[0] != version {
 		return h, corrupt("unknown version %d", src[0])
 	}
-	h.Kind = connectors.Kind(src[1])
+	h.Kind = point.Kind(src[1])
 	if !h.Kind.Valid() {
 		return h, corrupt("invalid kind %d", src[1])
 	}
@@ -154,19 +154,19 @@ func decode(src []byte, b *Block) error {
 	}
 	p = next
 	switch h.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		b.Floats = grow(b.Floats, n)
 		b.Ints = grow(b.Ints, n) // scratch
 		err = decodeFloats(sec, vmode, b.Floats, b.Ints)
 		b.Ints = b.Ints[:0]
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		b.Ints = grow(b.Ints, n)
 		var used int
 		used, err = decodeInts(sec, vmode, b.Ints, "value")
 		if err == nil && used != len(sec) {
 			err = corrupt("value section has %d bytes, used %d", len(sec), used)
 		}
-		if err == nil && h.Kind == connectors.KindBool {
+		if err == nil && h.Kind == point.KindBool {
 			for i, v := range b.Ints {
 				if v != 0 && v != 1 {
 					err = corrupt("bool value %d at point %d", v, i)
@@ -174,7 +174,7 @@ func decode(src []byte, b *Block) error {
 				}
 			}
 		}
-	case connectors.KindString:
+	case point.KindString:
 		b.Strings = grow(b.Strings, n)
 		b.Quality = grow(b.Quality, n) // scratch for the indexes
 		err = decodeStrings(sec, vmode, b.Strings, b.Quality)

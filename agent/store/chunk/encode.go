@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"sync"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Chunk layout (all varints are encoding/binary's):
@@ -82,13 +82,13 @@ func Append(dst []byte, b *Block) ([]byte, error) {
 	s := len(dst)
 	var mode byte
 	switch b.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		dst, mode = appendFloats(dst, b.Floats, sc)
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		p := planInts(b.Ints, sc, allModes)
 		dst = appendInts(dst, b.Ints, p)
 		mode = p.mode
-	case connectors.KindString:
+	case point.KindString:
 		dst, mode = appendStrings(dst, b.Strings, sc)
 	}
 	dst = endSection(dst, s)
@@ -115,11 +115,11 @@ func validate(b *Block) error {
 	}
 	var m int
 	switch b.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		m = len(b.Floats)
-	case connectors.KindInt, connectors.KindBool:
+	case point.KindInt, point.KindBool:
 		m = len(b.Ints)
-	case connectors.KindString:
+	case point.KindString:
 		m = len(b.Strings)
 	}
 	if m != n {
@@ -135,7 +135,7 @@ func validate(b *Block) error {
 		}
 		prev = t
 	}
-	if b.Kind == connectors.KindBool {
+	if b.Kind == point.KindBool {
 		for i, v := range b.Ints {
 			if v != 0 && v != 1 {
 				return fmt.Errorf("chunk: bool value %d at index %d is not 0 or 1", v, i)

@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must not panic, and what
@@ -90,7 +90,7 @@ func (s *byteSource) u64() uint64 {
 // and whether the point has a quality, plus operand bytes.
 func blockFromBytes(data []byte) *Block {
 	s := &byteSource{data}
-	b := &Block{Kind: connectors.Kind(s.byte()%4 + 1)}
+	b := &Block{Kind: point.Kind(s.byte()%4 + 1)}
 	tmode := s.byte()
 	scale := []int64{1, 1e3, 1e6, 1e9, 100e6, 7}[int(tmode)%6]
 	t := int64(s.u64())
@@ -103,7 +103,7 @@ func blockFromBytes(data []byte) *Block {
 		op := s.byte()
 		b.Times = append(b.Times, t)
 		switch b.Kind {
-		case connectors.KindFloat:
+		case point.KindFloat:
 			var v float64
 			switch op >> 4 & 7 {
 			case 0:
@@ -122,7 +122,7 @@ func blockFromBytes(data []byte) *Block {
 			}
 			b.Floats = append(b.Floats, v)
 			prevF = v
-		case connectors.KindInt:
+		case point.KindInt:
 			var v int64
 			switch op >> 4 & 3 {
 			case 0:
@@ -136,9 +136,9 @@ func blockFromBytes(data []byte) *Block {
 			}
 			b.Ints = append(b.Ints, v)
 			prevI = v
-		case connectors.KindBool:
+		case point.KindBool:
 			b.Ints = append(b.Ints, int64(op>>4&1))
-		case connectors.KindString:
+		case point.KindString:
 			var v string
 			if op&0x10 != 0 {
 				l := int(s.byte() % 16)

@@ -4,7 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // processSeries generates the benchmark data set: n points of a process
@@ -42,7 +42,7 @@ func processChunks(chunks, size int, seed uint64) []*Block {
 	blocks := make([]*Block, chunks)
 	for i := range blocks {
 		blocks[i] = &Block{
-			Kind:    connectors.KindFloat,
+			Kind:    point.KindFloat,
 			Times:   times[i*size : (i+1)*size],
 			Floats:  values[i*size : (i+1)*size],
 			Quality: make([]uint32, size),

@@ -13,8 +13,7 @@ import (
 	"strings"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
-
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // objectAction is the action of one object: its own "action" keyword in
@@ -47,7 +46,7 @@ func (s *Source) ensureAll(ctx context.Context, run *omfRun, cs []*omfContainer,
 	for _, c := range cs {
 		for _, ps := range c.streams {
 			if err := s.ensure(ctx, run, ps); err != nil {
-				var se *connectors.StreamError
+				var se *point.StreamError
 				if errors.As(err, &se) {
 					out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Stream", ps.spec.Name}},
 						"Container %q: the store refuses stream %q: %s. Change the container id or the source's stream template.", c.ID, ps.spec.Name, se.Reason)
@@ -56,7 +55,7 @@ func (s *Source) ensureAll(ctx context.Context, run *omfRun, cs []*omfContainer,
 				out.errorf(i, evStorageFailed, http.StatusServiceUnavailable, nil, "Creating stream %q failed: %v; retry later.", ps.spec.Name, err)
 				return
 			}
-			if k := connectors.Kind(ps.eff.Load()); k != ps.spec.Kind {
+			if k := point.Kind(ps.eff.Load()); k != ps.spec.Kind {
 				out.warnf(i, evUndefined, "Stream %q exists with kind %s; values of property %q are converted to it.", ps.spec.Name, k, ps.prop.ID)
 			}
 		}
@@ -64,16 +63,16 @@ func (s *Source) ensureAll(ctx context.Context, run *omfRun, cs []*omfContainer,
 }
 
 // ensure makes sure a stream exists, once per run, and records its kind
-// in the store. It returns a *connectors.StreamError for a refused name.
+// in the store. It returns a *point.StreamError for a refused name.
 func (s *Source) ensure(ctx context.Context, run *omfRun, ps *propStream) error {
 	if ps.refused.Load() {
-		return &connectors.StreamError{Stream: ps.spec.Name, Reason: "refused by the store"}
+		return &point.StreamError{Stream: ps.spec.Name, Reason: "refused by the store"}
 	}
 	if ps.eff.Load() != 0 {
 		return nil
 	}
 	err := run.sink.EnsureStream(ctx, ps.spec)
-	var se *connectors.StreamError
+	var se *point.StreamError
 	switch {
 	case err == nil:
 		ps.eff.Store(uint32(ps.spec.Kind))

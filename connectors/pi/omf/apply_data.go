@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // data applies a data message: values of containers are written to the
@@ -32,7 +32,7 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 			break
 		}
 	}
-	bp := s.points.Get().(*[]connectors.Point)
+	bp := s.points.Get().(*[]point.Point)
 	batch := (*bp)[:0]
 	touched := map[*propStream]bool{}
 	for i, m := range objs {
@@ -127,7 +127,7 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 }
 
 // values decodes the values of one container into points.
-func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome, batch []connectors.Point, touched map[*propStream]bool) []connectors.Point {
+func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome, batch []point.Point, touched map[*propStream]bool) []point.Point {
 	bad := 0
 	for j, m := range d.members(arr) {
 		if bad >= maxEventsPerMessage {
@@ -141,7 +141,7 @@ func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome
 		start := len(batch)
 		var t int64
 		haveTime := false
-		q := connectors.QualityGood
+		q := point.QualityGood
 		for _, mm := range d.members(m.v) {
 			ro, ok := c.role(mm.key)
 			switch {
@@ -162,7 +162,7 @@ func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome
 					continue
 				}
 				if !skip {
-					batch = append(batch, connectors.Point{Stream: ro.ps.spec.Name, Value: v})
+					batch = append(batch, point.Point{Stream: ro.ps.spec.Name, Value: v})
 					touched[ro.ps] = true
 				}
 			case ro.kind == roleIndex:
@@ -227,18 +227,18 @@ func (c *omfContainer) indexTime(d *jdoc, v int32) (int64, error) {
 // values to the kinds of streams that exist with another kind; points
 // that do not convert, or whose stream the store refuses, are dropped
 // and counted.
-func (s *Source) prepare(ctx context.Context, run *omfRun, batch []connectors.Point, touched map[*propStream]bool, out *outcome) ([]connectors.Point, error) {
-	odd := map[string]connectors.Kind{} // stream -> kind in the store, for streams that differ
+func (s *Source) prepare(ctx context.Context, run *omfRun, batch []point.Point, touched map[*propStream]bool, out *outcome) ([]point.Point, error) {
+	odd := map[string]point.Kind{} // stream -> kind in the store, for streams that differ
 	for ps := range touched {
 		if err := s.ensure(ctx, run, ps); err != nil {
-			var se *connectors.StreamError
+			var se *point.StreamError
 			if !errors.As(err, &se) {
 				return nil, err
 			}
 			odd[ps.spec.Name] = 0
 			continue
 		}
-		if k := connectors.Kind(ps.eff.Load()); k != ps.spec.Kind {
+		if k := point.Kind(ps.eff.Load()); k != ps.spec.Kind {
 			odd[ps.spec.Name] = k
 		}
 	}
@@ -259,7 +259,7 @@ func (s *Source) prepare(ctx context.Context, run *omfRun, batch []connectors.Po
 			continue
 		}
 		v, err := p.Value.Convert(k)
-		if err != nil || v.Kind == connectors.KindFloat && (math.IsNaN(v.F) || math.IsInf(v.F, 0)) {
+		if err != nil || v.Kind == point.KindFloat && (math.IsNaN(v.F) || math.IsInf(v.F, 0)) {
 			s.m.dropped.WithLabelValues("kind_mismatch").Inc()
 			dropped++
 			continue
@@ -274,7 +274,7 @@ func (s *Source) prepare(ctx context.Context, run *omfRun, batch []connectors.Po
 }
 
 // write stores a batch durably, within write_timeout.
-func (s *Source) write(ctx context.Context, run *omfRun, batch []connectors.Point) error {
+func (s *Source) write(ctx context.Context, run *omfRun, batch []point.Point) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout.Std())
 	defer cancel()
 	s.m.queue.Add(float64(len(batch)))

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/store"
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // BenchmarkOMFIngest posts OMF data messages through the real handler
@@ -58,7 +58,7 @@ func openBenchStore(b *testing.B) *store.Store {
 // omfBatch is one message and the same points for a direct write.
 type omfBatch struct {
 	body   []byte
-	points []connectors.Point
+	points []point.Point
 }
 
 type benchGen struct {
@@ -69,7 +69,7 @@ type benchGen struct {
 
 func (g *benchGen) next(gz bool) omfBatch {
 	var buf bytes.Buffer
-	pts := make([]connectors.Point, 0, benchContainers*benchValues*benchProps)
+	pts := make([]point.Point, 0, benchContainers*benchValues*benchProps)
 	buf.WriteByte('[')
 	props := [benchProps]string{"Pressure", "Temperature", "Level"}
 	for c := 0; c < benchContainers; c++ {
@@ -92,7 +92,7 @@ func (g *benchGen) next(gz bool) omfBatch {
 				buf.WriteString(props[p])
 				buf.WriteString(`":`)
 				buf.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
-				pts = append(pts, connectors.Point{Stream: fmt.Sprintf("Tank%03d.%s", c, props[p]), Time: t, Value: connectors.Float(x)})
+				pts = append(pts, point.Point{Stream: fmt.Sprintf("Tank%03d.%s", c, props[p]), Time: t, Value: point.Float(x)})
 			}
 			buf.WriteByte('}')
 		}
@@ -128,7 +128,7 @@ func benchOMF(b *testing.B, gz bool, senders int) {
 		}
 		fmt.Fprintf(&cs, `{"id":"Tank%03d","typeid":"Tank"}`, c)
 		for _, p := range []string{"Pressure", "Temperature", "Level"} {
-			direct.EnsureStream(ctx, connectors.StreamSpec{Name: fmt.Sprintf("Tank%03d.%s", c, p), Kind: connectors.KindFloat})
+			direct.EnsureStream(ctx, point.StreamSpec{Name: fmt.Sprintf("Tank%03d.%s", c, p), Kind: point.KindFloat})
 		}
 	}
 	cs.WriteByte(']')
@@ -183,7 +183,7 @@ func benchOMF(b *testing.B, gz bool, senders int) {
 		start = time.Now()
 		for s := range batches {
 			wg.Add(1)
-			go func(pts []connectors.Point) {
+			go func(pts []point.Point) {
 				defer wg.Done()
 				if err := direct.Write(ctx, pts); err != nil {
 					b.Error(err)

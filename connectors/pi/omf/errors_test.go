@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 const errTypes = `[
@@ -455,7 +456,7 @@ func TestOMFNonFiniteAndKinds(t *testing.T) {
 	h, sink := errHarness(t, "paths: [/omf]\n")
 	// A stream that exists with another kind: values are converted, and
 	// those that do not convert are dropped.
-	sink.Create(connectors.StreamSpec{Name: "c9.Value", Kind: connectors.KindString})
+	sink.Create(point.StreamSpec{Name: "c9.Value", Kind: point.KindString})
 	if st, b := h.post("container", "", `[{"id": "c9", "typeid": "T"}]`); st != 200 || !strings.Contains(b, "exists with kind string") {
 		t.Fatalf("%d %s", st, b)
 	}
@@ -464,7 +465,7 @@ func TestOMFNonFiniteAndKinds(t *testing.T) {
 		t.Fatalf("%d %s", st, b)
 	}
 	checkPoints(t, sink, "c9.Value", "2026-01-01T00:00:00Z=1.5")
-	if p := sink.Points("c9.Value"); p[0].Value.Kind != connectors.KindString {
+	if p := sink.Points("c9.Value"); p[0].Value.Kind != point.KindString {
 		t.Fatalf("not converted: %+v", p)
 	}
 	// Numeric index in seconds; quality text.
@@ -475,7 +476,7 @@ func TestOMFNonFiniteAndKinds(t *testing.T) {
 	checkPoints(t, sink, "n1.Value", "2023-11-14T22:13:20Z=2")
 	checkPoints(t, sink, "c1.State", "2026-01-01T00:00:00Z=On")
 	checkPoints(t, sink, "c1.Count", "2026-01-01T00:00:00Z=-5")
-	if p := sink.Points("c1.Flag"); len(p) != 1 || p[0].Quality != connectors.QualityUncertain || p[0].Value.I != 1 {
+	if p := sink.Points("c1.Flag"); len(p) != 1 || p[0].Quality != point.QualityUncertain || p[0].Value.I != 1 {
 		t.Fatalf("flag: %+v", p)
 	}
 }

@@ -13,8 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
-
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // The OMF model as the endpoint keeps it: types, containers, static data
@@ -112,7 +111,7 @@ type propOverride struct {
 type propStream struct {
 	prop *omfProperty
 	enum []enumValue // for a property whose reftypeid is an enum
-	spec connectors.StreamSpec
+	spec point.StreamSpec
 	// Store state, learnt from EnsureStream during this run: eff is the
 	// stream's kind in the store (0: not ensured yet), refused is set when
 	// the store refuses the name.
@@ -184,22 +183,22 @@ func (t *omfType) isEnum() bool { return len(t.Enum) > 0 }
 
 // kindOf is the stream kind of a dynamic property, or 0 when the
 // property cannot be a time series (arrays, objects, composed types).
-func kindOf(p *omfProperty, types map[string]*omfType) (connectors.Kind, []enumValue) {
+func kindOf(p *omfProperty, types map[string]*omfType) (point.Kind, []enumValue) {
 	if p.RefTypeID != "" {
 		if t := types[fold(p.RefTypeID)]; t != nil && t.isEnum() {
-			return connectors.KindString, t.Enum
+			return point.KindString, t.Enum
 		}
 		return 0, nil
 	}
 	switch p.Type {
 	case "number":
-		return connectors.KindFloat, nil
+		return point.KindFloat, nil
 	case "integer":
-		return connectors.KindInt, nil
+		return point.KindInt, nil
 	case "boolean":
-		return connectors.KindBool, nil
+		return point.KindBool, nil
 	case "string":
-		return connectors.KindString, nil
+		return point.KindString, nil
 	}
 	return 0, nil
 }
@@ -275,7 +274,7 @@ func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *nametmp
 		if other := c.byName(name); other != nil {
 			return fmt.Errorf("properties %q and %q would both be stream %q; use {property} in the source's stream template", other.prop.ID, p.ID, name)
 		}
-		ps := &propStream{prop: p, enum: enum, spec: connectors.StreamSpec{
+		ps := &propStream{prop: p, enum: enum, spec: point.StreamSpec{
 			Name:        name,
 			Description: firstOf(ov.Description, p.Description, c.Description),
 			Unit:        firstOf(ov.UOM, p.UOM),
@@ -295,7 +294,7 @@ func (c *omfContainer) bind(t *omfType, types map[string]*omfType, tmpl *nametmp
 // containerid, property and datasource, which win over metadata keys of
 // those names.
 func (c *omfContainer) labels(t *omfType, p *omfProperty) map[string]string {
-	var b connectors.Labels
+	var b point.Labels
 	if len(c.Metadata) > 0 {
 		var md map[string]any
 		if json.Unmarshal(c.Metadata, &md) == nil {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
+	"github.com/sluice-edge/sluice/connectors/point"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -79,7 +80,7 @@ type Source struct {
 
 	docs   sync.Pool // *jdoc
 	bufs   sync.Pool // *bytes.Buffer
-	points sync.Pool // *[]connectors.Point
+	points sync.Pool // *[]point.Point
 
 	logMu  sync.Mutex
 	logged map[string]bool
@@ -162,7 +163,7 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 	s.reg.Store(newRegistry())
 	s.docs.New = func() any { return new(jdoc) }
 	s.bufs.New = func() any { return new(bytes.Buffer) }
-	s.points.New = func() any { p := make([]connectors.Point, 0, 1024); return &p }
+	s.points.New = func() any { p := make([]point.Point, 0, 1024); return &p }
 	return s, nil
 }
 

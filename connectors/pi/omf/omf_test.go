@@ -29,6 +29,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/connectortest"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden responses")
@@ -261,7 +262,7 @@ func TestOMFGoldenSpec12(t *testing.T) {
 	checkPoints(t, sink, "Valve1.State", "2026-11-23T10:00:00Z=Open", "2026-11-23T10:00:01Z=Moving")
 	checkPoints(t, sink, "Valve1.Count", "2026-11-23T10:00:00Z=9007199254740993", "2026-11-23T10:00:01Z=4")
 	checkPoints(t, sink, "Valve1.Note", "2026-11-23T10:00:01Z=stuck?")
-	if got := sink.Points("Valve1.Position"); len(got) != 2 || got[0].Quality != connectors.QualityGood || got[1].Quality != connectors.QualityUncertain {
+	if got := sink.Points("Valve1.Position"); len(got) != 2 || got[0].Quality != point.QualityGood || got[1].Quality != point.QualityUncertain {
 		t.Errorf("Valve1.Position qualities: %+v", got)
 	}
 	if _, ok := sink.Stream("Valve1.Samples"); ok {
@@ -271,7 +272,7 @@ func TestOMFGoldenSpec12(t *testing.T) {
 		t.Error("a quality property became a stream")
 	}
 	spec, _ := sink.Stream("Tank1Measurements.Temperature")
-	if spec.Unit != "degC" || spec.Description != "Tank 1 temperature" || spec.Kind != connectors.KindFloat || spec.Source != "omf:Tank1Measurements.Temperature" {
+	if spec.Unit != "degC" || spec.Description != "Tank 1 temperature" || spec.Kind != point.KindFloat || spec.Source != "omf:Tank1Measurements.Temperature" {
 		t.Errorf("override not applied: %+v", spec)
 	}
 	if spec, _ := sink.Stream("Tank1_PressureMeasurements.Pressure"); spec.Unit != "pascal" || spec.Description != "Tank Pressure in Pa" {
@@ -323,7 +324,7 @@ func TestOMFGoldenSpec11(t *testing.T) {
 	checkPoints(t, sink, "Container3.NumberProperty1", "2017-01-01T00:00:00Z=1.5")
 	checkPoints(t, sink, "Container3.StringEnum", "2017-01-01T00:00:00Z=True")
 	checkPoints(t, sink, "Container4.IntegerEnum", "2017-01-01T00:00:00Z=1")
-	if spec, _ := sink.Stream("Container4.IntegerEnum"); spec.Kind != connectors.KindInt {
+	if spec, _ := sink.Stream("Container4.IntegerEnum"); spec.Kind != point.KindInt {
 		t.Errorf("int16 property: %+v", spec)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // Decoding of type and container objects from a parsed body. Keywords
@@ -462,35 +462,35 @@ type valueError struct {
 
 // convertValue converts a JSON value to the stream kind of a property.
 // skip reports a null (no value at this index).
-func convertValue(d *jdoc, v int32, ps *propStream) (val connectors.Value, skip bool, verr *valueError) {
+func convertValue(d *jdoc, v int32, ps *propStream) (val point.Value, skip bool, verr *valueError) {
 	x := &d.vals[v]
 	if x.kind == jNull {
 		return val, true, nil
 	}
 	p := ps.prop
 	switch ps.spec.Kind {
-	case connectors.KindFloat:
+	case point.KindFloat:
 		switch x.kind {
 		case jNumber:
 			f, err := strconv.ParseFloat(x.s, 64)
 			if err != nil || math.IsInf(f, 0) {
 				return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
 			}
-			return connectors.Float(f), false, nil
+			return point.Float(f), false, nil
 		case jString:
 			switch x.s {
 			case "NaN", "Infinity", "-Infinity":
 				return val, false, &valueError{evRange, x.s + " is not stored (not a finite number)"}
 			}
 		}
-	case connectors.KindInt:
+	case point.KindInt:
 		if x.kind == jNumber {
 			rng := intRanges[p.Format]
 			if i, err := strconv.ParseInt(x.s, 10, 64); err == nil {
 				if float64(i) < rng[0] || float64(i) > rng[1] {
 					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
 				}
-				return connectors.Int(i), false, nil
+				return point.Int(i), false, nil
 			}
 			f, err := strconv.ParseFloat(x.s, 64)
 			if err != nil || f != math.Trunc(f) || f < rng[0] || f > rng[1] || f < math.MinInt64 || f >= math.MaxInt64 {
@@ -499,65 +499,65 @@ func convertValue(d *jdoc, v int32, ps *propStream) (val connectors.Value, skip 
 				}
 				return val, false, &valueError{evValue, fmt.Sprintf("%s is not an integer", x.s)}
 			}
-			return connectors.Int(int64(f)), false, nil
+			return point.Int(int64(f)), false, nil
 		}
-	case connectors.KindBool:
+	case point.KindBool:
 		if x.kind == jBool {
-			return connectors.Bool(x.b), false, nil
+			return point.Bool(x.b), false, nil
 		}
-	case connectors.KindString:
+	case point.KindString:
 		if ps.enum != nil {
 			return enumValueOf(x, ps.enum)
 		}
 		if x.kind == jString {
-			return connectors.String(x.s), false, nil
+			return point.String(x.s), false, nil
 		}
 	}
 	return val, false, &valueError{evValue, fmt.Sprintf("a %s is not a value of %s", x.kind, describeType(p))}
 }
 
-func enumValueOf(x *jval, enum []enumValue) (connectors.Value, bool, *valueError) {
+func enumValueOf(x *jval, enum []enumValue) (point.Value, bool, *valueError) {
 	switch x.kind {
 	case jString:
 		for _, e := range enum {
 			if strings.EqualFold(e.Name, x.s) {
-				return connectors.String(e.Name), false, nil
+				return point.String(e.Name), false, nil
 			}
 		}
-		return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("%q is not a member of the enum", x.s)}
+		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%q is not a member of the enum", x.s)}
 	case jNumber:
 		if n, err := strconv.ParseInt(x.s, 10, 64); err == nil {
 			for _, e := range enum {
 				if e.Value == n {
-					return connectors.String(e.Name), false, nil
+					return point.String(e.Name), false, nil
 				}
 			}
 		}
-		return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("%s is not a value of the enum", x.s)}
+		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%s is not a value of the enum", x.s)}
 	}
-	return connectors.Value{}, false, &valueError{evValue, fmt.Sprintf("a %s is not an enum value", x.kind)}
+	return point.Value{}, false, &valueError{evValue, fmt.Sprintf("a %s is not an enum value", x.kind)}
 }
 
 // qualityOf maps the value of an isquality property to a status code
-// (connectors.Quality): true/false are good/bad; 0 is good; 1-255 is an
+// (point.Quality): true/false are good/bad; 0 is good; 1-255 is an
 // OPC DA quality byte (192 and up good, 64-127 uncertain, else bad);
 // larger numbers are OPC UA status codes; text is good, ok, uncertain,
 // questionable, substituted or bad (any case), or a number as above;
 // anything else is bad. An enum value counts by its name.
-func qualityOf(d *jdoc, v int32, enum []enumValue) (connectors.Quality, bool) {
+func qualityOf(d *jdoc, v int32, enum []enumValue) (point.Quality, bool) {
 	x := &d.vals[v]
 	switch x.kind {
 	case jNull:
-		return connectors.QualityGood, true
+		return point.QualityGood, true
 	case jBool:
 		if x.b {
-			return connectors.QualityGood, true
+			return point.QualityGood, true
 		}
-		return connectors.QualityBad, true
+		return point.QualityBad, true
 	case jNumber:
 		n, err := strconv.ParseInt(x.s, 10, 64)
 		if err != nil {
-			return connectors.QualityBad, false
+			return point.QualityBad, false
 		}
 		if enum != nil {
 			for _, e := range enum {
@@ -570,44 +570,44 @@ func qualityOf(d *jdoc, v int32, enum []enumValue) (connectors.Quality, bool) {
 	case jString:
 		return qualityText(x.s), true
 	}
-	return connectors.QualityBad, false
+	return point.QualityBad, false
 }
 
-func qualityNumber(n int64) (connectors.Quality, bool) {
+func qualityNumber(n int64) (point.Quality, bool) {
 	switch {
 	case n == 0:
-		return connectors.QualityGood, true
+		return point.QualityGood, true
 	case n < 0 || n > math.MaxUint32:
-		return connectors.QualityBad, false
+		return point.QualityBad, false
 	case n <= 255:
 		switch {
 		case n&0xC0 == 0xC0:
-			return connectors.QualityGood, true
+			return point.QualityGood, true
 		case n&0xC0 == 0x40:
-			return connectors.QualityUncertain, true
+			return point.QualityUncertain, true
 		}
-		return connectors.QualityBad, true
+		return point.QualityBad, true
 	}
-	return connectors.Quality(n), true
+	return point.Quality(n), true
 }
 
-func qualityText(s string) connectors.Quality {
+func qualityText(s string) point.Quality {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "good", "ok":
-		return connectors.QualityGood
+		return point.QualityGood
 	case "uncertain", "questionable", "substituted":
-		return connectors.QualityUncertain
+		return point.QualityUncertain
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if q, ok := qualityNumber(n); ok {
 			return q
 		}
 	}
-	return connectors.QualityBad
+	return point.QualityBad
 }
 
 // worse returns the worse of two qualities by severity.
-func worse(a, b connectors.Quality) connectors.Quality {
+func worse(a, b point.Quality) point.Quality {
 	if b>>30 > a>>30 {
 		return b
 	}

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/configs"
-	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // PI Web API client: the few calls the reader makes and the JSON shapes
@@ -248,53 +248,53 @@ func failure(errs []string, we *webException, ex *itemError) string {
 }
 
 // pointKind maps a PI point type to a stream kind (0: unsupported).
-func pointKind(t string) connectors.Kind {
+func pointKind(t string) point.Kind {
 	switch strings.ToLower(t) {
 	case "float16", "float32", "float64":
-		return connectors.KindFloat
+		return point.KindFloat
 	case "int16", "int32":
-		return connectors.KindInt
+		return point.KindInt
 	case "digital", "string", "timestamp":
-		return connectors.KindString
+		return point.KindString
 	}
 	return 0
 }
 
 // attributeKind maps an AF attribute value type to a stream kind.
-func attributeKind(t string) connectors.Kind {
+func attributeKind(t string) point.Kind {
 	switch strings.ToLower(t) {
 	case "double", "single", "float":
-		return connectors.KindFloat
+		return point.KindFloat
 	case "byte", "sbyte", "int16", "int32", "int64", "uint16", "uint32":
-		return connectors.KindInt
+		return point.KindInt
 	case "boolean":
-		return connectors.KindBool
+		return point.KindBool
 	case "string", "guid", "datetime", "enumerationvalue":
-		return connectors.KindString
+		return point.KindString
 	case "", "anything", "uint64":
-		return connectors.KindFloat // converted per value; what does not convert is dropped
+		return point.KindFloat // converted per value; what does not convert is dropped
 	}
 	return 0 // arrays, blobs, unsupported
 }
 
 // OPC UA's Uncertain_SubstituteValue: PI's "Substituted" (an edited value).
-const qualitySubstituted connectors.Quality = 0x40910000
+const qualitySubstituted point.Quality = 0x40910000
 
 // decodeValue converts a timed value to a value of kind k and a quality.
 // ok is false for a value that cannot be stored (dropped and counted):
 // a good value of another type, null, an array.
-func decodeValue(tv *timedValue, k connectors.Kind) (v connectors.Value, q connectors.Quality, ok bool) {
+func decodeValue(tv *timedValue, k point.Kind) (v point.Value, q point.Quality, ok bool) {
 	good := tv.Good == nil || *tv.Good
 	switch {
 	case !good:
-		q = connectors.QualityBad
+		q = point.QualityBad
 	case tv.Questionable:
-		q = connectors.QualityUncertain
+		q = point.QualityUncertain
 	case tv.Substituted:
 		q = qualitySubstituted
 	}
 	raw := bytes.TrimSpace(tv.Value)
-	var got connectors.Value
+	var got point.Value
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return v, q, false
@@ -311,30 +311,30 @@ func decodeValue(tv *timedValue, k connectors.Kind) (v connectors.Value, q conne
 			return v, q, false
 		}
 		if len(st.Errors) > 0 {
-			return badValue(k, strings.Join(st.Errors, "; ")), connectors.QualityBad, true
+			return badValue(k, strings.Join(st.Errors, "; ")), point.QualityBad, true
 		}
-		if k == connectors.KindString {
+		if k == point.KindString {
 			if st.IsSystem && good {
-				q = connectors.QualityBad // a system state ("I/O Timeout") is no measurement
+				q = point.QualityBad // a system state ("I/O Timeout") is no measurement
 			}
-			return connectors.String(st.Name), q, true
+			return point.String(st.Name), q, true
 		}
 		if st.IsSystem || !good {
-			return badValue(k, st.Name), connectors.QualityBad, true
+			return badValue(k, st.Name), point.QualityBad, true
 		}
 		var n float64
 		if json.Unmarshal(st.Value, &n) != nil {
 			return v, q, false
 		}
-		got = connectors.Float(n)
+		got = point.Float(n)
 	case raw[0] == '"':
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return v, q, false
 		}
-		got = connectors.String(s)
+		got = point.String(s)
 	case raw[0] == 't' || raw[0] == 'f':
-		got = connectors.Bool(raw[0] == 't')
+		got = point.Bool(raw[0] == 't')
 	case raw[0] == '[':
 		return v, q, false
 	default:
@@ -342,18 +342,18 @@ func decodeValue(tv *timedValue, k connectors.Kind) (v connectors.Value, q conne
 		if json.Unmarshal(raw, &n) != nil {
 			return v, q, false
 		}
-		if i, err := n.Int64(); err == nil && k == connectors.KindInt {
-			got = connectors.Int(i)
+		if i, err := n.Int64(); err == nil && k == point.KindInt {
+			got = point.Int(i)
 		} else if f, err := n.Float64(); err == nil {
-			got = connectors.Float(f)
+			got = point.Float(f)
 		} else {
 			return v, q, false
 		}
 	}
 	cv, err := got.Convert(k)
-	if err != nil || cv.Kind == connectors.KindFloat && (math.IsNaN(cv.F) || math.IsInf(cv.F, 0)) {
+	if err != nil || cv.Kind == point.KindFloat && (math.IsNaN(cv.F) || math.IsInf(cv.F, 0)) {
 		if !good {
-			return badValue(k, got.Text()), connectors.QualityBad, true
+			return badValue(k, got.Text()), point.QualityBad, true
 		}
 		return v, q, false
 	}
@@ -362,11 +362,11 @@ func decodeValue(tv *timedValue, k connectors.Kind) (v connectors.Value, q conne
 
 // badValue stands for a bad value in a stream of kind k: the state's text
 // in a string stream, else zero (bad points are left out of summaries).
-func badValue(k connectors.Kind, text string) connectors.Value {
-	if k == connectors.KindString {
-		return connectors.String(text)
+func badValue(k point.Kind, text string) point.Value {
+	if k == point.KindString {
+		return point.String(text)
 	}
-	return connectors.Value{Kind: k}
+	return point.Value{Kind: k}
 }
 
 var errNoTimestamp = errors.New("no timestamp")

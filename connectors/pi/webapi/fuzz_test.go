@@ -11,16 +11,17 @@ import (
 	"testing"
 
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/point"
 )
 
-var fuzzKinds = []connectors.Kind{connectors.KindFloat, connectors.KindInt, connectors.KindBool, connectors.KindString}
+var fuzzKinds = []point.Kind{point.KindFloat, point.KindInt, point.KindBool, point.KindString}
 
-func checkDecoded(t *testing.T, pts []connectors.Point, k connectors.Kind) {
+func checkDecoded(t *testing.T, pts []point.Point, k point.Kind) {
 	for _, p := range pts {
 		if p.Value.Kind != k {
 			t.Fatalf("point of kind %v in a %v stream", p.Value.Kind, k)
 		}
-		if k == connectors.KindFloat && (math.IsNaN(p.Value.F) || math.IsInf(p.Value.F, 0)) {
+		if k == point.KindFloat && (math.IsNaN(p.Value.F) || math.IsInf(p.Value.F, 0)) {
 			t.Fatalf("non-finite float %v", p.Value.F)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
+	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
@@ -81,9 +82,9 @@ type webMetrics struct {
 // piStream is the reader's state of one configured path.
 type piStream struct {
 	path  piPath
-	spec  connectors.StreamSpec
+	spec  point.StreamSpec
 	webID string
-	kind  connectors.Kind // the stream's kind in the store
+	kind  point.Kind // the stream's kind in the store
 
 	// last is the timestamp up to which the stream is read and stored
 	// (ns); values at or before it are not written again by history
@@ -234,7 +235,7 @@ func (s *Source) resolve(ctx context.Context, c *webClient, sink connectors.Sink
 		q := url.Values{"path": {st.path.raw}}
 		var (
 			webID, typ, unit, desc string
-			kind                   connectors.Kind
+			kind                   point.Kind
 			fail                   string
 		)
 		var err error
@@ -273,10 +274,10 @@ func (s *Source) resolve(ctx context.Context, c *webClient, sink connectors.Sink
 			s.env.Logger.Error("PI path has a value type that is not read", "path", st.path.raw, "type", typ)
 			continue
 		}
-		st.spec = connectors.StreamSpec{Name: st.spec.Name, Description: desc, Unit: unit, Kind: kind,
+		st.spec = point.StreamSpec{Name: st.spec.Name, Description: desc, Unit: unit, Kind: kind,
 			Source: s.env.Name + ":" + st.path.raw}
 		if err := sink.EnsureStream(ctx, st.spec); err != nil {
-			var se *connectors.StreamError
+			var se *point.StreamError
 			switch {
 			case errors.As(err, &se) && se.Kind.Valid():
 				kind = se.Kind
@@ -448,7 +449,7 @@ func (s *Source) recorded(ctx context.Context, c *webClient, sink connectors.Sin
 		if f := failure(resp.Errors, resp.WebException, nil); f != "" {
 			return fmt.Errorf("reading recorded values: %s", f)
 		}
-		var batch []connectors.Point
+		var batch []point.Point
 		for i, st := range active {
 			it := findRecorded(resp.Items, i, st)
 			if it == nil || failure(it.Errors, it.WebException, it.Exception) != "" {
@@ -506,7 +507,7 @@ func findRecorded(items []recordedItem, i int, st *piStream) *recordedItem {
 // before the stream's last stored time are skipped. complete is false when
 // a value carries Errors (PI's mark of a failure while it wrote the
 // answer); the values after it are not used.
-func (s *Source) decode(values []timedValue, st *piStream, batch []connectors.Point, history bool) (_ []connectors.Point, lastTS int64, complete bool) {
+func (s *Source) decode(values []timedValue, st *piStream, batch []point.Point, history bool) (_ []point.Point, lastTS int64, complete bool) {
 	for k := range values {
 		tv := &values[k]
 		if len(tv.Errors) > 0 {
@@ -534,7 +535,7 @@ func (s *Source) decode(values []timedValue, st *piStream, batch []connectors.Po
 			s.m.dropped.WithLabelValues("bad_value").Inc()
 			continue
 		}
-		batch = append(batch, connectors.Point{Stream: st.spec.Name, Time: t, Value: v, Quality: q})
+		batch = append(batch, point.Point{Stream: st.spec.Name, Time: t, Value: v, Quality: q})
 	}
 	return batch, lastTS, true
 }
@@ -571,7 +572,7 @@ func (s *Source) poll(ctx context.Context, c *webClient, sink connectors.Sink, s
 		if f := failure(resp.Errors, resp.WebException, nil); f != "" {
 			return fmt.Errorf("retrieving updates: %s", f)
 		}
-		var batch []connectors.Point
+		var batch []point.Point
 		for i, st := range group {
 			it := findUpdate(resp.Items, i, st, false)
 			if it == nil || failure(it.Errors, it.WebException, it.Exception) != "" || strings.EqualFold(it.Status, "Failed") {
@@ -604,7 +605,7 @@ func (s *Source) poll(ctx context.Context, c *webClient, sink connectors.Sink, s
 
 // write stores a batch in chunks of batch_size and records, after each,
 // the last stored time of its streams.
-func (s *Source) write(ctx context.Context, sink connectors.Sink, batch []connectors.Point) error {
+func (s *Source) write(ctx context.Context, sink connectors.Sink, batch []point.Point) error {
 	for len(batch) > 0 {
 		n := min(len(batch), s.cfg.BatchSize)
 		chunk := batch[:n]
@@ -622,7 +623,7 @@ func (s *Source) write(ctx context.Context, sink connectors.Sink, batch []connec
 }
 
 // advance raises the streams' last stored times and saves them.
-func (s *Source) advance(chunk []connectors.Point) {
+func (s *Source) advance(chunk []point.Point) {
 	for _, p := range chunk {
 		st := s.byName[p.Stream]
 		if st != nil && (!st.hasLast || p.Time > st.last) {

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
+	"github.com/sluice-edge/sluice/connectors/point"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -577,8 +578,8 @@ func TestWebAPIBackfillAndFollow(t *testing.T) {
 	fx.waitAll(t, sink)
 
 	// Kinds, units, quality and digital states as mapped.
-	for name, kind := range map[string]connectors.Kind{"PISRV/Boiler.Temp": connectors.KindFloat, "PISRV/Valve.State": connectors.KindString,
-		"PISRV/Batch.Count": connectors.KindInt, "Plant/Boiler/Pump1/Speed": connectors.KindFloat} {
+	for name, kind := range map[string]point.Kind{"PISRV/Boiler.Temp": point.KindFloat, "PISRV/Valve.State": point.KindString,
+		"PISRV/Batch.Count": point.KindInt, "Plant/Boiler/Pump1/Speed": point.KindFloat} {
 		if spec, ok := sink.Stream(name); !ok || spec.Kind != kind {
 			t.Errorf("%s: %+v", name, spec)
 		}
@@ -588,12 +589,12 @@ func TestWebAPIBackfillAndFollow(t *testing.T) {
 	}
 	temps := sink.Points("PISRV/Boiler.Temp")
 	for i, p := range temps {
-		want := connectors.QualityGood
+		want := point.QualityGood
 		switch i % 97 {
 		case 13:
-			want = connectors.QualityBad
+			want = point.QualityBad
 		case 14:
-			want = connectors.QualityUncertain
+			want = point.QualityUncertain
 		case 15:
 			want = qualitySubstituted
 		}
@@ -811,27 +812,27 @@ func TestDecodeValue(t *testing.T) {
 	yes, no := true, false
 	for _, tc := range []struct {
 		tv   timedValue
-		kind connectors.Kind
+		kind point.Kind
 		want string
-		q    connectors.Quality
+		q    point.Quality
 		ok   bool
 	}{
-		{timedValue{Value: json.RawMessage(`12.5`), Good: &yes}, connectors.KindFloat, "12.5", 0, true},
-		{timedValue{Value: json.RawMessage(`12`), Good: &yes}, connectors.KindInt, "12", 0, true},
-		{timedValue{Value: json.RawMessage(`12.5`), Good: &yes}, connectors.KindInt, "", 0, false},
-		{timedValue{Value: json.RawMessage(`{"Name": "Open", "Value": 1, "IsSystem": false}`), Good: &yes}, connectors.KindString, "Open", 0, true},
-		{timedValue{Value: json.RawMessage(`{"Name": "Pt Created", "Value": 253, "IsSystem": true}`), Good: &no}, connectors.KindFloat, "0", connectors.QualityBad, true},
-		{timedValue{Value: json.RawMessage(`{"Name": "Shutdown", "Value": 254, "IsSystem": true}`), Good: &no}, connectors.KindString, "Shutdown", connectors.QualityBad, true},
-		{timedValue{Value: json.RawMessage(`{"Errors": ["Unit of measure conversion failed."]}`), Good: &no}, connectors.KindFloat, "0", connectors.QualityBad, true},
-		{timedValue{Value: json.RawMessage(`{"Name": "Running", "Value": 3, "IsSystem": false}`), Good: &yes}, connectors.KindInt, "3", 0, true},
-		{timedValue{Value: json.RawMessage(`"abc"`), Good: &yes}, connectors.KindFloat, "", 0, false},
-		{timedValue{Value: json.RawMessage(`"2026-11-23T10:00:00Z"`), Good: &yes}, connectors.KindString, "2026-11-23T10:00:00Z", 0, true},
-		{timedValue{Value: json.RawMessage(`true`), Good: &yes}, connectors.KindBool, "true", 0, true},
-		{timedValue{Value: json.RawMessage(`null`), Good: &yes}, connectors.KindFloat, "", 0, false},
-		{timedValue{Value: json.RawMessage(`[1, 2]`), Good: &yes}, connectors.KindFloat, "", 0, false},
-		{timedValue{Value: json.RawMessage(`1e400`), Good: &yes}, connectors.KindFloat, "", 0, false},
-		{timedValue{Value: json.RawMessage(`5`), Questionable: true}, connectors.KindFloat, "5", connectors.QualityUncertain, true},
-		{timedValue{Value: json.RawMessage(`5`), Good: &yes, Substituted: true}, connectors.KindFloat, "5", qualitySubstituted, true},
+		{timedValue{Value: json.RawMessage(`12.5`), Good: &yes}, point.KindFloat, "12.5", 0, true},
+		{timedValue{Value: json.RawMessage(`12`), Good: &yes}, point.KindInt, "12", 0, true},
+		{timedValue{Value: json.RawMessage(`12.5`), Good: &yes}, point.KindInt, "", 0, false},
+		{timedValue{Value: json.RawMessage(`{"Name": "Open", "Value": 1, "IsSystem": false}`), Good: &yes}, point.KindString, "Open", 0, true},
+		{timedValue{Value: json.RawMessage(`{"Name": "Pt Created", "Value": 253, "IsSystem": true}`), Good: &no}, point.KindFloat, "0", point.QualityBad, true},
+		{timedValue{Value: json.RawMessage(`{"Name": "Shutdown", "Value": 254, "IsSystem": true}`), Good: &no}, point.KindString, "Shutdown", point.QualityBad, true},
+		{timedValue{Value: json.RawMessage(`{"Errors": ["Unit of measure conversion failed."]}`), Good: &no}, point.KindFloat, "0", point.QualityBad, true},
+		{timedValue{Value: json.RawMessage(`{"Name": "Running", "Value": 3, "IsSystem": false}`), Good: &yes}, point.KindInt, "3", 0, true},
+		{timedValue{Value: json.RawMessage(`"abc"`), Good: &yes}, point.KindFloat, "", 0, false},
+		{timedValue{Value: json.RawMessage(`"2026-11-23T10:00:00Z"`), Good: &yes}, point.KindString, "2026-11-23T10:00:00Z", 0, true},
+		{timedValue{Value: json.RawMessage(`true`), Good: &yes}, point.KindBool, "true", 0, true},
+		{timedValue{Value: json.RawMessage(`null`), Good: &yes}, point.KindFloat, "", 0, false},
+		{timedValue{Value: json.RawMessage(`[1, 2]`), Good: &yes}, point.KindFloat, "", 0, false},
+		{timedValue{Value: json.RawMessage(`1e400`), Good: &yes}, point.KindFloat, "", 0, false},
+		{timedValue{Value: json.RawMessage(`5`), Questionable: true}, point.KindFloat, "5", point.QualityUncertain, true},
+		{timedValue{Value: json.RawMessage(`5`), Good: &yes, Substituted: true}, point.KindFloat, "5", qualitySubstituted, true},
 	} {
 		v, q, ok := decodeValue(&tc.tv, tc.kind)
 		if ok != tc.ok || ok && (v.Text() != tc.want || q != tc.q || v.Kind != tc.kind) {

@@ -1,9 +1,11 @@
-// Package connectors is the contract between data sources and the agent:
-// the point and stream types every source produces, the Sink it writes to,
-// the Source interface it implements, and the registry that maps a config
-// `type:` to a constructor. It imports nothing else of Sluice, so the store,
-// the agent and every connector can share these types.
-package connectors
+// Package point is the data model every layer shares: a stream's value
+// kind, a point's value and quality, a stream's spec and labels. It
+// imports nothing else of Sluice, so the store, the sources, federation
+// and the API agree on one vocabulary without importing each other. It
+// lives under connectors/ because sources are where points are born and
+// the top level is fixed; connectors itself (the Source interface, the
+// registry) is not imported by the store.
+package point
 
 import (
 	"fmt"
@@ -215,4 +217,23 @@ type StreamSpec struct {
 	// stream merges them into the stored ones (MergeLabels) and writes
 	// only when that changes something. Nil: none.
 	Labels map[string]string
+}
+
+// StreamError is what EnsureStream returns, possibly wrapped, when
+// retrying cannot help. If Kind is valid, the stream exists with that kind:
+// the source converts its points to it (Value.Convert) and drops, counting
+// them, those that do not convert. If Kind is 0, the sink refuses the stream
+// (an unacceptable name, say) and the source drops its points and counts
+// them. Sources test for it with errors.As.
+type StreamError struct {
+	Stream string
+	Kind   Kind   // the existing stream's kind, or 0 when the stream is refused
+	Reason string // why, for logs
+}
+
+func (e *StreamError) Error() string {
+	if e.Kind.Valid() {
+		return fmt.Sprintf("stream %q exists with kind %s: %s", e.Stream, e.Kind, e.Reason)
+	}
+	return fmt.Sprintf("stream %q refused: %s", e.Stream, e.Reason)
 }
