@@ -250,6 +250,7 @@ func (a *Agent) start(ctx context.Context) error {
 		MetricsAuth:  metricsAuth,
 		Ready:        a.readyErr,
 		Status:       a.status,
+		Audit:        a.auditAction,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		MaxInFlight:  cfg.API.MaxInflight,
 	})
@@ -271,7 +272,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := fed.Start(ctx); err != nil {
 		return err
 	}
-	dir.Mount(a.api)
+	dir.Mount(a.api.Mount)
 	a.api.MountFederation(fed, caller)
 	if err := a.mountViews(dir); err != nil {
 		return err
@@ -283,8 +284,11 @@ func (a *Agent) start(ctx context.Context) error {
 		Caller: func(r *http.Request) (promapi.Caller, bool) {
 			acc, ok := users.Authorized(r)
 			return promapi.Caller{User: acc.Principal.User, Roles: acc.Principal.RoleSet}, ok
-		}}).Mount(a.api.HandleAuthenticated)
+		}}).Mount(a.api.Mount)
 	a.api.Handle("/", console.Handler())
+	if missing := a.api.Unmounted(); len(missing) > 0 {
+		return fmt.Errorf("api: route registry rows without a handler: %s", strings.Join(missing, ", "))
+	}
 
 	// 4. Sources, last: everything they write to is up. Sources that
 	// serve HTTP (OMF) get their paths on the API mux.
@@ -294,7 +298,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 
 	a.http = &http.Server{
-		Handler:           promapi.Front(users.Middleware(dir, a.auditActions(a.api.Handler()), a.resolveCommunity)),
+		Handler:           promapi.Front(users.Middleware(dir, a.api.Handler(), a.resolveCommunity)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -334,7 +338,7 @@ func (a *Agent) mountViews(dir *users.Directory) error {
 				a.log.Error("audit append failed", "err", err)
 			}
 		}}
-	h.Mount(a.api.HandleAuthenticated)
+	h.Mount(a.api.Mount)
 	return nil
 }
 

@@ -65,57 +65,22 @@ func (a *Agent) auditEvent(ctx context.Context, e federation.AuditEvent) {
 	}
 }
 
-// auditActions records every API request that changes state: who, which
-// route, what, and the status it got. Reads of local data are not logged
-// (they are the tenant's own); partner reads are, by federation.
-func (a *Agent) auditActions(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, "/api/") ||
-			strings.HasSuffix(r.URL.Path, "/data") && r.Method == http.MethodPost {
-			// Data writes are ingest, counted by metrics, not actions.
-			next.ServeHTTP(w, r)
-			return
-		}
-		rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		outcome := "ok"
-		if rec.code >= 400 {
-			outcome = "error"
-		}
-		if rec.code == http.StatusUnauthorized || rec.code == http.StatusForbidden {
-			outcome = "denied"
-		}
-		e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
-			Reason: strconv.Itoa(rec.code), Detail: r.Method + " " + r.URL.Path}
-		if err := a.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
-			a.log.Error("audit append failed", "err", err)
-		}
-	})
-}
-
-type codeRecorder struct {
-	http.ResponseWriter
-	code  int
-	wrote bool
-}
-
-func (c *codeRecorder) WriteHeader(code int) {
-	if !c.wrote {
-		c.code, c.wrote = code, true
+// auditAction records a call of an audited route (users.Route.Audited):
+// who, which route, what, and the status it got. Reads of local data are
+// not logged (they are the tenant's own); partner reads are, by
+// federation.
+func (a *Agent) auditAction(r *http.Request, _ users.Route, code int) {
+	outcome := "ok"
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		outcome = "denied"
+	case code >= 400:
+		outcome = "error"
 	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *codeRecorder) Write(b []byte) (int, error) {
-	c.wrote = true
-	return c.ResponseWriter.Write(b)
-}
-
-func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-func (c *codeRecorder) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+	e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
+		Reason: strconv.Itoa(code), Detail: r.Method + " " + r.URL.Path}
+	if err := a.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
+		a.log.Error("audit append failed", "err", err)
 	}
 }
 
@@ -123,7 +88,7 @@ func (c *codeRecorder) Flush() {
 // the summary report and a live tail.
 func (a *Agent) mountAudit() {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
-		a.api.HandleAuthenticated(pattern, "audit", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.api.Mount(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := f(w, r); err != nil {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusBadRequest)

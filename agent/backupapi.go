@@ -23,7 +23,7 @@ const BackupTrailer = "Sluice-Backup-Error"
 // (agent/users/authz.go), and every backup is audited before it starts,
 // so the archive records its own taking.
 func (a *Agent) mountBackup() {
-	a.api.HandleAuthenticated("GET /api/v1/backup", "backup", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.api.Mount("GET /api/v1/backup", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gz := r.URL.Query().Get("compress") == "gzip"
 		who := actor(r.Context())
 		if err := a.audit.Append(context.WithoutCancel(r.Context()), audit.Entry{Kind: audit.KindAdmin, Actor: who,

@@ -1,29 +1,74 @@
 package agent
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-edge/sluice/agent/users"
 )
 
-// TestEveryRouteHasARule: the users middleware closes any /api route
-// without a rule in its table (404), so every route the API serves
-// (federation's included) must have one, with the same pattern.
-func TestEveryRouteHasARule(t *testing.T) {
-	a, _ := startTestAgent(t, "routes")
-	patterns := a.api.Routes()
-	if len(patterns) < 30 {
-		t.Fatalf("only %d routes found", len(patterns))
+// TestEveryRowIsMounted: a started agent has a handler on every row of
+// the route registry (it refuses to serve otherwise), and a request to a
+// row reaches that row's handler, measured under the row's name.
+func TestEveryRowIsMounted(t *testing.T) {
+	a, base := startTestAgent(t, "routes")
+	if m := a.api.Unmounted(); len(m) > 0 {
+		t.Fatalf("rows without a handler: %v", m)
 	}
-	for _, p := range patterns {
-		if !strings.Contains(p, " /api/") {
+	if n := len(users.Routes()); n < 60 {
+		t.Fatalf("only %d rows in the registry", n)
+	}
+	for _, rt := range users.Routes() {
+		if !strings.HasPrefix(rt.Pattern, "GET ") || strings.Contains(rt.Pattern, "/tail") {
+			continue // only reads: nothing here may change the agent
+		}
+		path := strings.NewReplacer("{$}", "", "{", "", "}", "").Replace(strings.TrimPrefix(rt.Pattern, "GET "))
+		before := routeRequests(t, a, rt.Name)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base.Base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+base.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		// The count is taken as the handler returns, which may be just
+		// after the client has the last byte.
+		after := routeRequests(t, a, rt.Name)
+		for deadline := time.Now().Add(5 * time.Second); after == before && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+			after = routeRequests(t, a, rt.Name)
+		}
+		if after != before+1 {
+			t.Errorf("GET %s: route %q counted %v requests, want %v", path, rt.Name, after, before+1)
+		}
+	}
+}
+
+// routeRequests sums sluice_http_requests_total of one route label.
+func routeRequests(t *testing.T, a *Agent, route string) float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_http_requests_total" {
 			continue
 		}
-		if _, ok := users.Lookup(p); !ok {
-			t.Errorf("route %q has no rule in the users' route table", p)
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == route {
+					n += m.GetCounter().GetValue()
+				}
+			}
 		}
 	}
+	return n
 }
 
 // TestCookieSuffix: two agents on one host (two data dirs) get session

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
@@ -63,6 +64,10 @@ type Options struct {
 	Ready func() error
 	// Status adds agent-level fields to GET /api/v1/status.
 	Status func() map[string]any
+	// Audit, when set, is told of every call of an audited route
+	// (users.Route.Audited) once its handler is done, with the status it
+	// answered.
+	Audit func(r *http.Request, rt users.Route, code int)
 
 	MaxBodyBytes int64 // request bodies above this get 413; default 32 MiB
 	MaxInFlight  int   // concurrent writes above this get 429; default 64
@@ -73,7 +78,7 @@ type Options struct {
 type Server struct {
 	opts     Options
 	mux      *http.ServeMux
-	patterns []string
+	mounted  map[string]bool // registry patterns with a handler
 	log      *slog.Logger
 	inflight chan struct{}
 	requests *prometheus.CounterVec
@@ -101,6 +106,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		mux:      http.NewServeMux(),
+		mounted:  map[string]bool{},
 		log:      opts.Logger,
 		inflight: make(chan struct{}, opts.MaxInFlight),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -124,17 +130,33 @@ func New(opts Options) *Server {
 // Handler is the root handler of the API.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Handle mounts another component's handler (OMF ingress, the console)
-// on the same mux. It does not add authentication.
+// Handle mounts a handler outside the route registry (OMF ingress, the
+// console): no authentication, no metrics. Paths under /api/ are the
+// registry's: use Mount.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// HandleAuthenticated mounts another component's handler (audit, views,
-// Grafana's reads) behind the API's authentication and metrics.
-func (s *Server) HandleAuthenticated(pattern, route string, h http.Handler) {
-	s.route(pattern, route, func(w http.ResponseWriter, r *http.Request) error {
+// Mount attaches another component's handler (users, audit, views,
+// Grafana's reads) to its row of the route registry (users.Lookup),
+// behind the API's authentication, metrics and audit. A pattern with no
+// row is a programming error: Mount panics, so it fails in every test.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.route(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		h.ServeHTTP(w, r)
 		return nil
 	})
+}
+
+// Unmounted returns the registry's rows that have no handler yet. The
+// agent serves only when there are none, so no row is ever answered by
+// the catch-all 404 of a half-built mux.
+func (s *Server) Unmounted() []string {
+	var out []string
+	for _, rt := range users.Routes() {
+		if !s.mounted[rt.Pattern] {
+			out = append(out, rt.Pattern)
+		}
+	}
+	return out
 }
 
 func (s *Server) routes() {
@@ -151,30 +173,32 @@ func (s *Server) routes() {
 	if s.opts.Gatherer != nil {
 		s.mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
 	}
-	s.route("GET /api/v1/status", "status", s.status)
-	s.route("GET /api/v1/streams", "streams_list", s.listStreams)
-	s.route("POST /api/v1/streams", "streams_create", s.createStream)
-	s.route("GET /api/v1/streams/{name}", "streams_get", s.getStream)
-	s.route("DELETE /api/v1/streams/{name}", "streams_delete", s.deleteStream)
-	s.route("POST /api/v1/streams/{name}/data", "write", s.limited(s.writeStream))
-	s.route("POST /api/v1/data", "write_bulk", s.limited(s.writeBulk))
-	s.route("GET /api/v1/streams/{name}/data", "read_window", s.readLocal(policy.ReadWindow))
-	s.route("GET /api/v1/streams/{name}/latest", "read_latest", s.readLocal(policy.ReadLatest))
-	s.route("GET /api/v1/streams/{name}/interpolated", "read_interpolated", s.readLocal(policy.ReadInterpolated))
-	s.route("GET /api/v1/streams/{name}/summaries", "read_summaries", s.readLocal(policy.ReadSummaries))
+	s.route("GET /api/v1/status", s.status)
+	s.route("GET /api/v1/streams", s.listStreams)
+	s.route("POST /api/v1/streams", s.createStream)
+	s.route("GET /api/v1/streams/{name}", s.getStream)
+	s.route("DELETE /api/v1/streams/{name}", s.deleteStream)
+	s.route("POST /api/v1/streams/{name}/data", s.limited(s.writeStream))
+	s.route("POST /api/v1/data", s.limited(s.writeBulk))
+	s.route("GET /api/v1/streams/{name}/data", s.readLocal(policy.ReadWindow))
+	s.route("GET /api/v1/streams/{name}/latest", s.readLocal(policy.ReadLatest))
+	s.route("GET /api/v1/streams/{name}/interpolated", s.readLocal(policy.ReadInterpolated))
+	s.route("GET /api/v1/streams/{name}/summaries", s.readLocal(policy.ReadSummaries))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+
 			" (stream names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", nil)
 	})
 }
 
-// Routes lists the patterns of the authenticated routes, so the agent can
-// check that every one has a rule in the users' route table.
-func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
-
-// route mounts an authenticated, measured handler.
-func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.Request) error) {
-	s.patterns = append(s.patterns, pattern)
+// route mounts h at its registry row: authenticated (but for public
+// rows), measured under the row's name, and audited when the row says so.
+func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	rt, ok := users.Lookup(pattern)
+	if !ok {
+		panic("api: " + pattern + " has no row in the route registry (agent/users/authz.go)")
+	}
+	s.mounted[pattern] = true
+	name := rt.Name
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
@@ -182,12 +206,17 @@ func (s *Server) route(pattern, name string, h func(http.ResponseWriter, *http.R
 			s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
 			s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		}()
-		if !s.authorized(r) {
+		if rt.Scope != users.ScopePublic && !s.authorized(r) {
 			s.rejected.WithLabelValues(name, "unauthorized").Inc()
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 			writeError(rec, http.StatusUnauthorized, "missing or wrong token (send Authorization: Bearer <token>)", nil)
-		} else if err := h(rec, r); err != nil {
+			return
+		}
+		if err := h(rec, r); err != nil {
 			s.fail(rec, name, err)
+		}
+		if s.opts.Audit != nil && rt.Audited() {
+			s.opts.Audit(r, rt, rec.code)
 		}
 	})
 }

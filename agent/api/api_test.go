@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -459,4 +460,25 @@ func FuzzParseTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ParseTime(s, testNow) // must not panic
 	})
+}
+
+// TestRegistryMount: a handler can be mounted only at a row of the route
+// registry, and Unmounted names the rows still without one, which the
+// agent refuses to serve with.
+func TestRegistryMount(t *testing.T) {
+	s := New(Options{})
+	missing := s.Unmounted()
+	if !slices.Contains(missing, "GET /api/v1/views") || slices.Contains(missing, "GET /api/v1/streams") {
+		t.Fatalf("unmounted rows of a bare server: %v", missing)
+	}
+	s.Mount("GET /api/v1/views", http.NotFoundHandler())
+	if slices.Contains(s.Unmounted(), "GET /api/v1/views") {
+		t.Fatal("GET /api/v1/views still unmounted after Mount")
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "GET /api/v1/nowhere") {
+			t.Fatalf("Mount of a pattern without a row: recovered %v, want a panic naming it", r)
+		}
+	}()
+	s.Mount("GET /api/v1/nowhere", http.NotFoundHandler())
 }

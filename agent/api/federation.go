@@ -32,39 +32,39 @@ type fedRoutes struct {
 func (s *Server) MountFederation(n *federation.Node, caller Caller) {
 	f := fedRoutes{s: s, n: n, caller: caller}
 	for _, rt := range []struct {
-		pattern, name string
-		h             func(http.ResponseWriter, *http.Request) error
+		pattern string
+		h       func(http.ResponseWriter, *http.Request) error
 	}{
-		{"GET /api/v1/tenant", "tenant", f.tenant},
-		{"GET /api/v1/communities", "communities_list", f.listCommunities},
-		{"POST /api/v1/communities", "community_create", f.createCommunity},
-		{"GET /api/v1/communities/{c}", "community_show", f.showCommunity},
-		{"DELETE /api/v1/communities/{c}", "community_delete", f.deleteCommunity},
-		{"POST /api/v1/communities/{c}/invitations", "invite", f.invite},
-		{"GET /api/v1/communities/{c}/invitations", "invitations_list", f.listInvitations},
-		{"DELETE /api/v1/communities/{c}/invitations/{id}", "invitation_revoke", f.revokeInvitation},
-		{"GET /api/v1/communities/{c}/members", "members_list", f.listMembers},
-		{"POST /api/v1/communities/{c}/members/{tenant}/confirm", "member_confirm", f.confirm},
-		{"DELETE /api/v1/communities/{c}/members/{tenant}", "member_remove", f.remove},
-		{"POST /api/v1/communities/{c}/leave", "community_leave", f.leave},
-		{"POST /api/v1/communities/{c}/pause", "sharing_pause", f.pause},
-		{"POST /api/v1/communities/{c}/resume", "sharing_resume", f.resume},
-		{"POST /api/v1/communities/{c}/shares", "share", f.share},
-		{"DELETE /api/v1/communities/{c}/shares/{stream}", "unshare", f.unshare},
-		{"GET /api/v1/communities/{c}/catalog", "catalog", f.catalog},
-		{"GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", "partner_read", f.read(true)},
-		{"POST /api/v1/invitations/accept", "invitation_accept", f.acceptInvitation},
-		{"POST /api/v1/invitations/decline", "invitation_decline", f.declineInvitation},
-		{"GET /api/v1/connections", "connections_list", f.listConnections},
-		{"POST /api/v1/connections", "connection_request", f.requestConnection},
-		{"POST /api/v1/connections/{tenant}/review", "connection_review", f.reviewConnection},
-		{"POST /api/v1/connections/{tenant}/cancel", "connection_cancel", f.cancelConnection},
-		{"POST /api/v1/connections/{tenant}/shares", "connection_share", f.shareConnection},
-		{"DELETE /api/v1/connections/{tenant}/shares/{stream}", "connection_unshare", f.unshareConnection},
-		{"GET /api/v1/connections/{tenant}/catalog", "connection_catalog", f.connectionCatalog},
-		{"GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", "connection_read", f.read(false)},
+		{"GET /api/v1/tenant", f.tenant},
+		{"GET /api/v1/communities", f.listCommunities},
+		{"POST /api/v1/communities", f.createCommunity},
+		{"GET /api/v1/communities/{c}", f.showCommunity},
+		{"DELETE /api/v1/communities/{c}", f.deleteCommunity},
+		{"POST /api/v1/communities/{c}/invitations", f.invite},
+		{"GET /api/v1/communities/{c}/invitations", f.listInvitations},
+		{"DELETE /api/v1/communities/{c}/invitations/{id}", f.revokeInvitation},
+		{"GET /api/v1/communities/{c}/members", f.listMembers},
+		{"POST /api/v1/communities/{c}/members/{tenant}/confirm", f.confirm},
+		{"DELETE /api/v1/communities/{c}/members/{tenant}", f.remove},
+		{"POST /api/v1/communities/{c}/leave", f.leave},
+		{"POST /api/v1/communities/{c}/pause", f.pause},
+		{"POST /api/v1/communities/{c}/resume", f.resume},
+		{"POST /api/v1/communities/{c}/shares", f.share},
+		{"DELETE /api/v1/communities/{c}/shares/{stream}", f.unshare},
+		{"GET /api/v1/communities/{c}/catalog", f.catalog},
+		{"GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", f.read(true)},
+		{"POST /api/v1/invitations/accept", f.acceptInvitation},
+		{"POST /api/v1/invitations/decline", f.declineInvitation},
+		{"GET /api/v1/connections", f.listConnections},
+		{"POST /api/v1/connections", f.requestConnection},
+		{"POST /api/v1/connections/{tenant}/review", f.reviewConnection},
+		{"POST /api/v1/connections/{tenant}/cancel", f.cancelConnection},
+		{"POST /api/v1/connections/{tenant}/shares", f.shareConnection},
+		{"DELETE /api/v1/connections/{tenant}/shares/{stream}", f.unshareConnection},
+		{"GET /api/v1/connections/{tenant}/catalog", f.connectionCatalog},
+		{"GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", f.read(false)},
 	} {
-		s.route(rt.pattern, rt.name, fedErrors(rt.h))
+		s.route(rt.pattern, fedErrors(rt.h))
 	}
 }
 

@@ -44,7 +44,7 @@ func BenchmarkQueryRange(b *testing.B) {
 		return Caller{User: "u", Roles: func(policy.CommunityID) policy.RoleSet { return policy.NewRoleSet(policy.RoleTenantAdmin) }}, true
 	}})
 	mux := http.NewServeMux()
-	h.Mount(func(p, _ string, hh http.Handler) { mux.Handle(p, hh) })
+	h.Mount(mux.Handle)
 	srv := Front(mux)
 	for _, tc := range []struct {
 		name, query string

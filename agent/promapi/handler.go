@@ -125,21 +125,21 @@ func (h *Handler) partnerSlot(ctx context.Context, owner policy.TenantID) (relea
 	}
 }
 
-// Mount registers the routes with handle (the API server's
-// HandleAuthenticated). Each needs a rule in the users' route table.
-func (h *Handler) Mount(handle func(pattern, name string, h http.Handler)) {
+// Mount attaches the handlers to their rows of the route registry with
+// mount (api.Server.Mount).
+func (h *Handler) Mount(mount func(pattern string, h http.Handler)) {
 	for _, r := range []struct {
-		path, name string
-		f          func(http.ResponseWriter, *http.Request, Caller) error
+		path string
+		f    func(http.ResponseWriter, *http.Request, Caller) error
 	}{
-		{"query", "prometheus_query", h.query},
-		{"query_range", "prometheus_query_range", h.queryRange},
-		{"series", "prometheus_series", h.series},
-		{"labels", "prometheus_labels", h.labels},
-		{"label/{name}/values", "prometheus_label_values", h.labelValues},
-		{"metadata", "prometheus_metadata", h.metadata},
+		{"query", h.query},
+		{"query_range", h.queryRange},
+		{"series", h.series},
+		{"labels", h.labels},
+		{"label/{name}/values", h.labelValues},
+		{"metadata", h.metadata},
 	} {
-		handle("GET "+Prefix+r.path, r.name, h.wrap(r.f))
+		mount("GET "+Prefix+r.path, h.wrap(r.f))
 	}
 }
 

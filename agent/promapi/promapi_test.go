@@ -90,7 +90,7 @@ func newFixture(t *testing.T) *fixture {
 			return Caller{User: "olivia", Roles: f.roles.Load().(func(policy.CommunityID) policy.RoleSet)}, true
 		}})
 	mux := http.NewServeMux()
-	h.Mount(func(p, _ string, hh http.Handler) { mux.Handle(p, hh) })
+	h.Mount(mux.Handle)
 	f.ts = httptest.NewServer(Front(mux))
 	t.Cleanup(f.ts.Close)
 	return f

@@ -2,6 +2,7 @@ package users
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/sluice-edge/sluice/policy"
 )
@@ -50,14 +51,27 @@ func (s Scope) String() string {
 	return "scope(?)"
 }
 
-// Route is the authorization rule of one API route.
+// Route is one row of the API's route registry: what the mux serves
+// (Pattern), how it is measured (Name), and what the middleware demands
+// of a caller. Handlers are attached to rows by pattern
+// (api.Server.Mount); a pattern with no row cannot be mounted, and the
+// agent does not serve until every row has its handler.
 type Route struct {
 	Pattern string        // as registered on the http.ServeMux: "METHOD /path/{wildcard}"
+	Name    string        // the route label of the API's metrics
 	Action  policy.Action // what the caller must be allowed to do; 0 for public and authenticated
 	Scope   Scope
 	// StepUp: the caller must send its password again in the
 	// X-Sluice-Password header (the bootstrap token is exempt).
 	StepUp bool
+}
+
+// Audited reports whether a call of the route is an action the audit log
+// records: every route that can change something, except writes of
+// points, which are ingest (counted by metrics, not logged one by one).
+// Reads are audited where they cross tenants, by federation.
+func (r Route) Audited() bool {
+	return !strings.HasPrefix(r.Pattern, "GET ") && r.Action != policy.ActionWrite
 }
 
 // Allowed reports whether p may do action in community ("" for
@@ -76,8 +90,8 @@ const (
 	views  = policy.ActionEditViews
 )
 
-// routes is the authorization table of every /api/v1 route; a route not
-// listed here is refused (404) by the Middleware. Step-up is required for
+// routes is the registry of every /api/v1 route; a route not listed here
+// is refused (404) by the Middleware and cannot be mounted. Step-up is required for
 // what the issue names as sensitive (accepting a connection, confirming
 // and removing a member, deleting a community), for what is as
 // irreversible (leaving a community, deleting a stream and its history),
@@ -86,122 +100,122 @@ const (
 // take away.
 var routes = []Route{
 	// Session.
-	{"POST /api/v1/login", 0, ScopePublic, false},
-	{"POST /api/v1/logout", 0, ScopeAuthenticated, false},
-	{"GET /api/v1/whoami", 0, ScopeAuthenticated, false},
-	{"GET /api/v1/status", 0, ScopeAuthenticated, false},
-	{"GET /api/v1/tenant", 0, ScopeAuthenticated, false},
+	{"POST /api/v1/login", "login", 0, ScopePublic, false},
+	{"POST /api/v1/logout", "logout", 0, ScopeAuthenticated, false},
+	{"GET /api/v1/whoami", "whoami", 0, ScopeAuthenticated, false},
+	{"GET /api/v1/status", "status", 0, ScopeAuthenticated, false},
+	{"GET /api/v1/tenant", "tenant", 0, ScopeAuthenticated, false},
 
 	// Local streams: tenant-wide roles (a tenant-wide community-member or
 	// reader reads them; writing points is the tenant admin's and, under
 	// its prefixes, ingest's; managing them is the tenant admin's).
-	{"GET /api/v1/streams", read, ScopeTenant, false},
-	{"POST /api/v1/streams", admin, ScopeTenant, false},
-	{"GET /api/v1/streams/{name}", read, ScopeTenant, false},
-	{"DELETE /api/v1/streams/{name}", admin, ScopeTenant, true},
-	{"POST /api/v1/streams/{name}/data", write, ScopeStream, false},
-	{"POST /api/v1/data", write, ScopeStreams, false},
-	{"GET /api/v1/streams/{name}/data", read, ScopeTenant, false},
-	{"GET /api/v1/streams/{name}/latest", read, ScopeTenant, false},
-	{"GET /api/v1/streams/{name}/interpolated", read, ScopeTenant, false},
-	{"GET /api/v1/streams/{name}/summaries", read, ScopeTenant, false},
+	{"GET /api/v1/streams", "streams_list", read, ScopeTenant, false},
+	{"POST /api/v1/streams", "streams_create", admin, ScopeTenant, false},
+	{"GET /api/v1/streams/{name}", "streams_get", read, ScopeTenant, false},
+	{"DELETE /api/v1/streams/{name}", "streams_delete", admin, ScopeTenant, true},
+	{"POST /api/v1/streams/{name}/data", "write", write, ScopeStream, false},
+	{"POST /api/v1/data", "write_bulk", write, ScopeStreams, false},
+	{"GET /api/v1/streams/{name}/data", "read_window", read, ScopeTenant, false},
+	{"GET /api/v1/streams/{name}/latest", "read_latest", read, ScopeTenant, false},
+	{"GET /api/v1/streams/{name}/interpolated", "read_interpolated", read, ScopeTenant, false},
+	{"GET /api/v1/streams/{name}/summaries", "read_summaries", read, ScopeTenant, false},
 
 	// Communities (docs/federation-api.md).
-	{"GET /api/v1/communities", read, ScopeAnyCommunity, false},
-	{"POST /api/v1/communities", admin, ScopeTenant, false},
-	{"GET /api/v1/communities/{c}", read, ScopeCommunity, false},
-	{"DELETE /api/v1/communities/{c}", admin, ScopeCommunity, true},
-	{"POST /api/v1/communities/{c}/invitations", admin, ScopeCommunity, false},
-	{"GET /api/v1/communities/{c}/invitations", admin, ScopeCommunity, false},
-	{"DELETE /api/v1/communities/{c}/invitations/{id}", admin, ScopeCommunity, false},
-	{"GET /api/v1/communities/{c}/members", read, ScopeCommunity, false},
-	{"POST /api/v1/communities/{c}/members/{tenant}/confirm", admin, ScopeCommunity, true},
-	{"DELETE /api/v1/communities/{c}/members/{tenant}", admin, ScopeCommunity, true},
-	{"POST /api/v1/communities/{c}/leave", admin, ScopeCommunity, true},
-	{"POST /api/v1/communities/{c}/pause", share, ScopeCommunity, false},
-	{"POST /api/v1/communities/{c}/resume", share, ScopeCommunity, false},
-	{"POST /api/v1/communities/{c}/shares", share, ScopeCommunity, false},
-	{"DELETE /api/v1/communities/{c}/shares/{stream}", share, ScopeCommunity, false},
-	{"GET /api/v1/communities/{c}/catalog", read, ScopeCommunity, false},
-	{"GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", read, ScopeCommunity, false},
-	{"POST /api/v1/invitations/accept", admin, ScopeTenant, false},
-	{"POST /api/v1/invitations/decline", admin, ScopeTenant, false},
+	{"GET /api/v1/communities", "communities_list", read, ScopeAnyCommunity, false},
+	{"POST /api/v1/communities", "community_create", admin, ScopeTenant, false},
+	{"GET /api/v1/communities/{c}", "community_show", read, ScopeCommunity, false},
+	{"DELETE /api/v1/communities/{c}", "community_delete", admin, ScopeCommunity, true},
+	{"POST /api/v1/communities/{c}/invitations", "invite", admin, ScopeCommunity, false},
+	{"GET /api/v1/communities/{c}/invitations", "invitations_list", admin, ScopeCommunity, false},
+	{"DELETE /api/v1/communities/{c}/invitations/{id}", "invitation_revoke", admin, ScopeCommunity, false},
+	{"GET /api/v1/communities/{c}/members", "members_list", read, ScopeCommunity, false},
+	{"POST /api/v1/communities/{c}/members/{tenant}/confirm", "member_confirm", admin, ScopeCommunity, true},
+	{"DELETE /api/v1/communities/{c}/members/{tenant}", "member_remove", admin, ScopeCommunity, true},
+	{"POST /api/v1/communities/{c}/leave", "community_leave", admin, ScopeCommunity, true},
+	{"POST /api/v1/communities/{c}/pause", "sharing_pause", share, ScopeCommunity, false},
+	{"POST /api/v1/communities/{c}/resume", "sharing_resume", share, ScopeCommunity, false},
+	{"POST /api/v1/communities/{c}/shares", "share", share, ScopeCommunity, false},
+	{"DELETE /api/v1/communities/{c}/shares/{stream}", "unshare", share, ScopeCommunity, false},
+	{"GET /api/v1/communities/{c}/catalog", "catalog", read, ScopeCommunity, false},
+	{"GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}", "partner_read", read, ScopeCommunity, false},
+	{"POST /api/v1/invitations/accept", "invitation_accept", admin, ScopeTenant, false},
+	{"POST /api/v1/invitations/decline", "invitation_decline", admin, ScopeTenant, false},
 
 	// Who of this tenant's users takes part in a community (community admin).
-	{"GET /api/v1/communities/{c}/users", manage, ScopeCommunity, false},
-	{"POST /api/v1/communities/{c}/users", manage, ScopeCommunity, false},
-	{"DELETE /api/v1/communities/{c}/users/{user}", manage, ScopeCommunity, false},
+	{"GET /api/v1/communities/{c}/users", "community_users", manage, ScopeCommunity, false},
+	{"POST /api/v1/communities/{c}/users", "community_users_grant", manage, ScopeCommunity, false},
+	{"DELETE /api/v1/communities/{c}/users/{user}", "community_users_revoke", manage, ScopeCommunity, false},
 
 	// Connections (one-way; {tenant} is the other side). Reads and shares
 	// over a connection use tenant-wide roles, as policy says.
-	{"GET /api/v1/connections", read, ScopeTenant, false},
-	{"POST /api/v1/connections", admin, ScopeTenant, false},
+	{"GET /api/v1/connections", "connections_list", read, ScopeTenant, false},
+	{"POST /api/v1/connections", "connection_request", admin, ScopeTenant, false},
 	// Reviewing may accept a connection: the password again, as the seeds' products ask.
-	{"POST /api/v1/connections/{tenant}/review", admin, ScopeTenant, true},
-	{"POST /api/v1/connections/{tenant}/cancel", admin, ScopeTenant, false},
-	{"GET /api/v1/connections/{tenant}/catalog", read, ScopeTenant, false},
-	{"GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", read, ScopeTenant, false},
-	{"POST /api/v1/connections/{tenant}/shares", share, ScopeTenant, false},
-	{"DELETE /api/v1/connections/{tenant}/shares/{stream}", share, ScopeTenant, false},
+	{"POST /api/v1/connections/{tenant}/review", "connection_review", admin, ScopeTenant, true},
+	{"POST /api/v1/connections/{tenant}/cancel", "connection_cancel", admin, ScopeTenant, false},
+	{"GET /api/v1/connections/{tenant}/catalog", "connection_catalog", read, ScopeTenant, false},
+	{"GET /api/v1/connections/{tenant}/streams/{stream}/{kind}", "connection_read", read, ScopeTenant, false},
+	{"POST /api/v1/connections/{tenant}/shares", "connection_share", share, ScopeTenant, false},
+	{"DELETE /api/v1/connections/{tenant}/shares/{stream}", "connection_unshare", share, ScopeTenant, false},
 
 	// Users of this tenant.
-	{"GET /api/v1/users", manage, ScopeAnyCommunity, false},
-	{"POST /api/v1/users", admin, ScopeTenant, true},
-	{"GET /api/v1/users/{user}", manage, ScopeAnyCommunity, false},
-	{"DELETE /api/v1/users/{user}", admin, ScopeTenant, true},
-	{"POST /api/v1/users/{user}/disable", admin, ScopeTenant, false},
-	{"POST /api/v1/users/{user}/enable", admin, ScopeTenant, true},
-	{"PUT /api/v1/users/{user}/password", admin, ScopeSelf, true},
-	{"POST /api/v1/users/{user}/roles", admin, ScopeTenant, true},
-	{"DELETE /api/v1/users/{user}/roles/{role}", admin, ScopeTenant, false},
-	{"GET /api/v1/users/{user}/tokens", admin, ScopeSelf, false},
-	{"POST /api/v1/users/{user}/tokens", admin, ScopeSelf, true},
+	{"GET /api/v1/users", "users_list", manage, ScopeAnyCommunity, false},
+	{"POST /api/v1/users", "user_add", admin, ScopeTenant, true},
+	{"GET /api/v1/users/{user}", "user_get", manage, ScopeAnyCommunity, false},
+	{"DELETE /api/v1/users/{user}", "user_remove", admin, ScopeTenant, true},
+	{"POST /api/v1/users/{user}/disable", "user_disable", admin, ScopeTenant, false},
+	{"POST /api/v1/users/{user}/enable", "user_enable", admin, ScopeTenant, true},
+	{"PUT /api/v1/users/{user}/password", "user_password", admin, ScopeSelf, true},
+	{"POST /api/v1/users/{user}/roles", "role_grant", admin, ScopeTenant, true},
+	{"DELETE /api/v1/users/{user}/roles/{role}", "role_revoke", admin, ScopeTenant, false},
+	{"GET /api/v1/users/{user}/tokens", "user_tokens", admin, ScopeSelf, false},
+	{"POST /api/v1/users/{user}/tokens", "user_token_create", admin, ScopeSelf, true},
 
 	// The caller's own tokens, and revocation by id.
-	{"GET /api/v1/tokens", 0, ScopeAuthenticated, false},
-	{"POST /api/v1/tokens", 0, ScopeAuthenticated, true},
-	{"DELETE /api/v1/tokens/{id}", admin, ScopeTokenOwner, false},
+	{"GET /api/v1/tokens", "tokens", 0, ScopeAuthenticated, false},
+	{"POST /api/v1/tokens", "token_create", 0, ScopeAuthenticated, true},
+	{"DELETE /api/v1/tokens/{id}", "token_revoke", admin, ScopeTokenOwner, false},
 
 	// Audit log.
-	{"GET /api/v1/audit", admin, ScopeTenant, false},
-	{"GET /api/v1/audit/verify", admin, ScopeTenant, false},
-	{"GET /api/v1/audit/report", admin, ScopeTenant, false},
-	{"GET /api/v1/audit/tail", admin, ScopeTenant, false},
+	{"GET /api/v1/audit", "audit", admin, ScopeTenant, false},
+	{"GET /api/v1/audit/verify", "audit", admin, ScopeTenant, false},
+	{"GET /api/v1/audit/report", "audit", admin, ScopeTenant, false},
+	{"GET /api/v1/audit/tail", "audit", admin, ScopeTenant, false},
 
 	// Backup: the whole data dir as one archive, the tenant's private key
 	// and every token hash included, so the password again (the
 	// bootstrap token, which the CLI on the gateway uses, is exempt).
-	{"GET /api/v1/backup", admin, ScopeTenant, true},
+	{"GET /api/v1/backup", "backup", admin, ScopeTenant, true},
 
 	// Data views: per-tenant saved queries, so reading the tenant's data
 	// is enough to see and export them, and a tenant-wide member keeps
 	// them (a reader only reads; docs/api.md). The export's own reads of
 	// each stream are checked again, route by route, by Internal.
-	{"GET /api/v1/views", read, ScopeTenant, false},
-	{"POST /api/v1/views", views, ScopeTenant, false},
-	{"GET /api/v1/views/{name}", read, ScopeTenant, false},
-	{"PUT /api/v1/views/{name}", views, ScopeTenant, false},
-	{"DELETE /api/v1/views/{name}", views, ScopeTenant, false},
-	{"GET /api/v1/views/{name}/export", read, ScopeTenant, false},
+	{"GET /api/v1/views", "views", read, ScopeTenant, false},
+	{"POST /api/v1/views", "views", views, ScopeTenant, false},
+	{"GET /api/v1/views/{name}", "views", read, ScopeTenant, false},
+	{"PUT /api/v1/views/{name}", "views", views, ScopeTenant, false},
+	{"DELETE /api/v1/views/{name}", "views", views, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/export", "views_export", read, ScopeTenant, false},
 	// The view's OData v4 feed (service document, $metadata, rows, count)
 	// for Power BI and Excel: reads, like the export.
-	{"GET /api/v1/views/{name}/odata", read, ScopeTenant, false},
-	{"GET /api/v1/views/{name}/odata/{$}", read, ScopeTenant, false},
-	{"GET /api/v1/views/{name}/odata/$metadata", read, ScopeTenant, false},
-	{"GET /api/v1/views/{name}/odata/Rows", read, ScopeTenant, false},
-	{"GET /api/v1/views/{name}/odata/Rows/$count", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata", "views_odata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/{$}", "views_odata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/$metadata", "views_odata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/Rows", "views_odata", read, ScopeTenant, false},
+	{"GET /api/v1/views/{name}/odata/Rows/$count", "views_odata", read, ScopeTenant, false},
 
 	// Prometheus-compatible reads for Grafana (agent/promapi; also at
 	// /prometheus/api/v1/..., and POSTed forms arrive as these GETs).
 	// Reading somewhere is enough: the handler shows the local streams
 	// only to tenant-wide readers, and each community's shared streams
 	// only to those who read there.
-	{"GET /api/v1/prometheus/query", read, ScopeAnyCommunity, false},
-	{"GET /api/v1/prometheus/query_range", read, ScopeAnyCommunity, false},
-	{"GET /api/v1/prometheus/series", read, ScopeAnyCommunity, false},
-	{"GET /api/v1/prometheus/labels", read, ScopeAnyCommunity, false},
-	{"GET /api/v1/prometheus/label/{name}/values", read, ScopeAnyCommunity, false},
-	{"GET /api/v1/prometheus/metadata", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/query", "prometheus_query", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/query_range", "prometheus_query_range", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/series", "prometheus_series", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/labels", "prometheus_labels", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/label/{name}/values", "prometheus_label_values", read, ScopeAnyCommunity, false},
+	{"GET /api/v1/prometheus/metadata", "prometheus_metadata", read, ScopeAnyCommunity, false},
 }
 
 // queryToken lists the routes that also take the API token as the
@@ -227,9 +241,8 @@ func (r Route) QueryToken() bool { return queryToken[r.Pattern] }
 // Routes returns a copy of the authorization table.
 func Routes() []Route { return slices.Clone(routes) }
 
-// Lookup returns the rule of a pattern exactly as registered on the mux
-// ("GET /api/v1/streams/{name}"). The agent's tests use it to check that
-// every route it mounts under /api/ has a rule.
+// Lookup returns the row of a pattern exactly as registered on the mux
+// ("GET /api/v1/streams/{name}"): the API mounts a handler only there.
 func Lookup(pattern string) (Route, bool) {
 	i := slices.IndexFunc(routes, func(r Route) bool { return r.Pattern == pattern })
 	if i < 0 {

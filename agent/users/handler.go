@@ -31,19 +31,14 @@ func Authorized(r *http.Request) (Access, bool) {
 	return a, true
 }
 
-// Mux is where Mount registers routes: an *http.ServeMux, or the API
-// server's Handle.
-type Mux interface {
-	Handle(pattern string, h http.Handler)
-}
-
-// Mount registers the users, tokens, login and community-users routes of
-// the table on m. They must sit behind Middleware with the same directory:
-// they refuse requests it did not authorize for this directory.
-func (d *Directory) Mount(m Mux) {
+// Mount attaches the users, tokens, login and community-users handlers
+// to their rows of the route registry with mount (api.Server.Mount, or an
+// http.ServeMux's Handle in tests). They must sit behind Middleware with
+// the same directory: they refuse requests it did not authorize for it.
+func (d *Directory) Mount(mount func(pattern string, h http.Handler)) {
 	h := d.Handler()
 	for _, p := range d.handled {
-		m.Handle(p, h)
+		mount(p, h)
 	}
 }
 

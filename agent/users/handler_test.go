@@ -22,7 +22,7 @@ func newAPI(t *testing.T) (*Directory, *clock, http.Handler, string) {
 	boot, err := readTokenFile(filepath.Join(dir, "admin.token"))
 	must(t, err)
 	mux := http.NewServeMux()
-	d.Mount(mux)
+	d.Mount(mux.Handle)
 	mux.Handle("/api/", echo(t)) // stands for the other API routes
 	return d, c, Middleware(d, mux, resolver), boot
 }

@@ -35,15 +35,16 @@ type Handler struct {
 	OnExport func(r *http.Request, code int)
 }
 
-// Mount registers the routes with handle (api.Server.HandleAuthenticated).
-func (h *Handler) Mount(handle func(pattern, name string, h http.Handler)) {
-	handle("GET /api/v1/views", "views", http.HandlerFunc(h.list))
-	handle("POST /api/v1/views", "views", http.HandlerFunc(h.create))
-	handle("GET /api/v1/views/{name}", "views", http.HandlerFunc(h.get))
-	handle("PUT /api/v1/views/{name}", "views", http.HandlerFunc(h.put))
-	handle("DELETE /api/v1/views/{name}", "views", http.HandlerFunc(h.del))
-	handle("GET /api/v1/views/{name}/export", "views_export", http.HandlerFunc(h.export))
-	h.mountOData(handle)
+// Mount attaches the handlers to their rows of the route registry with
+// mount (api.Server.Mount).
+func (h *Handler) Mount(mount func(pattern string, h http.Handler)) {
+	mount("GET /api/v1/views", http.HandlerFunc(h.list))
+	mount("POST /api/v1/views", http.HandlerFunc(h.create))
+	mount("GET /api/v1/views/{name}", http.HandlerFunc(h.get))
+	mount("PUT /api/v1/views/{name}", http.HandlerFunc(h.put))
+	mount("DELETE /api/v1/views/{name}", http.HandlerFunc(h.del))
+	mount("GET /api/v1/views/{name}/export", http.HandlerFunc(h.export))
+	h.mountOData(mount)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -945,10 +945,10 @@ func (h *Handler) audited(f http.HandlerFunc) http.Handler {
 }
 
 // mountOData registers the feed's routes (docs/api.md, "OData feed").
-func (h *Handler) mountOData(handle func(pattern, name string, h http.Handler)) {
-	handle("GET /api/v1/views/{name}/odata", "views_odata", http.HandlerFunc(h.serveODataRoot))
-	handle("GET /api/v1/views/{name}/odata/{$}", "views_odata", http.HandlerFunc(h.serveODataRoot))
-	handle("GET /api/v1/views/{name}/odata/$metadata", "views_odata", http.HandlerFunc(h.serveODataMetadata))
-	handle("GET /api/v1/views/{name}/odata/"+odataEntitySet, "views_odata", h.audited(h.serveODataRows))
-	handle("GET /api/v1/views/{name}/odata/"+odataEntitySet+"/$count", "views_odata", h.audited(h.serveODataCount))
+func (h *Handler) mountOData(mount func(pattern string, h http.Handler)) {
+	mount("GET /api/v1/views/{name}/odata", http.HandlerFunc(h.serveODataRoot))
+	mount("GET /api/v1/views/{name}/odata/{$}", http.HandlerFunc(h.serveODataRoot))
+	mount("GET /api/v1/views/{name}/odata/$metadata", http.HandlerFunc(h.serveODataMetadata))
+	mount("GET /api/v1/views/{name}/odata/"+odataEntitySet, h.audited(h.serveODataRows))
+	mount("GET /api/v1/views/{name}/odata/"+odataEntitySet+"/$count", h.audited(h.serveODataCount))
 }
