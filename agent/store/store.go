@@ -163,6 +163,7 @@ type Store struct {
 	reqs      chan *request
 	compactMu sync.Mutex // one compaction at a time
 	stop      chan struct{}
+	exited    chan struct{} // closed when the committer has stopped
 	wg        sync.WaitGroup
 	closeM    sync.Mutex
 	closed    bool
@@ -215,6 +216,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		byID:    map[uint64]*stream{},
 		reqs:    make(chan *request, 256),
 		stop:    make(chan struct{}),
+		exited:  make(chan struct{}),
 	}
 	s.rules = compileRules(opts.Rules)
 	s.guard.init(opts.Dir)

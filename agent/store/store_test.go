@@ -614,3 +614,24 @@ func TestCorruptChunkIsAnError(t *testing.T) {
 		t.Fatalf("corrupt chunk read: %v, want an error naming the stream", err)
 	}
 }
+
+// TestWriteAfterClose: writes and stream creations after Close fail with
+// ErrClosed at once. A select between a buffered queue with room and the
+// closed stop channel picks at random, so before the fix about half of
+// these queued a request no committer would ever answer, and Write then
+// waited for its context.
+func TestWriteAfterClose(t *testing.T) {
+	s := openTest(t, Options{})
+	mustCreate(t, s, "after/close", point.KindFloat)
+	s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for i := range 200 {
+		if err := s.EnsureStream(ctx, point.StreamSpec{Name: "after/new"}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("EnsureStream %d after Close: %v, want ErrClosed", i, err)
+		}
+		if err := s.Write(ctx, []point.Point{{Stream: "after/close", Time: 1, Value: point.Float(1)}}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write %d after Close: %v, want ErrClosed", i, err)
+		}
+	}
+}

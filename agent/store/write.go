@@ -233,9 +233,10 @@ type request struct {
 	mark         *mark
 	markInterval int64
 
-	created    *stream       // opCreate result
-	existed    bool          // opCreate: the name was taken
-	registered chan struct{} // closed when an opCreate is visible in memory
+	created    *stream         // opCreate result
+	exited     <-chan struct{} // the store's committer has stopped
+	existed    bool            // opCreate: the name was taken
+	registered chan struct{}   // closed when an opCreate is visible in memory
 	done       chan error
 }
 
@@ -253,16 +254,33 @@ func newRequest(op opKind) *request {
 	return &request{op: op, done: make(chan error, 1), registered: make(chan struct{})}
 }
 
+// wait returns the request's result. A request submitted just as the
+// store closed may never reach the committer, which drains what is queued
+// before it stops: once the committer is gone, what has no result is
+// ErrClosed, rather than a wait until ctx ends.
 func (r *request) wait(ctx context.Context) error {
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-r.exited:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
 func (s *Store) submit(ctx context.Context, r *request) error {
+	r.exited = s.exited
+	select {
+	case <-s.stop: // a select picks at random: never queue after Close
+		return ErrClosed
+	default:
+	}
 	select {
 	case s.reqs <- r:
 		return nil
@@ -275,6 +293,7 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
+	defer close(s.exited)
 	var batch []*request
 	for {
 		select {
