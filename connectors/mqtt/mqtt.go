@@ -133,17 +133,9 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 // returns nil. Connection problems are retried, never returned.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 	q := newQueue(s.cfg.QueueSize, s.m)
-	w := &writer{
-		name:       s.env.Name,
-		q:          q,
-		sink:       sink,
-		log:        s.env.Logger,
-		m:          s.m,
-		batchSize:  s.cfg.BatchSize,
-		batchDelay: s.cfg.BatchDelay,
-		backoff:    retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second},
-		streams:    map[string]streamState{},
-	}
+	w := &writer{name: s.env.Name, q: q, batchSize: s.cfg.BatchSize, batchDelay: s.cfg.BatchDelay,
+		w: connectors.NewWriter(connectors.WriterOptions{Source: s.env.Name, Sink: sink, Metrics: s.m.all, Log: s.env.Logger,
+			Backoff: retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}, Convert: convert})}
 	// The writer outlives ctx by up to drain_timeout, so that what is
 	// queued at shutdown is still written and acknowledged.
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -514,12 +506,11 @@ func (s *Source) bad(topic string, payload []byte, reason string, err error) {
 
 // metrics are the source's children of the shared connector metrics.
 type metrics struct {
-	all                                   *connectors.Metrics
-	name                                  string
-	messages, points, written, reconnects prometheus.Counter
-	receiveTime                           prometheus.Counter
-	batch                                 prometheus.Observer
-	depth, connected                      prometheus.Gauge
+	all                          *connectors.Metrics
+	name                         string
+	messages, points, reconnects prometheus.Counter
+	receiveTime                  prometheus.Counter
+	depth, connected             prometheus.Gauge
 }
 
 func newMetrics(m *connectors.Metrics, name string) *metrics {
@@ -528,10 +519,8 @@ func newMetrics(m *connectors.Metrics, name string) *metrics {
 		name:        name,
 		messages:    m.Messages.WithLabelValues(name),
 		points:      m.Points.WithLabelValues(name),
-		written:     m.Written.WithLabelValues(name),
 		reconnects:  m.Reconnects.WithLabelValues(name),
 		receiveTime: m.ReceiveTime.WithLabelValues(name),
-		batch:       m.BatchSeconds.WithLabelValues(name),
 		depth:       m.QueueDepth.WithLabelValues(name),
 		connected:   m.Connected.WithLabelValues(name),
 	}

@@ -2,15 +2,11 @@ package mqtt
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/sluice-edge/sluice/connectors"
 	"github.com/sluice-edge/sluice/connectors/point"
-	"github.com/sluice-edge/sluice/connectors/retry"
 )
 
 // entry is one received message on its way to the store. Every message,
@@ -210,24 +206,18 @@ func (q *queue) close() {
 	}
 }
 
-// streamState is what the writer knows of a stream it has ensured.
-type streamState struct {
-	kind    point.Kind // the stream's kind, to which points are converted
-	refused bool       // the sink refuses the stream: drop its points
-}
-
-// writer takes batches from the queue, writes them to the sink, and
-// acknowledges their messages once the write has returned nil.
+// writer takes batches from the queue, writes them to the sink
+// (connectors.Writer: streams created on first sight, failed writes
+// retried), and acknowledges their messages once the write has returned
+// nil.
 type writer struct {
 	name       string
 	q          *queue
-	sink       connectors.Sink
-	log        *slog.Logger
-	m          *metrics
+	w          *connectors.Writer
 	batchSize  int
 	batchDelay time.Duration
-	backoff    retry.Backoff
-	streams    map[string]streamState
+	pts        []point.Point // the batch's points, flattened
+	from       []origin      // where in the batch each of pts came from
 }
 
 // run writes batches until the queue is closed and empty, or ctx ends.
@@ -276,115 +266,28 @@ func (w *writer) collect(ctx context.Context, batch *[]entry) int {
 	}
 }
 
-// commit writes the batch's points, retrying with backoff until the sink
-// takes them or ctx ends. It reports whether the batch is stored.
+// origin is a point's entry in the batch, and its index there.
+type origin struct{ entry, point int32 }
+
+// commit writes the batch's points. It reports whether they are stored:
+// false only when ctx ended.
 func (w *writer) commit(ctx context.Context, batch []entry) bool {
-	for attempt := 0; ; attempt++ {
-		var pts []point.Point
-		err := w.ensure(ctx, batch)
-		reason := "ensure_stream"
-		if err == nil {
-			pts = w.points(batch)
-			if len(pts) > 0 {
-				start := time.Now()
-				err = w.sink.Write(ctx, pts)
-				reason = "write"
-				if err == nil {
-					w.m.batch.Observe(time.Since(start).Seconds())
-				} else {
-					err = fmt.Errorf("writing %d points: %w", len(pts), err)
-				}
-			}
-		}
-		if err == nil {
-			w.m.written.Add(float64(len(pts)))
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		w.m.error(reason)
-		// A stream may have been deleted or changed under us: ensure
-		// every stream again on the next attempt.
-		clear(w.streams)
-		delay := w.backoff.Delay(attempt)
-		w.log.Warn("store write failed; messages stay unacknowledged, retrying",
-			"messages", len(batch), "attempt", attempt+1, "retry_in", delay, "err", err)
-		if !retry.Sleep(ctx, delay) {
-			return false
-		}
-	}
-}
-
-// ensure creates the streams of the batch that the writer has not seen.
-func (w *writer) ensure(ctx context.Context, batch []entry) error {
+	clear(w.pts)
+	w.pts, w.from = w.pts[:0], w.from[:0]
 	for i := range batch {
-		e := &batch[i]
-		for j := range e.points {
-			name := e.points[j].Stream
-			if _, ok := w.streams[name]; ok {
-				continue
-			}
-			spec := point.StreamSpec{
-				Name:        name,
-				Description: e.sub.description,
-				Unit:        e.sub.unit,
-				Kind:        e.sub.kind,
-				Source:      w.name + ":" + e.topic,
-			}
-			if e.specs != nil && e.specs[j] != nil {
-				spec = *e.specs[j]
-				spec.Source = w.name + ":" + spec.Source
-			}
-			err := w.sink.EnsureStream(ctx, spec)
-			var se *point.StreamError
-			switch {
-			case err == nil:
-				w.streams[name] = streamState{kind: spec.Kind}
-			case errors.As(err, &se) && se.Kind.Valid():
-				w.streams[name] = streamState{kind: se.Kind}
-				w.log.Warn("stream exists with another kind; converting its points",
-					"stream", name, "kind", se.Kind, "configured", spec.Kind)
-			case errors.As(err, &se):
-				w.streams[name] = streamState{refused: true}
-				w.log.Warn("store refuses stream; dropping its points", "stream", name, "err", err)
-			default:
-				return fmt.Errorf("ensuring stream %q: %w", name, err)
-			}
+		w.pts = append(w.pts, batch[i].points...)
+		for j := range batch[i].points {
+			w.from = append(w.from, origin{int32(i), int32(j)})
 		}
 	}
-	return nil
-}
-
-// points flattens the batch, converting points to their stream's kind
-// and dropping (and counting) those that cannot be stored.
-func (w *writer) points(batch []entry) []point.Point {
-	n := 0
-	for i := range batch {
-		n += len(batch[i].points)
-	}
-	out := make([]point.Point, 0, n)
-	for i := range batch {
-		for _, p := range batch[i].points {
-			st := w.streams[p.Stream]
-			switch {
-			case st.refused:
-				w.m.drop("stream_refused", 1)
-				continue
-			case !p.Value.Kind.Valid():
-				// A point without value (a Sparkplug death's bad
-				// quality) takes the zero of its stream's kind.
-				p.Value = point.Value{Kind: st.kind}
-			case p.Value.Kind != st.kind:
-				v, err := convert(p.Value, st.kind)
-				if err != nil {
-					w.m.drop("kind_mismatch", 1)
-					continue
-				}
-				p.Value = v
-			}
-			out = append(out, p)
+	return w.w.Commit(ctx, w.pts, func(k int) point.StreamSpec {
+		e, j := &batch[w.from[k].entry], w.from[k].point
+		if e.specs != nil && e.specs[j] != nil {
+			spec := *e.specs[j]
+			spec.Source = w.name + ":" + spec.Source
+			return spec
 		}
-	}
-	return out
+		return point.StreamSpec{Description: e.sub.description, Unit: e.sub.unit, Kind: e.sub.kind,
+			Source: w.name + ":" + e.topic}
+	})
 }

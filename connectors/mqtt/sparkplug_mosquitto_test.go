@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"reflect"
 	"sync"
@@ -234,7 +235,13 @@ sparkplug: {host_id: sluice-test, rebirth_interval: 1h}
 		pts := sink.Points(name)
 		last := pts[len(pts)-1]
 		spec, _ := sink.Stream(name)
-		if last.Time != ms(t0+2000) || last.Quality != QualitySparkplugDead || !point.IsBad(last.Quality) || last.Value != (point.Value{Kind: spec.Kind}) {
+		// No value: NaN in a float stream (never mistaken for a
+		// measurement), the zero of other kinds.
+		noValue := last.Value == (point.Value{Kind: spec.Kind})
+		if spec.Kind == point.KindFloat {
+			noValue = math.IsNaN(last.Value.F) && last.Value.Kind == point.KindFloat
+		}
+		if last.Time != ms(t0+2000) || last.Quality != QualitySparkplugDead || !point.IsBad(last.Quality) || !noValue {
 			t.Errorf("%s after DDEATH: %+v", name, last)
 		}
 	}

@@ -169,20 +169,6 @@ func dataTypeName(dt *ua.NodeID) string {
 	return dt.String()
 }
 
-// zero is the value stored for a point without one: NaN for floats, so
-// that it is never mistaken for a measurement, the zero of other kinds.
-func zero(k point.Kind) point.Value {
-	switch k {
-	case point.KindInt:
-		return point.Int(0)
-	case point.KindBool:
-		return point.Bool(false)
-	case point.KindString:
-		return point.String("")
-	}
-	return point.Float(math.NaN())
-}
-
 // pointTime picks a point's timestamp by the configured preference,
 // falling back to the next one when a timestamp is missing.
 func pointTime(pref string, dv *ua.DataValue, recv time.Time) int64 {

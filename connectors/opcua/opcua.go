@@ -118,17 +118,9 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 // are retried, never returned.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 	q := newQueue(s.cfg.QueueSize, s.m)
-	w := &writer{
-		name:    s.env.Name,
-		q:       q,
-		sink:    sink,
-		log:     s.env.Logger,
-		m:       s.m,
-		batch:   s.cfg.BatchSize,
-		backoff: retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second},
-		meta:    s.meta,
-		known:   map[string]streamState{},
-	}
+	w := &writer{q: q, batch: s.cfg.BatchSize, meta: s.meta, name: s.env.Name,
+		w: connectors.NewWriter(connectors.WriterOptions{Source: s.env.Name, Sink: sink, Metrics: s.m.all, Log: s.env.Logger,
+			Backoff: retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}})}
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer wcancel()
 	written := make(chan struct{})
@@ -341,12 +333,11 @@ func (s *Source) logOnce(key, msg string, args ...any) {
 //	sluice_connector_points_dropped_total{reason} unsupported_array, unsupported_type,
 //	                                         kind_mismatch, stream_refused
 type metrics struct {
-	all                                                  *connectors.Metrics
-	name                                                 string
-	messages, notifications, points, written, reconnects prometheus.Counter
-	bad, uncertain, overflow                             prometheus.Counter
-	batch                                                prometheus.Observer
-	depth, connected                                     prometheus.Gauge
+	all                                         *connectors.Metrics
+	name                                        string
+	messages, notifications, points, reconnects prometheus.Counter
+	bad, uncertain, overflow                    prometheus.Counter
+	depth, connected                            prometheus.Gauge
 }
 
 func newMetrics(m *connectors.Metrics, name string) *metrics {
@@ -356,12 +347,10 @@ func newMetrics(m *connectors.Metrics, name string) *metrics {
 		messages:      m.Messages.WithLabelValues(name),
 		notifications: m.Notifications.WithLabelValues(name),
 		points:        m.Points.WithLabelValues(name),
-		written:       m.Written.WithLabelValues(name),
 		reconnects:    m.Reconnects.WithLabelValues(name),
 		bad:           m.Errors.WithLabelValues(name, "bad_quality"),
 		uncertain:     m.Errors.WithLabelValues(name, "uncertain_quality"),
 		overflow:      m.Errors.WithLabelValues(name, "queue_overflow"),
-		batch:         m.BatchSeconds.WithLabelValues(name),
 		depth:         m.QueueDepth.WithLabelValues(name),
 		connected:     m.Connected.WithLabelValues(name),
 	}

@@ -415,18 +415,16 @@ func history(n int, step time.Duration, gen func(i int) fakeValue) []fakeValue {
 }
 
 type webFixture struct {
-	pi                   *fakePI
-	temp, valve, count   *fakeStream
-	speed                *fakeStream
-	dataDir              string
-	start                int64
-	section              string
-	cancel               context.CancelFunc
-	done                 chan error
-	src                  *Source
-	metrics              *connectors.Metrics
-	tempN, valveN, cntN  int
-	speedN, expectPoints int
+	pi                 *fakePI
+	temp, valve, count *fakeStream
+	speed              *fakeStream
+	dataDir            string
+	start              int64
+	section            string
+	cancel             context.CancelFunc
+	done               chan error
+	src                *Source
+	metrics            *connectors.Metrics
 }
 
 func newWebFixture(t *testing.T) *webFixture {
