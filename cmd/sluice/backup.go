@@ -80,9 +80,8 @@ func runBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("write the backup file: %w", err)
 	}
 	done = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // the rename is durable
-		d.Close()
+	if err := syncDir(dir); err != nil { // else the rename may not survive a power cut
+		return fmt.Errorf("the backup is at %s, but its directory could not be synced: %w", file, err)
 	}
 	k := m.Counts
 	fmt.Printf("backup of tenant %s (%s) written to %s: %s in %s\n", m.TenantName, m.TenantID, file,
@@ -126,4 +125,17 @@ func fmtBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
