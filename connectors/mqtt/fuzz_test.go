@@ -1,11 +1,8 @@
 package mqtt
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"math"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -131,61 +128,6 @@ func FuzzTopic(f *testing.F) {
 			_, _ = tm.render(nil, msgTopic, &sample{field: "f"})
 		}
 	})
-}
-
-// FuzzJSONParser holds the payload JSON parser to encoding/json: it
-// accepts the same documents and reads the same values.
-func FuzzJSONParser(f *testing.F) {
-	for _, s := range []string{
-		`{"a":[1,-2.5e3,"x\u00e9\ud83d\ude00\n",true,false,null,{}],"a":{"b":[]}}`, ` 0 `, `-0.0E+1`, `01`, `1.`, `"\ud800x"`,
-		`"\ud800\u0041"`, "\"a\xffb\\n\"", `[1,]`, `{"a" 1}`, `{"a":1,}`, `"\x01"`, `tru`, `nul`, `[` + strings.Repeat("[", 100),
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var p jparser
-		root, err := p.parse(string(data))
-		if valid := json.Valid(data); (err == nil) != valid {
-			t.Fatalf("parse error %v, json.Valid %v", err, valid)
-		}
-		if err != nil {
-			return
-		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		var want any
-		if err := dec.Decode(&want); err != nil {
-			t.Fatal(err)
-		}
-		if got := toAny(&p, root); !reflect.DeepEqual(got, want) {
-			t.Fatalf("parsed %#v\nencoding/json %#v", got, want)
-		}
-	})
-}
-
-// toAny converts a parsed value to what encoding/json decodes.
-func toAny(p *jparser, n jnode) any {
-	switch n.kind {
-	case jNull:
-		return nil
-	case jTrue, jFalse:
-		return n.kind == jTrue
-	case jNum:
-		return json.Number(n.text)
-	case jStr:
-		return n.text
-	case jArr:
-		out := []any{}
-		for _, c := range p.children(n) {
-			out = append(out, toAny(p, c))
-		}
-		return out
-	}
-	out := map[string]any{}
-	for _, c := range p.children(n) {
-		out[c.key] = toAny(p, c)
-	}
-	return out
 }
 
 // FuzzInfluxNamesAndLabels: whatever the line and the template, naming

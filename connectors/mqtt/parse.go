@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
@@ -255,16 +257,17 @@ func parseRFC3339(s string) (int64, error) {
 
 // parseQuality reads a quality: an OPC UA status code (number or "0x..."
 // text), a bool (true good, false bad), or good/uncertain/bad.
-func parseQuality(n jnode) (uint32, error) {
-	switch n.kind {
-	case jNum:
-		return qualityText(n.text)
-	case jTrue:
-		return point.QualityGood, nil
-	case jFalse:
+func parseQuality(doc *jsonscan.Doc, v jsonscan.Value) (uint32, error) {
+	switch doc.Kind(v) {
+	case jsonscan.Number:
+		return qualityText(doc.Text(v))
+	case jsonscan.Bool:
+		if doc.Bool(v) {
+			return point.QualityGood, nil
+		}
 		return point.QualityBad, nil
-	case jStr:
-		switch strings.ToLower(n.text) {
+	case jsonscan.String:
+		switch strings.ToLower(doc.Text(v)) {
 		case "good", "ok":
 			return point.QualityGood, nil
 		case "uncertain":
@@ -272,9 +275,9 @@ func parseQuality(n jnode) (uint32, error) {
 		case "bad":
 			return point.QualityBad, nil
 		}
-		return qualityText(n.text)
+		return qualityText(doc.Text(v))
 	}
-	return 0, fmt.Errorf("quality is a %s", n.kind)
+	return 0, fmt.Errorf("quality is a %s", doc.Kind(v))
 }
 
 func qualityText(s string) (uint32, error) {
@@ -301,6 +304,44 @@ func parsePath(s string) (jsonPath, error) {
 	return p, nil
 }
 
+// get walks a path from v: keys select object members (of duplicate names
+// the last, as in encoding/json), numbers array elements.
+func (jp jsonPath) get(doc *jsonscan.Doc, v jsonscan.Value) jsonscan.Value {
+	for _, k := range jp {
+		switch doc.Kind(v) {
+		case jsonscan.Object:
+			v = doc.Get(v, k)
+		case jsonscan.Array:
+			i, ok := index(k)
+			if !ok {
+				return jsonscan.Missing
+			}
+			v = doc.Index(v, i)
+		default:
+			return jsonscan.Missing
+		}
+		if v == jsonscan.Missing {
+			return v
+		}
+	}
+	return v
+}
+
+// index parses a non-negative array index.
+func index(k string) (int, bool) {
+	if k == "" || len(k) > 9 {
+		return 0, false
+	}
+	i := 0
+	for _, c := range []byte(k) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		i = i*10 + int(c-'0')
+	}
+	return i, true
+}
+
 type jsonField struct {
 	name string
 	path jsonPath
@@ -309,15 +350,14 @@ type jsonField struct {
 // jsonDecoder reads JSON payloads: one point, an array of points, or
 // points with several fields each.
 type jsonDecoder struct {
-	kind                  point.Kind
-	points, value         jsonPath
-	time, quality, id     jsonPath
-	fields                []jsonField
-	star                  bool            // fields: ["*"]
-	skip                  map[string]bool // top-level keys that are not fields under "*"
-	timeFormat            timeFormat
-	dropMissingTime       bool // time_missing: drop
-	pointsSet, valueIsSet bool
+	kind              point.Kind
+	points, value     jsonPath
+	time, quality, id jsonPath
+	fields            []jsonField
+	star              bool            // fields: ["*"]
+	skip              map[string]bool // top-level keys that are not fields under "*"
+	timeFormat        timeFormat
+	dropMissingTime   bool // time_missing: drop
 }
 
 func newJSONDecoder(c JSONConfig, kind point.Kind, key string, p *problems) (*jsonDecoder, error) {
@@ -385,46 +425,51 @@ func newJSONDecoder(c JSONConfig, kind point.Kind, key string, p *problems) (*js
 	return d, nil
 }
 
+// docs are the parsed payloads' trees, reused across messages. Their depth
+// limit is encoding/json's, as it has always been for payloads.
+var docs = sync.Pool{New: func() any { return new(jsonscan.Doc) }}
+
 func (d *jsonDecoder) decode(payload []byte, recv int64, out []sample, r *report) []sample {
-	p := parsers.Get().(*jparser)
-	defer parsers.Put(p)
-	root, err := p.parse(string(payload))
-	if err != nil {
+	doc := docs.Get().(*jsonscan.Doc)
+	defer docs.Put(doc)
+	// A copy, not an unsafe view: the samples' ids and string values are
+	// cut from it and outlive the Doc.
+	if err := doc.Parse(string(payload)); err != nil {
 		r.bad(reasonBadJSON, err)
 		return out
 	}
-	items := []jnode{root}
+	items := []jsonscan.Member{{Value: jsonscan.Root}}
 	if d.points != nil {
-		v, ok := p.get(root, d.points)
-		if !ok || v.kind != jArr {
+		v := d.points.get(doc, jsonscan.Root)
+		if v == jsonscan.Missing || doc.Kind(v) != jsonscan.Array {
 			r.bad(reasonMissingValue, fmt.Errorf("no array of points at %q", strings.Join(d.points, ".")))
 			return out
 		}
-		items = p.children(v)
-	} else if root.kind == jArr {
-		items = p.children(root)
+		items = doc.Members(v)
+	} else if doc.Kind(jsonscan.Root) == jsonscan.Array {
+		items = doc.Members(jsonscan.Root)
 	}
 	for _, it := range items {
-		out = d.point(p, it, recv, out, r)
+		out = d.point(doc, it.Value, recv, out, r)
 	}
 	return out
 }
 
 // point decodes one point object (or scalar) into out.
-func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *report) []sample {
+func (d *jsonDecoder) point(doc *jsonscan.Doc, it jsonscan.Value, recv int64, out []sample, r *report) []sample {
 	s := sample{time: recv}
 	n0, receiveTime := len(out), false
 	if d.time != nil {
 		// A missing (or null) timestamp is a sender that does not stamp
 		// its values; one that does not parse is a sender that is wrong.
-		switch v, ok := p.get(it, d.time); {
-		case (!ok || v.kind == jNull) && d.dropMissingTime:
+		switch v := d.time.get(doc, it); {
+		case (v == jsonscan.Missing || doc.Kind(v) == jsonscan.Null) && d.dropMissingTime:
 			r.bad(reasonMissingTime, fmt.Errorf("no timestamp at %q (json.time_missing: drop)", strings.Join(d.time, ".")))
 			return out
-		case !ok || v.kind == jNull:
+		case v == jsonscan.Missing || doc.Kind(v) == jsonscan.Null:
 			receiveTime = true
 		default:
-			t, err := d.parseTime(v)
+			t, err := d.parseTime(doc, v)
 			if err != nil {
 				r.bad(reasonBadTime, fmt.Errorf("timestamp at %q: %w", strings.Join(d.time, "."), err))
 				return out
@@ -433,8 +478,8 @@ func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *r
 		}
 	}
 	if d.quality != nil {
-		if v, ok := p.get(it, d.quality); ok {
-			q, err := parseQuality(v)
+		if v := d.quality.get(doc, it); v != jsonscan.Missing {
+			q, err := parseQuality(doc, v)
 			if err != nil {
 				r.bad(reasonBadQuality, err)
 				return out
@@ -443,28 +488,28 @@ func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *r
 		}
 	}
 	if d.id != nil {
-		v, ok := p.get(it, d.id)
-		if !ok || (v.kind != jStr && v.kind != jNum) || v.text == "" {
+		v := d.id.get(doc, it)
+		if v == jsonscan.Missing || doc.Text(v) == "" { // Text is empty unless a string or number
 			r.bad(reasonMissingID, fmt.Errorf("no id at %q", strings.Join(d.id, ".")))
 			return out
 		}
-		s.id = v.text
+		s.id = doc.Text(v)
 	}
 	switch {
 	case d.star:
-		if it.kind != jObj {
-			r.bad(reasonMissingValue, fmt.Errorf("point is a %s, not an object", it.kind))
+		if k := doc.Kind(it); k != jsonscan.Object {
+			r.bad(reasonMissingValue, fmt.Errorf("point is a %s, not an object", k))
 			return out
 		}
-		members := slices.Clone(p.children(it))
+		members := slices.Clone(doc.Members(it))
 		// Sorted by name; of duplicate names the last counts.
-		slices.SortStableFunc(members, func(a, b jnode) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(members, func(a, b jsonscan.Member) int { return strings.Compare(a.Key, b.Key) })
 		n := len(out)
 		for i, m := range members {
-			if d.skip[m.key] || (i+1 < len(members) && members[i+1].key == m.key) || !scalarFor(m, d.kind) {
+			if d.skip[m.Key] || (i+1 < len(members) && members[i+1].Key == m.Key) || !scalarFor(doc.Kind(m.Value), d.kind) {
 				continue
 			}
-			out = d.field(s, m.key, m, out, r)
+			out = d.field(s, m.Key, doc, m.Value, out, r)
 		}
 		if len(out) == n {
 			r.bad(reasonMissingValue, errors.New("no scalar field in the point"))
@@ -472,23 +517,23 @@ func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *r
 	case len(d.fields) > 0:
 		n, found := len(out), false
 		for _, f := range d.fields {
-			v, ok := p.get(it, f.path)
-			if !ok || v.kind == jNull {
+			v := f.path.get(doc, it)
+			if v == jsonscan.Missing || doc.Kind(v) == jsonscan.Null {
 				continue // sparse objects are normal
 			}
 			found = true
-			out = d.field(s, f.name, v, out, r)
+			out = d.field(s, f.name, doc, v, out, r)
 		}
 		if !found && len(out) == n {
 			r.bad(reasonMissingValue, errors.New("none of the fields is in the point"))
 		}
 	default:
-		v, ok := p.get(it, d.value)
-		if !ok {
+		v := d.value.get(doc, it)
+		if v == jsonscan.Missing {
 			r.bad(reasonMissingValue, fmt.Errorf("no value at %q", strings.Join(d.value, ".")))
 			return out
 		}
-		out = d.field(s, "", v, out, r)
+		out = d.field(s, "", doc, v, out, r)
 	}
 	if receiveTime {
 		r.receiveTime += len(out) - n0
@@ -496,8 +541,8 @@ func (d *jsonDecoder) point(p *jparser, it jnode, recv int64, out []sample, r *r
 	return out
 }
 
-func (d *jsonDecoder) field(s sample, name string, v jnode, out []sample, r *report) []sample {
-	val, err := jsonValue(v, d.kind)
+func (d *jsonDecoder) field(s sample, name string, doc *jsonscan.Doc, v jsonscan.Value, out []sample, r *report) []sample {
+	val, err := jsonValue(doc, v, d.kind)
 	if err != nil {
 		if name != "" {
 			err = fmt.Errorf("field %q: %w", name, err)
@@ -511,49 +556,50 @@ func (d *jsonDecoder) field(s sample, name string, v jnode, out []sample, r *rep
 
 // scalarFor reports whether a member counts as a field under "*": numbers
 // and bools, and strings too for string streams.
-func scalarFor(n jnode, k point.Kind) bool {
-	switch n.kind {
-	case jNum, jTrue, jFalse:
+func scalarFor(jk jsonscan.Kind, k point.Kind) bool {
+	switch jk {
+	case jsonscan.Number, jsonscan.Bool:
 		return true
-	case jStr:
+	case jsonscan.String:
 		return k == point.KindString
 	}
 	return false
 }
 
 // jsonValue converts a JSON scalar to kind k.
-func jsonValue(n jnode, k point.Kind) (point.Value, error) {
-	switch n.kind {
-	case jNum:
+func jsonValue(doc *jsonscan.Doc, v jsonscan.Value, k point.Kind) (point.Value, error) {
+	switch doc.Kind(v) {
+	case jsonscan.Number:
 		if k == point.KindString {
-			return point.String(n.text), nil
+			return point.String(doc.Text(v)), nil
 		}
-		return textValue(n.text, k)
-	case jTrue, jFalse:
-		return convert(point.Bool(n.kind == jTrue), k)
-	case jStr:
-		return convert(point.String(n.text), k)
+		return textValue(doc.Text(v), k)
+	case jsonscan.Bool:
+		return convert(point.Bool(doc.Bool(v)), k)
+	case jsonscan.String:
+		return convert(point.String(doc.Text(v)), k)
 	}
-	return point.Value{}, fmt.Errorf("value is a %s", n.kind)
+	return point.Value{}, fmt.Errorf("value is a %s", doc.Kind(v))
 }
 
-func (d *jsonDecoder) parseTime(n jnode) (int64, error) {
-	switch n.kind {
-	case jNum:
+func (d *jsonDecoder) parseTime(doc *jsonscan.Doc, v jsonscan.Value) (int64, error) {
+	text := doc.Text(v)
+	switch doc.Kind(v) {
+	case jsonscan.Number:
 		if d.timeFormat == timeRFC3339 {
-			return 0, fmt.Errorf("time %s is a number, not RFC 3339", n.text)
+			return 0, fmt.Errorf("time %s is a number, not RFC 3339", text)
 		}
-		return parseEpoch(n.text, d.timeFormat)
-	case jStr:
+		return parseEpoch(text, d.timeFormat)
+	case jsonscan.String:
 		switch d.timeFormat {
 		case timeRFC3339:
-			return parseRFC3339(n.text)
+			return parseRFC3339(text)
 		case timeAuto:
-			if _, err := strconv.ParseFloat(n.text, 64); err != nil {
-				return parseRFC3339(n.text)
+			if _, err := strconv.ParseFloat(text, 64); err != nil {
+				return parseRFC3339(text)
 			}
 		}
-		return parseEpoch(n.text, d.timeFormat)
+		return parseEpoch(text, d.timeFormat)
 	}
-	return 0, fmt.Errorf("time is a %s", n.kind)
+	return 0, fmt.Errorf("time is a %s", doc.Kind(v))
 }

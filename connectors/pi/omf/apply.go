@@ -12,28 +12,29 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // objectAction is the action of one object: its own "action" keyword in
 // OMF 1.2, else the header's.
-func objectAction(d *jdoc, obj int32, h header, i int, out *outcome) (string, bool) {
-	v := d.get(obj, "action")
-	if v < 0 || d.vals[v].kind == jNull {
+func objectAction(d *jsonscan.Doc, obj jsonscan.Value, h header, i int, out *outcome) (string, bool) {
+	v := get(d, obj, "action")
+	if v < 0 || d.Kind(v) == jsonscan.Null {
 		return h.action, true
 	}
 	if h.version != "1.2" {
 		out.warnf(i, evUndefined, "The action keyword of an object needs omfversion 1.2; the header's action %s applies.", h.action)
 		return h.action, true
 	}
-	if d.vals[v].kind == jString {
-		switch a := strings.ToLower(d.vals[v].s); a {
+	if d.Kind(v) == jsonscan.String {
+		switch a := strings.ToLower(d.Text(v)); a {
 		case "create", "update", "delete", "patch":
 			return a, true
 		}
 	}
-	out.errorf(i, evAction, 400, nil, "action: %s is not valid (want create, update, delete or patch).", d.raw(v))
+	out.errorf(i, evAction, 400, nil, "action: %s is not valid (want create, update, delete or patch).", d.Raw(v))
 	return "", false
 }
 

@@ -7,10 +7,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 )
 
 // containers applies a container message.
-func (s *Source) containers(ctx context.Context, run *omfRun, d *jdoc, objs []jmember, h header, cred *credential, out *outcome) {
+func (s *Source) containers(ctx context.Context, run *omfRun, d *jsonscan.Doc, objs []jsonscan.Member, h header, cred *credential, out *outcome) {
 	s.defMu.Lock()
 	defer s.defMu.Unlock()
 	next := s.reg.Load().clone()
@@ -18,11 +20,11 @@ func (s *Source) containers(ctx context.Context, run *omfRun, d *jdoc, objs []jm
 	index := map[*omfContainer]int{}
 	changed := false
 	for i, m := range objs {
-		act, ok := objectAction(d, m.v, h, i, out)
+		act, ok := objectAction(d, m.Value, h, i, out)
 		if !ok {
 			continue
 		}
-		c, warns, ferr := parseContainer(d, m.v, act == "delete" || act == "patch")
+		c, warns, ferr := parseContainer(d, m.Value, act == "delete" || act == "patch")
 		if ferr != nil {
 			out.errorf(i, ferr.code, ferr.status, nil, "%s", ferr.msg)
 			continue
@@ -51,7 +53,7 @@ func (s *Source) containers(ctx context.Context, run *omfRun, d *jdoc, objs []jm
 			continue
 		}
 		if act == "patch" {
-			c = patchContainer(d, m.v, old, c)
+			c = patchContainer(d, m.Value, old, c)
 		} else if c.TypeID == "" {
 			out.errorf(i, evValue, 400, params, "typeid: missing or empty")
 			continue
@@ -113,9 +115,9 @@ func (s *Source) containers(ctx context.Context, run *omfRun, d *jdoc, objs []jm
 	s.publish(next, out)
 }
 
-func patchContainer(d *jdoc, obj int32, old, p *omfContainer) *omfContainer {
+func patchContainer(d *jsonscan.Doc, obj jsonscan.Value, old, p *omfContainer) *omfContainer {
 	c := old.clone()
-	has := func(k string) bool { return d.get(obj, k) >= 0 }
+	has := func(k string) bool { return get(d, obj, k) >= 0 }
 	if has("name") {
 		c.Name = p.Name
 	}

@@ -12,19 +12,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
 // data applies a data message: values of containers are written to the
 // sink; static data and links are kept with the definitions.
-func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember, h header, cred *credential, out *outcome) {
+func (s *Source) data(ctx context.Context, run *omfRun, d *jsonscan.Doc, objs []jsonscan.Member, h header, cred *credential, out *outcome) {
 	// Static data and links change the registry: such requests hold the
 	// definitions lock throughout, so that they apply whole or not at all.
 	var next *registry
 	cur := s.reg.Load()
 	for _, m := range objs {
-		if d.get(m.v, "containerid") < 0 {
+		if get(d, m.Value, "containerid") < 0 {
 			s.defMu.Lock()
 			defer s.defMu.Unlock()
 			cur = s.reg.Load()
@@ -36,7 +37,7 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 	batch := (*bp)[:0]
 	touched := map[*propStream]bool{}
 	for i, m := range objs {
-		act, ok := objectAction(d, m.v, h, i, out)
+		act, ok := objectAction(d, m.Value, h, i, out)
 		if !ok {
 			continue
 		}
@@ -44,21 +45,21 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 			out.errorf(i, -1004, http.StatusForbidden, nil, "This credential may not delete.")
 			continue
 		}
-		obj := m.v
-		if cv := d.get(obj, "containerid"); cv >= 0 {
-			if d.vals[cv].kind != jString {
-				out.errorf(i, evValue, 400, nil, "containerid: want a string, got %s.", d.vals[cv].kind)
+		obj := m.Value
+		if cv := get(d, obj, "containerid"); cv >= 0 {
+			if d.Kind(cv) != jsonscan.String {
+				out.errorf(i, evValue, 400, nil, "containerid: want a string, got %s.", d.Kind(cv))
 				continue
 			}
-			id := d.vals[cv].s
+			id := d.Text(cv)
 			c := cur.containers[fold(id)]
 			params := [][2]string{{"ContainerId", id}}
 			if c == nil {
 				out.errorf(i, 0, 404, params, "Container %q is not defined.", id)
 				continue
 			}
-			if tv := d.get(obj, "typeid"); tv >= 0 && d.vals[tv].kind == jString && fold(d.vals[tv].s) != fold(c.TypeID) {
-				out.errorf(i, evValue, 400, params, "Container %q has type %q, not %q.", id, c.TypeID, d.vals[tv].s)
+			if tv := get(d, obj, "typeid"); tv >= 0 && d.Kind(tv) == jsonscan.String && fold(d.Text(tv)) != fold(c.TypeID) {
+				out.errorf(i, evValue, 400, params, "Container %q has type %q, not %q.", id, c.TypeID, d.Text(tv))
 				continue
 			}
 			if st := cred.mayNot(c); st != "" {
@@ -71,8 +72,8 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 					"Deleting values is not supported: the store keeps history; send new values to correct old ones (last write wins).")
 				continue
 			}
-			vals := d.get(obj, "values")
-			if vals < 0 || d.vals[vals].kind != jArray {
+			vals := get(d, obj, "values")
+			if vals < 0 || d.Kind(vals) != jsonscan.Array {
 				out.errorf(i, evValue, 400, params, "values: want an array of values of type %q.", c.TypeID)
 				continue
 			}
@@ -83,24 +84,24 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 			out.errorf(i, -1004, http.StatusForbidden, nil, "This credential may only send values of containers, not static data or links.")
 			continue
 		}
-		tv := d.get(obj, "typeid")
+		tv := get(d, obj, "typeid")
 		if tv < 0 {
-			if d.get(obj, "properties") >= 0 {
+			if get(d, obj, "properties") >= 0 {
 				out.warnf(i, evUndefined, "Type-less static data (properties) is not stored.")
 				continue
 			}
 			out.errorf(i, evValue, 400, nil, "A data message needs containerid (time series) or typeid (static data, links).")
 			continue
 		}
-		if d.vals[tv].kind != jString {
-			out.errorf(i, evValue, 400, nil, "typeid: want a string, got %s.", d.vals[tv].kind)
+		if d.Kind(tv) != jsonscan.String {
+			out.errorf(i, evValue, 400, nil, "typeid: want a string, got %s.", d.Kind(tv))
 			continue
 		}
-		if fold(d.vals[tv].s) == "__link" {
+		if fold(d.Text(tv)) == "__link" {
 			s.links(d, obj, act, next, i, out)
 			continue
 		}
-		s.statics(d, obj, d.vals[tv].s, act, next, i, out)
+		s.statics(d, obj, d.Text(tv), act, next, i, out)
 	}
 	s.m.points.Add(float64(len(batch)))
 	if out.failed() {
@@ -127,14 +128,14 @@ func (s *Source) data(ctx context.Context, run *omfRun, d *jdoc, objs []jmember,
 }
 
 // values decodes the values of one container into points.
-func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome, batch []point.Point, touched map[*propStream]bool) []point.Point {
+func (s *Source) values(d *jsonscan.Doc, c *omfContainer, arr jsonscan.Value, i int, out *outcome, batch []point.Point, touched map[*propStream]bool) []point.Point {
 	bad := 0
-	for j, m := range d.members(arr) {
+	for j, m := range d.Members(arr) {
 		if bad >= maxEventsPerMessage {
 			break
 		}
-		if d.vals[m.v].kind != jObject {
-			out.errorf(i, evValue, 400, nil, "values[%d]: want an object, got %s.", j, d.vals[m.v].kind)
+		if d.Kind(m.Value) != jsonscan.Object {
+			out.errorf(i, evValue, 400, nil, "values[%d]: want an object, got %s.", j, d.Kind(m.Value))
 			bad++
 			continue
 		}
@@ -142,22 +143,22 @@ func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome
 		var t int64
 		haveTime := false
 		q := point.QualityGood
-		for _, mm := range d.members(m.v) {
-			ro, ok := c.role(mm.key)
+		for _, mm := range d.Members(m.Value) {
+			ro, ok := c.role(mm.Key)
 			switch {
 			case !ok:
-				out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.key}},
-					"values[%d]: %q is not a property of type %q.", j, mm.key, c.TypeID)
+				out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.Key}},
+					"values[%d]: %q is not a property of type %q.", j, mm.Key, c.TypeID)
 				bad++
 			case ro.kind == roleValue:
-				v, skip, verr := convertValue(d, mm.v, ro.ps)
+				v, skip, verr := convertValue(d, mm.Value, ro.ps)
 				if verr != nil {
-					if verr.code == evRange && d.vals[mm.v].kind == jString {
+					if verr.code == evRange && d.Kind(mm.Value) == jsonscan.String {
 						// NaN and infinities: dropped, not an error.
 						s.m.dropped.WithLabelValues("not_finite").Inc()
 						continue
 					}
-					out.errorf(i, verr.code, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.key}}, "values[%d].%s: %s.", j, mm.key, verr.msg)
+					out.errorf(i, verr.code, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.Key}}, "values[%d].%s: %s.", j, mm.Key, verr.msg)
 					bad++
 					continue
 				}
@@ -167,17 +168,17 @@ func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome
 				}
 			case ro.kind == roleIndex:
 				var err error
-				t, err = c.indexTime(d, mm.v)
+				t, err = c.indexTime(d, mm.Value)
 				if err != nil {
-					out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.key}}, "values[%d].%s: %v.", j, mm.key, err)
+					out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.Key}}, "values[%d].%s: %v.", j, mm.Key, err)
 					bad++
 					continue
 				}
 				haveTime = true
 			case ro.kind == roleQuality:
-				qv, ok := qualityOf(d, mm.v, ro.enum)
+				qv, ok := qualityOf(d, mm.Value, ro.enum)
 				if !ok {
-					out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.key}}, "values[%d].%s: %s is not a quality.", j, mm.key, d.raw(mm.v))
+					out.errorf(i, evValue, 400, [][2]string{{"ContainerId", c.ID}, {"Property", mm.Key}}, "values[%d].%s: %s is not a quality.", j, mm.Key, d.Raw(mm.Value))
 					bad++
 					continue
 				}
@@ -198,29 +199,29 @@ func (s *Source) values(d *jdoc, c *omfContainer, arr int32, i int, out *outcome
 }
 
 // indexTime converts an index value to ns since the epoch.
-func (c *omfContainer) indexTime(d *jdoc, v int32) (int64, error) {
-	x := &d.vals[v]
+func (c *omfContainer) indexTime(d *jsonscan.Doc, v jsonscan.Value) (int64, error) {
+	kind, text := d.Kind(v), d.Text(v)
 	switch {
-	case x.kind == jString && c.index.Type == "string":
-		t, err := pitime.Parse(x.s)
+	case kind == jsonscan.String && c.index.Type == "string":
+		t, err := pitime.Parse(text)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not an ISO 8601 date-time", x.s)
+			return 0, fmt.Errorf("%q is not an ISO 8601 date-time", text)
 		}
 		return t, nil
-	case x.kind == jNumber && c.index.Type != "string":
-		if n, err := strconv.ParseInt(x.s, 10, 64); err == nil {
+	case kind == jsonscan.Number && c.index.Type != "string":
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 			if n > math.MaxInt64/c.unit || n < math.MinInt64/c.unit {
-				return 0, fmt.Errorf("%s is out of range", x.s)
+				return 0, fmt.Errorf("%s is out of range", text)
 			}
 			return n * c.unit, nil
 		}
-		f, err := strconv.ParseFloat(x.s, 64)
+		f, err := strconv.ParseFloat(text, 64)
 		if f *= float64(c.unit); err != nil || f >= math.MaxInt64 || f < math.MinInt64 || math.IsNaN(f) {
-			return 0, fmt.Errorf("%s is out of range", x.s)
+			return 0, fmt.Errorf("%s is out of range", text)
 		}
 		return int64(f), nil
 	}
-	return 0, fmt.Errorf("a %s is not a value of the index (%s)", x.kind, describeType(c.index))
+	return 0, fmt.Errorf("a %s is not a value of the index (%s)", kind, describeType(c.index))
 }
 
 // prepare ensures the streams of a batch (once per run) and converts

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 )
 
 // statics applies static data of a static type to next.
-func (s *Source) statics(d *jdoc, obj int32, typeID, act string, next *registry, i int, out *outcome) {
+func (s *Source) statics(d *jsonscan.Doc, obj jsonscan.Value, typeID, act string, next *registry, i int, out *outcome) {
 	key := fold(typeID)
 	t := next.types[key]
 	params := [][2]string{{"TypeId", typeID}}
@@ -26,8 +28,8 @@ func (s *Source) statics(d *jdoc, obj int32, typeID, act string, next *registry,
 		out.errorf(i, evValue, 400, params, "Type %q is not a static type.", typeID)
 		return
 	}
-	vals := d.get(obj, "values")
-	if vals < 0 || d.vals[vals].kind != jArray {
+	vals := get(d, obj, "values")
+	if vals < 0 || d.Kind(vals) != jsonscan.Array {
 		out.errorf(i, evValue, 400, params, "values: want an array of instances of type %q.", typeID)
 		return
 	}
@@ -36,23 +38,23 @@ func (s *Source) statics(d *jdoc, obj int32, typeID, act string, next *registry,
 		assets = map[string]*omfAsset{}
 	}
 	idx := t.indexProps()
-	for j, m := range d.members(vals) {
-		if d.vals[m.v].kind != jObject {
+	for j, m := range d.Members(vals) {
+		if d.Kind(m.Value) != jsonscan.Object {
 			out.errorf(i, evValue, 400, params, "values[%d]: want an object.", j)
 			continue
 		}
 		var parts []string
 		for _, p := range idx {
-			v := d.get(m.v, p.ID)
-			if v < 0 || d.vals[v].kind == jNull {
+			v := get(d, m.Value, p.ID)
+			if v < 0 || d.Kind(v) == jsonscan.Null {
 				out.errorf(i, evValue, 400, params, "values[%d]: the index %q is missing.", j, p.ID)
 				parts = nil
 				break
 			}
-			if d.vals[v].kind == jString {
-				parts = append(parts, d.vals[v].s)
+			if d.Kind(v) == jsonscan.String {
+				parts = append(parts, d.Text(v))
 			} else {
-				parts = append(parts, d.raw(v))
+				parts = append(parts, d.Raw(v))
 			}
 		}
 		if parts == nil {
@@ -76,14 +78,14 @@ func (s *Source) statics(d *jdoc, obj int32, typeID, act string, next *registry,
 			}
 		}
 		okAll := true
-		for _, mm := range d.members(m.v) {
-			p := t.property(mm.key)
+		for _, mm := range d.Members(m.Value) {
+			p := t.property(mm.Key)
 			if p == nil {
-				out.errorf(i, evValue, 400, append(params, [2]string{"Property", mm.key}), "values[%d]: %q is not a property of type %q.", j, mm.key, typeID)
+				out.errorf(i, evValue, 400, append(params, [2]string{"Property", mm.Key}), "values[%d]: %q is not a property of type %q.", j, mm.Key, typeID)
 				okAll = false
 				continue
 			}
-			a.Values[p.ID] = json.RawMessage(d.raw(mm.v))
+			a.Values[p.ID] = json.RawMessage(d.Raw(mm.Value))
 		}
 		if !okAll {
 			continue
@@ -103,15 +105,15 @@ func (s *Source) statics(d *jdoc, obj int32, typeID, act string, next *registry,
 }
 
 // links applies __Link values to next.
-func (s *Source) links(d *jdoc, obj int32, act string, next *registry, i int, out *outcome) {
-	vals := d.get(obj, "values")
-	if vals < 0 || d.vals[vals].kind != jArray {
+func (s *Source) links(d *jsonscan.Doc, obj jsonscan.Value, act string, next *registry, i int, out *outcome) {
+	vals := get(d, obj, "values")
+	if vals < 0 || d.Kind(vals) != jsonscan.Array {
 		out.errorf(i, evValue, 400, nil, "values: want an array of links with source and target.")
 		return
 	}
-	for j, m := range d.members(vals) {
-		src, dst := d.get(m.v, "source"), d.get(m.v, "target")
-		if d.vals[m.v].kind != jObject || src < 0 || dst < 0 || d.vals[src].kind != jObject || d.vals[dst].kind != jObject {
+	for j, m := range d.Members(vals) {
+		src, dst := get(d, m.Value, "source"), get(d, m.Value, "target")
+		if d.Kind(m.Value) != jsonscan.Object || src < 0 || dst < 0 || d.Kind(src) != jsonscan.Object || d.Kind(dst) != jsonscan.Object {
 			out.errorf(i, evValue, 400, nil, "values[%d]: a link needs source and target objects.", j)
 			continue
 		}
@@ -123,7 +125,7 @@ func (s *Source) links(d *jdoc, obj int32, act string, next *registry, i int, ou
 			out.errorf(i, 0, 404, nil, "values[%d].source: %s.", j, msg)
 			continue
 		}
-		l := &omfLink{Source: json.RawMessage(d.raw(src)), Target: json.RawMessage(d.raw(dst))}
+		l := &omfLink{Source: json.RawMessage(d.Raw(src)), Target: json.RawMessage(d.Raw(dst))}
 		k := linkKey(l)
 		if act == "delete" {
 			if next.links[k] == nil {
@@ -140,8 +142,8 @@ func (s *Source) links(d *jdoc, obj int32, act string, next *registry, i int, ou
 // checkLinkEnd checks that a link end names something defined: a
 // container, or a type with an instance index ("index" of the root
 // object is the type itself: {"typeid": T, "index": "_ROOT"}).
-func checkLinkEnd(d *jdoc, end int32, reg *registry) string {
-	r := d.reader(end)
+func checkLinkEnd(d *jsonscan.Doc, end jsonscan.Value, reg *registry) string {
+	r := newReader(d, end)
 	if cid := r.str("containerid"); cid != "" {
 		if reg.containers[fold(cid)] == nil {
 			return fmt.Sprintf("container %q is not defined", cid)

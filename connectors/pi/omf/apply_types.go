@@ -10,17 +10,19 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 )
 
 // types applies a type message.
-func (s *Source) types(ctx context.Context, run *omfRun, d *jdoc, objs []jmember, h header, cred *credential, out *outcome) {
+func (s *Source) types(ctx context.Context, run *omfRun, d *jsonscan.Doc, objs []jsonscan.Member, h header, cred *credential, out *outcome) {
 	s.defMu.Lock()
 	defer s.defMu.Unlock()
 	next := s.reg.Load().clone()
 	var rebound []*omfContainer
 	changed := false
 	for i, m := range objs {
-		act, ok := objectAction(d, m.v, h, i, out)
+		act, ok := objectAction(d, m.Value, h, i, out)
 		if !ok {
 			continue
 		}
@@ -29,7 +31,7 @@ func (s *Source) types(ctx context.Context, run *omfRun, d *jdoc, objs []jmember
 			continue
 		}
 		if act == "delete" {
-			changed = s.deleteType(d, m.v, next, i, out) || changed
+			changed = s.deleteType(d, m.Value, next, i, out) || changed
 			continue
 		}
 		var (
@@ -38,9 +40,9 @@ func (s *Source) types(ctx context.Context, run *omfRun, d *jdoc, objs []jmember
 			ferr  *fieldError
 		)
 		if act == "patch" {
-			t, warns, ferr = patchType(d, m.v, next.types)
+			t, warns, ferr = patchType(d, m.Value, next.types)
 		} else {
-			t, warns, ferr = parseType(d, m.v)
+			t, warns, ferr = parseType(d, m.Value)
 		}
 		if ferr != nil {
 			out.errorf(i, ferr.code, ferr.status, nil, "%s", ferr.msg)
@@ -106,8 +108,8 @@ func (s *Source) types(ctx context.Context, run *omfRun, d *jdoc, objs []jmember
 }
 
 // deleteType removes a type that nothing uses.
-func (s *Source) deleteType(d *jdoc, obj int32, next *registry, i int, out *outcome) bool {
-	r := d.reader(obj)
+func (s *Source) deleteType(d *jsonscan.Doc, obj jsonscan.Value, next *registry, i int, out *outcome) bool {
+	r := newReader(d, obj)
 	id := r.id("id")
 	if r.err != nil {
 		out.errorf(i, r.err.code, r.err.status, nil, "%s", r.err.msg)
@@ -148,8 +150,8 @@ func (s *Source) deleteType(d *jdoc, obj int32, next *registry, i int, out *outc
 // patchType applies an OMF 1.2 patch to a type: the keywords present
 // replace the type's, and the properties present replace or add
 // properties by id; classification and type cannot change.
-func patchType(d *jdoc, obj int32, types map[string]*omfType) (*omfType, []string, *fieldError) {
-	r := d.reader(obj)
+func patchType(d *jsonscan.Doc, obj jsonscan.Value, types map[string]*omfType) (*omfType, []string, *fieldError) {
+	r := newReader(d, obj)
 	id := r.id("id")
 	if r.err != nil {
 		return nil, nil, r.err
@@ -160,7 +162,7 @@ func patchType(d *jdoc, obj int32, types map[string]*omfType) (*omfType, []strin
 	}
 	t := *old
 	t.Properties = append([]*omfProperty(nil), old.Properties...)
-	has := func(k string) bool { return d.get(obj, k) >= 0 }
+	has := func(k string) bool { return get(d, obj, k) >= 0 }
 	for k, dst := range map[string]*string{"version": &t.Version, "name": &t.Name, "description": &t.Description, "extrapolation": &t.Extrapolation} {
 		if has(k) {
 			*dst = r.str(k)
@@ -173,7 +175,7 @@ func patchType(d *jdoc, obj int32, types map[string]*omfType) (*omfType, []strin
 		t.Metadata = r.raw("metadata")
 	}
 	if has("enum") {
-		t.Enum = parseEnum(d, d.get(obj, "enum"), r)
+		t.Enum = parseEnum(d, get(d, obj, "enum"), r)
 	}
 	for k, v := range map[string]string{"classification": old.Classification, "type": old.Type} {
 		if has(k) && !strings.EqualFold(r.str(k), v) {
@@ -185,18 +187,18 @@ func patchType(d *jdoc, obj int32, types map[string]*omfType) (*omfType, []strin
 		return nil, nil, r.err
 	}
 	var warnings []string
-	if props := d.get(obj, "properties"); props >= 0 && d.vals[props].kind != jNull {
+	if props := get(d, obj, "properties"); props >= 0 && d.Kind(props) != jsonscan.Null {
 		r.lookup("properties")
-		if d.vals[props].kind != jObject {
-			return nil, nil, badf("properties: want an object, got %s", d.vals[props].kind)
+		if d.Kind(props) != jsonscan.Object {
+			return nil, nil, badf("properties: want an object, got %s", d.Kind(props))
 		}
-		for _, m := range d.members(props) {
-			np, w, err := parseProperty(d, m.key, m.v)
+		for _, m := range d.Members(props) {
+			np, w, err := parseProperty(d, m.Key, m.Value)
 			if err != nil {
 				return nil, nil, err
 			}
 			for _, x := range w {
-				warnings = append(warnings, "properties."+m.key+": "+x)
+				warnings = append(warnings, "properties."+m.Key+": "+x)
 			}
 			replaced := false
 			for j, op := range t.Properties {

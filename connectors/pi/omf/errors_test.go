@@ -106,6 +106,7 @@ func TestOMFMalformed(t *testing.T) {
 		{"invalid JSON", omfHeaders("data", "", "1.2"), `[{"containerid": "c1", "values": [}]`, 400, evParser, -1, "invalid JSON"},
 		{"trailing data", omfHeaders("data", "", "1.2"), `[] []`, 400, evParser, -1, "after the top-level"},
 		{"empty body", omfHeaders("data", "", "1.2"), ``, 400, evParser, -1, "end of input"},
+		{"nested too deeply", omfHeaders("data", "", "1.2"), "[" + strings.Repeat("[", 64) + strings.Repeat("]", 65), 400, evParser, -1, "at byte 64: nested deeper than 64 levels"},
 		{"object body", omfHeaders("data", "", "1.2"), `{"containerid": "c1"}`, 400, evParser, -1, "array"},
 		{"element not object", omfHeaders("data", "", "1.2"), `[{"containerid": "c1", "values": []}, 5]`, 400, evParser, 1, "number"},
 		// Types.

@@ -1,93 +1,20 @@
 package omf
 
-// Fuzz targets of the OMF endpoint: the JSON parser and each kind of OMF
-// message through the handler (the timestamp parser's is in
-// connectors/pi/internal/pitime). Their seeds run in plain `go test`;
-// `go test -fuzz FuzzX` explores.
+// Fuzz targets of the OMF endpoint: each kind of OMF message through the
+// handler (the JSON parser's is in connectors/internal/jsonscan, the
+// timestamp parser's in connectors/pi/internal/pitime). Their seeds run in
+// plain `go test`; `go test -fuzz FuzzX` explores.
 
 import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/sluice-edge/sluice/connectors/connectortest"
 )
-
-// toAny converts a parsed value to what encoding/json (with UseNumber)
-// decodes: later duplicate keys win.
-func toAny(d *jdoc, v int32) any {
-	x := &d.vals[v]
-	switch x.kind {
-	case jBool:
-		return x.b
-	case jNumber:
-		return json.Number(x.s)
-	case jString:
-		return x.s
-	case jArray:
-		out := []any{}
-		for _, m := range d.members(v) {
-			out = append(out, toAny(d, m.v))
-		}
-		return out
-	case jObject:
-		out := map[string]any{}
-		for _, m := range d.members(v) {
-			out[m.key] = toAny(d, m.v)
-		}
-		return out
-	}
-	return nil
-}
-
-func FuzzJSON(f *testing.F) {
-	for _, s := range []string{
-		`[]`, `{}`, `null`, `true`, `-0.5e+10`, `"a\u00e9\ud83d\ude00\n"`, `[1,[2,[3]],{"a":{"b":null}}]`,
-		`{"a":1,"a":2}`, `"\ud800"`, `"\ud800\u0041"`, "\"\xff\"", `01`, `1.`, `-`, `[1,]`, `{"a"}`, `"\x"`,
-		`  [ 1 , 2 ] `, `1e400`, `"abc`, `[` + strings.Repeat("[", 70) + strings.Repeat("]", 71),
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var d jdoc
-		err := d.parse(s)
-		valid := json.Valid([]byte(s))
-		if err != nil {
-			var je *jsonError
-			if valid && !(errorsAs(err, &je) && strings.Contains(je.msg, "nested deeper")) {
-				t.Fatalf("valid JSON %q rejected: %v", s, err)
-			}
-			return
-		}
-		if !valid {
-			t.Fatalf("invalid JSON %q accepted", s)
-		}
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		var want any
-		if err := dec.Decode(&want); err != nil {
-			t.Fatalf("encoding/json: %v", err)
-		}
-		if got := toAny(&d, 0); !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: got %#v, want %#v", s, got, want)
-		}
-		if d.raw(0) != strings.TrimSpace(s) {
-			t.Fatalf("raw %q of %q", d.raw(0), s)
-		}
-	})
-}
-
-func errorsAs(err error, target **jsonError) bool {
-	je, ok := err.(*jsonError)
-	if ok {
-		*target = je
-	}
-	return ok
-}
 
 // fuzzHarness is an OMF source with the error tests' definitions, served
 // through its handler directly.

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 	"github.com/sluice-edge/sluice/connectors/pi/internal/nametmpl"
 	"github.com/sluice-edge/sluice/connectors/point"
 
@@ -78,7 +79,7 @@ type Source struct {
 	defMu sync.Mutex // serializes changes of the registry
 	reg   regPtr     // the published registry
 
-	docs   sync.Pool // *jdoc
+	docs   sync.Pool // *jsonscan.Doc, with MaxDepth maxJSONDepth
 	bufs   sync.Pool // *bytes.Buffer
 	points sync.Pool // *[]point.Point
 
@@ -161,7 +162,7 @@ func New(env connectors.Env, cfg Config) (*Source, error) {
 		name:     env.Name,
 	}
 	s.reg.Store(newRegistry())
-	s.docs.New = func() any { return new(jdoc) }
+	s.docs.New = func() any { return &jsonscan.Doc{MaxDepth: maxJSONDepth} }
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.points.New = func() any { p := make([]point.Point, 0, 1024); return &p }
 	return s, nil
@@ -229,6 +230,11 @@ type header struct {
 	msgType, action, version string
 	gzip                     bool
 }
+
+// maxJSONDepth limits the nesting of a body. OMF messages nest a few
+// levels; the parser recurses once per level, and a body of MaxBodyBytes
+// could otherwise nest ten thousand deep.
+const maxJSONDepth = 64
 
 var (
 	anonymous  = &credential{}
@@ -417,20 +423,20 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(map[int]string{400: "bad_request", 413: "too_large"}[status], status, code, "%s", msg)
 		return
 	}
-	doc := s.docs.Get().(*jdoc)
-	defer func() { doc.src = ""; s.docs.Put(doc) }()
-	if err := doc.parse(buf.String()); err != nil {
+	doc := s.docs.Get().(*jsonscan.Doc)
+	defer func() { doc.Reset(); s.docs.Put(doc) }()
+	if err := doc.Parse(buf.String()); err != nil {
 		reject("bad_request", 400, evParser, "The body is not valid JSON: %v.", err)
 		return
 	}
-	if doc.vals[0].kind != jArray {
-		reject("bad_request", 400, evParser, "The body must be a JSON array of OMF objects, not a %s.", doc.vals[0].kind)
+	if doc.Kind(jsonscan.Root) != jsonscan.Array {
+		reject("bad_request", 400, evParser, "The body must be a JSON array of OMF objects, not a %s.", doc.Kind(jsonscan.Root))
 		return
 	}
-	objs := doc.members(0)
+	objs := doc.Members(jsonscan.Root)
 	for i, m := range objs {
-		if doc.vals[m.v].kind != jObject {
-			out.errorf(i, evParser, 400, nil, "Message %d is a %s, not an object.", i, doc.vals[m.v].kind)
+		if doc.Kind(m.Value) != jsonscan.Object {
+			out.errorf(i, evParser, 400, nil, "Message %d is a %s, not an object.", i, doc.Kind(m.Value))
 		}
 	}
 	if !out.failed() {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
@@ -29,13 +30,36 @@ func badf(format string, args ...any) *fieldError {
 
 // reader reads the keywords of one object and remembers which it saw.
 type reader struct {
-	d     *jdoc
-	obj   int32
+	d     *jsonscan.Doc
+	obj   jsonscan.Value
 	known map[string]bool
 	err   *fieldError
 }
 
-func (d *jdoc) reader(obj int32) *reader { return &reader{d: d, obj: obj, known: map[string]bool{}} }
+func newReader(d *jsonscan.Doc, obj jsonscan.Value) *reader {
+	return &reader{d: d, obj: obj, known: map[string]bool{}}
+}
+
+// get looks a member of object obj up by name: exactly, else ignoring case
+// (OMF keywords and ids are case-insensitive in PI Web API). Of duplicate
+// names the first counts. It returns jsonscan.Missing when absent.
+func get(d *jsonscan.Doc, obj jsonscan.Value, key string) jsonscan.Value {
+	if d.Kind(obj) != jsonscan.Object {
+		return jsonscan.Missing
+	}
+	ms := d.Members(obj)
+	for _, m := range ms {
+		if m.Key == key {
+			return m.Value
+		}
+	}
+	for _, m := range ms {
+		if strings.EqualFold(m.Key, key) {
+			return m.Value
+		}
+	}
+	return jsonscan.Missing
+}
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
@@ -43,22 +67,22 @@ func (r *reader) fail(format string, args ...any) {
 	}
 }
 
-func (r *reader) lookup(key string) int32 {
+func (r *reader) lookup(key string) jsonscan.Value {
 	r.known[key] = true
-	return r.d.get(r.obj, key)
+	return get(r.d, r.obj, key)
 }
 
 // str reads a string keyword; null is absent.
 func (r *reader) str(key string) string {
 	v := r.lookup(key)
-	if v < 0 || r.d.vals[v].kind == jNull {
+	if v < 0 || r.d.Kind(v) == jsonscan.Null {
 		return ""
 	}
-	if r.d.vals[v].kind != jString {
-		r.fail("%s: want a string, got %s", key, r.d.vals[v].kind)
+	if r.d.Kind(v) != jsonscan.String {
+		r.fail("%s: want a string, got %s", key, r.d.Kind(v))
 		return ""
 	}
-	return r.d.vals[v].s
+	return r.d.Text(v)
 }
 
 // id reads an identifier: required, non-empty, without surrounding space.
@@ -76,32 +100,32 @@ func (r *reader) id(key string) string {
 
 func (r *reader) boolean(key string) bool {
 	v := r.lookup(key)
-	if v < 0 || r.d.vals[v].kind == jNull {
+	if v < 0 || r.d.Kind(v) == jsonscan.Null {
 		return false
 	}
-	if r.d.vals[v].kind != jBool {
-		r.fail("%s: want true or false, got %s", key, r.d.vals[v].kind)
+	if r.d.Kind(v) != jsonscan.Bool {
+		r.fail("%s: want true or false, got %s", key, r.d.Kind(v))
 		return false
 	}
-	return r.d.vals[v].b
+	return r.d.Bool(v)
 }
 
 func (r *reader) strings(key string) []string {
 	v := r.lookup(key)
-	if v < 0 || r.d.vals[v].kind == jNull {
+	if v < 0 || r.d.Kind(v) == jsonscan.Null {
 		return nil
 	}
-	if r.d.vals[v].kind != jArray {
-		r.fail("%s: want an array of strings, got %s", key, r.d.vals[v].kind)
+	if r.d.Kind(v) != jsonscan.Array {
+		r.fail("%s: want an array of strings, got %s", key, r.d.Kind(v))
 		return nil
 	}
 	var out []string
-	for _, m := range r.d.members(v) {
-		if r.d.vals[m.v].kind != jString {
-			r.fail("%s: want an array of strings, found a %s", key, r.d.vals[m.v].kind)
+	for _, m := range r.d.Members(v) {
+		if r.d.Kind(m.Value) != jsonscan.String {
+			r.fail("%s: want an array of strings, found a %s", key, r.d.Kind(m.Value))
 			return nil
 		}
-		out = append(out, r.d.vals[m.v].s)
+		out = append(out, r.d.Text(m.Value))
 	}
 	return out
 }
@@ -109,20 +133,20 @@ func (r *reader) strings(key string) []string {
 // raw keeps a keyword's JSON as sent (metadata, minimum, maximum).
 func (r *reader) raw(key string) json.RawMessage {
 	v := r.lookup(key)
-	if v < 0 || r.d.vals[v].kind == jNull {
+	if v < 0 || r.d.Kind(v) == jsonscan.Null {
 		return nil
 	}
-	return json.RawMessage(r.d.raw(v))
+	return json.RawMessage(r.d.Raw(v))
 }
 
 // unknown lists the object's keywords that were not read.
 func (r *reader) unknown() []string {
 	var out []string
-	for _, m := range r.d.members(r.obj) {
-		if r.known[strings.ToLower(m.key)] {
+	for _, m := range r.d.Members(r.obj) {
+		if r.known[strings.ToLower(m.Key)] {
 			continue
 		}
-		out = append(out, m.key)
+		out = append(out, m.Key)
 	}
 	return out
 }
@@ -136,8 +160,8 @@ func (r *reader) lowerKnown() {
 
 // parseType decodes a type object. Warnings are problems that do not stop
 // the type from being defined.
-func parseType(d *jdoc, obj int32) (t *omfType, warnings []string, err *fieldError) {
-	r := d.reader(obj)
+func parseType(d *jsonscan.Doc, obj jsonscan.Value) (t *omfType, warnings []string, err *fieldError) {
+	r := newReader(d, obj)
 	t = &omfType{
 		ID:             r.id("id"),
 		Version:        r.str("version"),
@@ -151,7 +175,7 @@ func parseType(d *jdoc, obj int32) (t *omfType, warnings []string, err *fieldErr
 	}
 	r.lookup("action")
 	r.lookup("isdynamic") // harmless leftovers of early OMF samples
-	if ev := r.lookup("enum"); ev >= 0 && d.vals[ev].kind != jNull {
+	if ev := r.lookup("enum"); ev >= 0 && d.Kind(ev) != jsonscan.Null {
 		t.Enum = parseEnum(d, ev, r)
 	}
 	props := r.lookup("properties")
@@ -171,20 +195,20 @@ func parseType(d *jdoc, obj int32) (t *omfType, warnings []string, err *fieldErr
 		return nil, nil, badf("classification: unknown %q (want dynamic or static)", t.Classification)
 	}
 	if t.isEnum() {
-		if props >= 0 && d.vals[props].kind != jNull {
+		if props >= 0 && d.Kind(props) != jsonscan.Null {
 			return nil, nil, badf("an enum type has no properties")
 		}
 	} else {
-		if props < 0 || d.vals[props].kind != jObject || d.vals[props].n == 0 {
+		if props < 0 || d.Kind(props) != jsonscan.Object || len(d.Members(props)) == 0 {
 			return nil, nil, badf("properties: want an object with at least one property")
 		}
-		for _, m := range d.members(props) {
-			p, w, err := parseProperty(d, m.key, m.v)
+		for _, m := range d.Members(props) {
+			p, w, err := parseProperty(d, m.Key, m.Value)
 			if err != nil {
 				return nil, nil, err
 			}
 			for _, x := range w {
-				warnings = append(warnings, "properties."+m.key+": "+x)
+				warnings = append(warnings, "properties."+m.Key+": "+x)
 			}
 			if t.property(p.ID) != nil {
 				return nil, nil, badf("properties: %q is defined twice (ids are case-insensitive)", p.ID)
@@ -199,27 +223,27 @@ func parseType(d *jdoc, obj int32) (t *omfType, warnings []string, err *fieldErr
 	return t, warnings, nil
 }
 
-func parseEnum(d *jdoc, v int32, r *reader) []enumValue {
+func parseEnum(d *jsonscan.Doc, v jsonscan.Value, r *reader) []enumValue {
 	list := v
-	if d.vals[v].kind == jObject {
-		list = d.get(v, "values")
+	if d.Kind(v) == jsonscan.Object {
+		list = get(d, v, "values")
 	}
-	if list < 0 || d.vals[list].kind != jArray || d.vals[list].n == 0 {
+	if list < 0 || d.Kind(list) != jsonscan.Array || len(d.Members(list)) == 0 {
 		r.fail("enum: want a non-empty array of {name, value} (or {\"values\": [...]})")
 		return nil
 	}
 	var out []enumValue
-	for i, m := range d.members(list) {
-		if d.vals[m.v].kind != jObject {
+	for i, m := range d.Members(list) {
+		if d.Kind(m.Value) != jsonscan.Object {
 			r.fail("enum[%d]: want an object with name and value", i)
 			return nil
 		}
-		er := d.reader(m.v)
+		er := newReader(d, m.Value)
 		ev := enumValue{Name: er.str("name"), Value: int64(i)}
-		if x := er.lookup("value"); x >= 0 && d.vals[x].kind == jNumber {
-			n, err := strconv.ParseInt(d.vals[x].s, 10, 64)
+		if x := er.lookup("value"); x >= 0 && d.Kind(x) == jsonscan.Number {
+			n, err := strconv.ParseInt(d.Text(x), 10, 64)
 			if err != nil {
-				r.fail("enum[%d].value: %s is not an integer", i, d.vals[x].s)
+				r.fail("enum[%d].value: %s is not an integer", i, d.Text(x))
 				return nil
 			}
 			ev.Value = n
@@ -234,27 +258,27 @@ func parseEnum(d *jdoc, v int32, r *reader) []enumValue {
 }
 
 // parseProperty decodes one type property.
-func parseProperty(d *jdoc, id string, v int32) (*omfProperty, []string, *fieldError) {
+func parseProperty(d *jsonscan.Doc, id string, v jsonscan.Value) (*omfProperty, []string, *fieldError) {
 	if strings.TrimSpace(id) != id || id == "" {
 		return nil, nil, badf("properties: id %q is empty or has leading or trailing white space", id)
 	}
-	if d.vals[v].kind != jObject {
-		return nil, nil, badf("properties.%s: want an object, got %s", id, d.vals[v].kind)
+	if d.Kind(v) != jsonscan.Object {
+		return nil, nil, badf("properties.%s: want an object, got %s", id, d.Kind(v))
 	}
-	r := d.reader(v)
+	r := newReader(d, v)
 	p := &omfProperty{ID: id}
 	// "type" is a string or, for nullable values (OMF 1.1), an array such
 	// as ["number", "null"].
 	if tv := r.lookup("type"); tv >= 0 {
-		switch d.vals[tv].kind {
-		case jString:
-			p.Type = strings.ToLower(d.vals[tv].s)
-		case jArray:
-			for _, m := range d.members(tv) {
-				if d.vals[m.v].kind != jString {
+		switch d.Kind(tv) {
+		case jsonscan.String:
+			p.Type = strings.ToLower(d.Text(tv))
+		case jsonscan.Array:
+			for _, m := range d.Members(tv) {
+				if d.Kind(m.Value) != jsonscan.String {
 					return nil, nil, badf("properties.%s.type: want a string or an array of strings", id)
 				}
-				if s := strings.ToLower(d.vals[m.v].s); s == "null" {
+				if s := strings.ToLower(d.Text(m.Value)); s == "null" {
 					p.Nullable = true
 				} else if p.Type == "" {
 					p.Type = s
@@ -262,9 +286,9 @@ func parseProperty(d *jdoc, id string, v int32) (*omfProperty, []string, *fieldE
 					return nil, nil, badf("properties.%s.type: one type (and \"null\") at most", id)
 				}
 			}
-		case jNull:
+		case jsonscan.Null:
 		default:
-			return nil, nil, badf("properties.%s.type: want a string, got %s", id, d.vals[tv].kind)
+			return nil, nil, badf("properties.%s.type: want a string, got %s", id, d.Kind(tv))
 		}
 	}
 	p.Format = strings.ToLower(r.str("format"))
@@ -392,8 +416,8 @@ func describeType(p *omfProperty) string {
 
 // parseContainer decodes a container object. typeid may be left out of a
 // delete (OMF 1.2's simplified delete) and of a patch.
-func parseContainer(d *jdoc, obj int32, typeOptional bool) (c *omfContainer, warnings []string, err *fieldError) {
-	r := d.reader(obj)
+func parseContainer(d *jsonscan.Doc, obj jsonscan.Value, typeOptional bool) (c *omfContainer, warnings []string, err *fieldError) {
+	r := newReader(d, obj)
 	c = &omfContainer{
 		ID:            r.id("id"),
 		TypeID:        r.str("typeid"),
@@ -407,27 +431,27 @@ func parseContainer(d *jdoc, obj int32, typeOptional bool) (c *omfContainer, war
 	}
 	r.lookup("action")
 	r.lookup("typeversion")
-	if ov := r.lookup("propertyoverrides"); ov >= 0 && d.vals[ov].kind != jNull {
-		if d.vals[ov].kind != jObject {
-			r.fail("propertyoverrides: want an object keyed by property id, got %s", d.vals[ov].kind)
+	if ov := r.lookup("propertyoverrides"); ov >= 0 && d.Kind(ov) != jsonscan.Null {
+		if d.Kind(ov) != jsonscan.Object {
+			r.fail("propertyoverrides: want an object keyed by property id, got %s", d.Kind(ov))
 		} else {
 			c.PropertyOverrides = map[string]propOverride{}
-			for _, m := range d.members(ov) {
-				if d.vals[m.v].kind != jObject {
-					r.fail("propertyoverrides.%s: want an object, got %s", m.key, d.vals[m.v].kind)
+			for _, m := range d.Members(ov) {
+				if d.Kind(m.Value) != jsonscan.Object {
+					r.fail("propertyoverrides.%s: want an object, got %s", m.Key, d.Kind(m.Value))
 					break
 				}
-				pr := d.reader(m.v)
-				c.PropertyOverrides[m.key] = propOverride{
+				pr := newReader(d, m.Value)
+				c.PropertyOverrides[m.Key] = propOverride{
 					Name: pr.str("name"), Description: pr.str("description"), UOM: pr.str("uom"),
 					Minimum: pr.raw("minimum"), Maximum: pr.raw("maximum"), Interpolation: pr.str("interpolation"),
 				}
 				if pr.err != nil {
-					r.fail("propertyoverrides.%s.%s", m.key, pr.err.msg)
+					r.fail("propertyoverrides.%s.%s", m.Key, pr.err.msg)
 				}
 				pr.lowerKnown()
 				for _, k := range pr.unknown() {
-					warnings = append(warnings, fmt.Sprintf("propertyoverrides.%s: keyword %q is not supported and was ignored", m.key, k))
+					warnings = append(warnings, fmt.Sprintf("propertyoverrides.%s: keyword %q is not supported and was ignored", m.Key, k))
 				}
 			}
 		}
@@ -462,80 +486,80 @@ type valueError struct {
 
 // convertValue converts a JSON value to the stream kind of a property.
 // skip reports a null (no value at this index).
-func convertValue(d *jdoc, v int32, ps *propStream) (val point.Value, skip bool, verr *valueError) {
-	x := &d.vals[v]
-	if x.kind == jNull {
+func convertValue(d *jsonscan.Doc, v jsonscan.Value, ps *propStream) (val point.Value, skip bool, verr *valueError) {
+	kind, text := d.Kind(v), d.Text(v)
+	if kind == jsonscan.Null {
 		return val, true, nil
 	}
 	p := ps.prop
 	switch ps.spec.Kind {
 	case point.KindFloat:
-		switch x.kind {
-		case jNumber:
-			f, err := strconv.ParseFloat(x.s, 64)
+		switch kind {
+		case jsonscan.Number:
+			f, err := strconv.ParseFloat(text, 64)
 			if err != nil || math.IsInf(f, 0) {
-				return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+				return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", text, describeType(p))}
 			}
 			return point.Float(f), false, nil
-		case jString:
-			switch x.s {
+		case jsonscan.String:
+			switch text {
 			case "NaN", "Infinity", "-Infinity":
-				return val, false, &valueError{evRange, x.s + " is not stored (not a finite number)"}
+				return val, false, &valueError{evRange, text + " is not stored (not a finite number)"}
 			}
 		}
 	case point.KindInt:
-		if x.kind == jNumber {
+		if kind == jsonscan.Number {
 			rng := intRanges[p.Format]
-			if i, err := strconv.ParseInt(x.s, 10, 64); err == nil {
+			if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 				if float64(i) < rng[0] || float64(i) > rng[1] {
-					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", text, describeType(p))}
 				}
 				return point.Int(i), false, nil
 			}
-			f, err := strconv.ParseFloat(x.s, 64)
+			f, err := strconv.ParseFloat(text, 64)
 			if err != nil || f != math.Trunc(f) || f < rng[0] || f > rng[1] || f < math.MinInt64 || f >= math.MaxInt64 {
 				if err == nil && f == math.Trunc(f) {
-					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", x.s, describeType(p))}
+					return val, false, &valueError{evRange, fmt.Sprintf("%s is out of range for %s", text, describeType(p))}
 				}
-				return val, false, &valueError{evValue, fmt.Sprintf("%s is not an integer", x.s)}
+				return val, false, &valueError{evValue, fmt.Sprintf("%s is not an integer", text)}
 			}
 			return point.Int(int64(f)), false, nil
 		}
 	case point.KindBool:
-		if x.kind == jBool {
-			return point.Bool(x.b), false, nil
+		if kind == jsonscan.Bool {
+			return point.Bool(d.Bool(v)), false, nil
 		}
 	case point.KindString:
 		if ps.enum != nil {
-			return enumValueOf(x, ps.enum)
+			return enumValueOf(kind, text, ps.enum)
 		}
-		if x.kind == jString {
-			return point.String(x.s), false, nil
+		if kind == jsonscan.String {
+			return point.String(text), false, nil
 		}
 	}
-	return val, false, &valueError{evValue, fmt.Sprintf("a %s is not a value of %s", x.kind, describeType(p))}
+	return val, false, &valueError{evValue, fmt.Sprintf("a %s is not a value of %s", kind, describeType(p))}
 }
 
-func enumValueOf(x *jval, enum []enumValue) (point.Value, bool, *valueError) {
-	switch x.kind {
-	case jString:
+func enumValueOf(kind jsonscan.Kind, text string, enum []enumValue) (point.Value, bool, *valueError) {
+	switch kind {
+	case jsonscan.String:
 		for _, e := range enum {
-			if strings.EqualFold(e.Name, x.s) {
+			if strings.EqualFold(e.Name, text) {
 				return point.String(e.Name), false, nil
 			}
 		}
-		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%q is not a member of the enum", x.s)}
-	case jNumber:
-		if n, err := strconv.ParseInt(x.s, 10, 64); err == nil {
+		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%q is not a member of the enum", text)}
+	case jsonscan.Number:
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 			for _, e := range enum {
 				if e.Value == n {
 					return point.String(e.Name), false, nil
 				}
 			}
 		}
-		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%s is not a value of the enum", x.s)}
+		return point.Value{}, false, &valueError{evValue, fmt.Sprintf("%s is not a value of the enum", text)}
 	}
-	return point.Value{}, false, &valueError{evValue, fmt.Sprintf("a %s is not an enum value", x.kind)}
+	return point.Value{}, false, &valueError{evValue, fmt.Sprintf("a %s is not an enum value", kind)}
 }
 
 // qualityOf maps the value of an isquality property to a status code
@@ -544,18 +568,18 @@ func enumValueOf(x *jval, enum []enumValue) (point.Value, bool, *valueError) {
 // larger numbers are OPC UA status codes; text is good, ok, uncertain,
 // questionable, substituted or bad (any case), or a number as above;
 // anything else is bad. An enum value counts by its name.
-func qualityOf(d *jdoc, v int32, enum []enumValue) (point.Quality, bool) {
-	x := &d.vals[v]
-	switch x.kind {
-	case jNull:
+func qualityOf(d *jsonscan.Doc, v jsonscan.Value, enum []enumValue) (point.Quality, bool) {
+	kind, text := d.Kind(v), d.Text(v)
+	switch kind {
+	case jsonscan.Null:
 		return point.QualityGood, true
-	case jBool:
-		if x.b {
+	case jsonscan.Bool:
+		if d.Bool(v) {
 			return point.QualityGood, true
 		}
 		return point.QualityBad, true
-	case jNumber:
-		n, err := strconv.ParseInt(x.s, 10, 64)
+	case jsonscan.Number:
+		n, err := strconv.ParseInt(text, 10, 64)
 		if err != nil {
 			return point.QualityBad, false
 		}
@@ -567,8 +591,8 @@ func qualityOf(d *jdoc, v int32, enum []enumValue) (point.Quality, bool) {
 			}
 		}
 		return qualityNumber(n)
-	case jString:
-		return qualityText(x.s), true
+	case jsonscan.String:
+		return qualityText(text), true
 	}
 	return point.QualityBad, false
 }
