@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-edge/sluice/connectors/internal/durable"
 )
 
 // The folders of a PKI directory (OPC UA Part 12 keeps certificates in a
@@ -159,7 +161,7 @@ func (p pkiStore) verify(der []byte, now time.Time) error {
 	thumb := strings.ToUpper(hex.EncodeToString(sum[:]))
 	path := filepath.Join(p.dir, rejectedDir, certFileName(cert, thumb))
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(path, der, 0o600); err != nil {
+		if err := durable.WriteFile(path, der); err != nil {
 			return fmt.Errorf("pki: saving the rejected certificate: %w", err)
 		}
 	}
@@ -321,10 +323,10 @@ func ownCertificate(dir string) ([]byte, *rsa.PrivateKey, error) {
 		return nil, nil, err
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := durable.WriteFile(keyPath, keyPEM); err != nil {
 		return nil, nil, err
 	}
-	if err := writeFileAtomic(certPath, der, 0o600); err != nil {
+	if err := durable.WriteFile(certPath, der); err != nil {
 		return nil, nil, err
 	}
 	return der, key, nil
@@ -362,43 +364,4 @@ func newCertificate(host, appURI string, validFor time.Duration) ([]byte, *rsa.P
 		return nil, nil, err
 	}
 	return der, key, nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is: a key written and
-	// then lost in a power cut would make the next start mint a new
-	// certificate the server has not trusted.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-edge/sluice/connectors/internal/durable"
 	"github.com/sluice-edge/sluice/connectors/internal/jsonscan"
-	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
@@ -93,7 +93,7 @@ func (s *Source) publish(next *registry, out *outcome) {
 	if s.file != "" {
 		b, err := next.marshal()
 		if err == nil {
-			err = statefile.Save(s.file, b)
+			err = durable.WriteFile(s.file, b)
 		}
 		if err != nil {
 			s.env.Logger.Error("saving OMF definitions failed", "file", s.file, "err", err)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/sluice-edge/sluice/connectors/pi/internal/statefile"
+	"github.com/sluice-edge/sluice/connectors/internal/durable"
 
 	"github.com/sluice-edge/sluice/connectors/pi/internal/pitime"
 )
@@ -66,7 +66,7 @@ func (s *Source) saveState() {
 	}
 	b, err := json.MarshalIndent(f, "", " ")
 	if err == nil {
-		err = statefile.Save(s.file, b)
+		err = durable.WriteFile(s.file, b)
 	}
 	if err != nil {
 		s.m.errors.WithLabelValues("state").Inc()
