@@ -222,3 +222,43 @@ func TestRestoreForceKeepsTheOldDir(t *testing.T) {
 		t.Fatalf("restore over a running agent: %v, want ErrInUse", err)
 	}
 }
+
+// TestSave: the archive file appears only when the archive is whole, the
+// sender says it finished, and it verifies; otherwise nothing is left in
+// the directory, not even the temporary file.
+func TestSave(t *testing.T) {
+	ctx := context.Background()
+	dir, st, al := newDataDir(t, 100)
+	var buf bytes.Buffer
+	if _, err := Write(ctx, &buf, Source{DataDir: dir, Store: st, Audit: al, TenantID: "t-x"}); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	ok := func() error { return nil }
+	for name, c := range map[string]struct {
+		archive  []byte
+		complete func() error
+		want     string
+	}{
+		"short":       {good[:len(good)/2], ok, "does not verify"},
+		"unfinished":  {good, func() error { return errors.New("the agent failed") }, "the agent failed"},
+		"bit flipped": {append(bytes.Clone(good[:len(good)-600]), append([]byte{good[len(good)-600] ^ 1}, good[len(good)-599:]...)...), ok, "does not verify"},
+	} {
+		out := t.TempDir()
+		_, _, err := Save(bytes.NewReader(c.archive), filepath.Join(out, "b.tar"), c.complete)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", name, err, c.want)
+		}
+		if es, _ := os.ReadDir(out); len(es) != 0 {
+			t.Errorf("%s: left %v behind", name, es)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "b.tar")
+	m, n, err := Save(bytes.NewReader(good), out, ok)
+	if err != nil || m.TenantID != "t-x" || n != int64(len(good)) {
+		t.Fatalf("Save = %+v, %d, %v; want tenant t-x, %d bytes", m, n, err, len(good))
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("saved file differs from the archive (%v)", err)
+	}
+}

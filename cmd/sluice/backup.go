@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,44 +41,14 @@ func runBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*") // 0600
-	if err != nil {
-		return fmt.Errorf("create the backup file: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	m, n, err := backup.Save(resp.Body, file, func() error {
+		if msg := resp.Trailer.Get(agent.BackupTrailer); msg != "" {
+			return fmt.Errorf("the agent failed to write the backup: %s", msg)
 		}
-	}()
-	n, err := io.Copy(tmp, resp.Body)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("receive the backup (after %d bytes): %w", n, err)
-	}
-	if msg := resp.Trailer.Get(agent.BackupTrailer); msg != "" {
-		return fmt.Errorf("the agent failed to write the backup: %s", msg)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync the backup file: %w", err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
-	}
-	m, err := backup.Verify(tmp)
-	if err != nil {
-		return fmt.Errorf("the backup received does not verify: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write the backup file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("write the backup file: %w", err)
-	}
-	done = true
-	if err := syncDir(dir); err != nil { // else the rename may not survive a power cut
-		return fmt.Errorf("the backup is at %s, but its directory could not be synced: %w", file, err)
 	}
 	k := m.Counts
 	fmt.Printf("backup of tenant %s (%s) written to %s: %s in %s\n", m.TenantName, m.TenantID, file,
@@ -125,17 +92,4 @@ func fmtBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
