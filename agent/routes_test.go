@@ -48,6 +48,40 @@ func TestEveryRowIsMounted(t *testing.T) {
 	}
 }
 
+// TestEveryRowNeedsCredentials walks every row of the registry over a
+// real socket without credentials, then with a wrong token: each but the
+// public login answers 401 and never reaches its handler (nothing is
+// counted under its name).
+func TestEveryRowNeedsCredentials(t *testing.T) {
+	a, base := startTestAgent(t, "nocreds")
+	for _, rt := range users.Routes() {
+		if rt.Scope == users.ScopePublic {
+			continue
+		}
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = strings.NewReplacer("{$}", "", "{", "", "}", "").Replace(path)
+		for _, auth := range []string{"", "Bearer not-a-token"} {
+			before := routeRequests(t, a, rt.Name)
+			req, _ := http.NewRequestWithContext(t.Context(), method, base.Base+path, strings.NewReader("{}"))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s with %q: status %d, want 401", method, path, auth, resp.StatusCode)
+			}
+			if after := routeRequests(t, a, rt.Name); after != before {
+				t.Errorf("%s %s with %q reached its handler", method, path, auth)
+			}
+		}
+	}
+}
+
 // routeRequests sums sluice_http_requests_total of one route label.
 func routeRequests(t *testing.T, a *Agent, route string) float64 {
 	t.Helper()
