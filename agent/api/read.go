@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/configs"
 	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/federation"
 	"github.com/sluice-edge/sluice/policy"
@@ -83,7 +84,7 @@ func (s *Server) parseRead(r *http.Request, stream string, kind policy.ReadKind)
 	case policy.ReadInterpolated:
 		switch {
 		case in.Get("interval") != "":
-			if q.Interval, err = ParseDuration(in.Get("interval")); err != nil || q.Interval <= 0 {
+			if q.Interval, err = configs.ParseDuration(in.Get("interval")); err != nil || q.Interval <= 0 {
 				return q, badRequest("bad_interval", "interval: %q is not a positive duration", in.Get("interval"))
 			}
 			if q.Align, q.Offset, err = gridParams(in); err != nil {
@@ -101,7 +102,7 @@ func (s *Server) parseRead(r *http.Request, stream string, kind policy.ReadKind)
 		}
 	case policy.ReadSummaries:
 		iv := in.Get("interval")
-		if q.Interval, err = ParseDuration(iv); iv == "" || err != nil || q.Interval <= 0 {
+		if q.Interval, err = configs.ParseDuration(iv); iv == "" || err != nil || q.Interval <= 0 {
 			return q, badRequest("bad_interval", "interval: %q is not a positive duration (e.g. 1m)", iv)
 		}
 		if q.Align, q.Offset, err = gridParams(in); err != nil {
@@ -215,7 +216,7 @@ func gridParams(q url.Values) (align string, offset time.Duration, err error) {
 		return "", 0, badRequest("bad_align", "offset shifts the epoch grid; align=start has none")
 	}
 	neg := strings.HasPrefix(v, "-")
-	if offset, err = ParseDuration(strings.TrimPrefix(v, "-")); err != nil {
+	if offset, err = configs.ParseDuration(strings.TrimPrefix(v, "-")); err != nil {
 		return "", 0, badRequest("bad_offset", "offset: %q is not a duration (e.g. 30s, -5h)", v)
 	}
 	if neg {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-edge/sluice/configs"
 )
 
 // ParseTime reads a time as users write it: RFC 3339 ("2026-11-23T10:00:00Z",
@@ -54,7 +56,7 @@ func ParseRelative(s string, now time.Time) (t int64, ok bool, err error) {
 	case strings.HasPrefix(body, "now-") || strings.HasPrefix(body, "now+"):
 		off = body[3:]
 	case body != "" && (body[0] == '-' || body[0] == '+'):
-		if _, err := ParseDuration(body[1:]); err != nil && !round {
+		if _, err := configs.ParseDuration(body[1:]); err != nil && !round {
 			return 0, false, nil // perhaps a negative epoch
 		}
 		off = body
@@ -63,7 +65,7 @@ func ParseRelative(s string, now time.Time) (t int64, ok bool, err error) {
 	}
 	at := now
 	if off != "" {
-		d, err := ParseDuration(off[1:])
+		d, err := configs.ParseDuration(off[1:])
 		if err != nil {
 			return 0, true, fmt.Errorf("time %q: %w", s, err)
 		}
@@ -158,27 +160,4 @@ func EpochFloat(f float64) (int64, error) {
 		return int64(math.Round(ns/1e3)) * 1e3, nil
 	}
 	return int64(math.Round(ns)), nil
-}
-
-// ParseDuration is time.ParseDuration plus days ("d") and weeks ("w").
-func ParseDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, errors.New("empty duration")
-	}
-	if strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w") {
-		unit := 24 * time.Hour
-		if s[len(s)-1] == 'w' {
-			unit *= 7
-		}
-		f, err := strconv.ParseFloat(s[:len(s)-1], 64)
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f*float64(unit) > math.MaxInt64 {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		return time.Duration(f * float64(unit)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q (use e.g. 90s, 15m, 1h, 7d)", s)
-	}
-	return d, nil
 }

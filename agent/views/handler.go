@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/sluice-edge/sluice/agent/api"
+	"github.com/sluice-edge/sluice/configs"
 )
 
 const maxRows = 100000
 
-var parseDuration = api.ParseDuration
+var parseDuration = configs.ParseDuration
 
 // Handler serves the views routes. Inner answers the export's reads of
 // each stream: the API's own handler behind users.Internal, so each read
