@@ -328,11 +328,6 @@ func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request, peer policy
 	return nil
 }
 
-var readKinds = map[string]policy.ReadKind{
-	"data": policy.ReadWindow, "latest": policy.ReadLatest,
-	"interpolated": policy.ReadInterpolated, "summaries": policy.ReadSummaries,
-}
-
 // handleRead serves a partner read from this agent's own store, if and as
 // far as policy.Authorize allows it on this agent's own state. Without a
 // community in the path, the read goes over the connection from the
@@ -344,7 +339,7 @@ func (n *Node) handleRead(w http.ResponseWriter, r *http.Request, peer policy.Te
 		label = "connection"
 	}
 	stream := r.PathValue("stream")
-	kind, ok := readKinds[r.PathValue("kind")]
+	kind, ok := ParseReadPath(r.PathValue("kind"))
 	if !ok {
 		return deny(404, "bad_request", "unknown read %q", r.PathValue("kind"))
 	}

@@ -79,7 +79,7 @@ func (a *Answer) Close(broken error) error {
 // here first: it left by its own record, and need not wait for the owner
 // to hear of it.
 func (n *Node) Read(ctx context.Context, rq PartnerRead) (*Answer, error) {
-	kindName := readPaths[rq.Kind]
+	kindName := ReadPath(rq.Kind)
 	audit := func(points int, err error) {
 		n.auditRead(ctx, rq.Owner, rq.Community, rq.Stream, kindName, rq.Start, rq.End, points, err)
 	}
@@ -118,8 +118,8 @@ func (n *Node) Read(ctx context.Context, rq PartnerRead) (*Answer, error) {
 		q.Set("user", rq.User)
 		q.Set("roles", strconv.Itoa(int(rq.Roles)))
 	}
-	kind, ok := readPaths[rq.Kind]
-	if !ok {
+	kind := ReadPath(rq.Kind)
+	if kind == "" {
 		return nil, deny(400, "bad_request", "unknown read %s", rq.Kind)
 	}
 	var resp *http.Response
@@ -136,10 +136,27 @@ func (n *Node) Read(ctx context.Context, rq PartnerRead) (*Answer, error) {
 	return &Answer{ContentType: resp.Header.Get("Content-Type"), Body: resp.Body, resp: resp, done: audit}, nil
 }
 
-// readPaths names the read kinds in the partner protocol's paths.
-var readPaths = map[policy.ReadKind]string{
-	policy.ReadWindow: "data", policy.ReadLatest: "latest",
-	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries",
+// readPaths are the read kinds as the paths of the partner protocol and
+// of the local API spell them (.../{stream}/data, /latest, ...).
+var readPaths = [...]string{policy.ReadWindow: "data", policy.ReadLatest: "latest",
+	policy.ReadInterpolated: "interpolated", policy.ReadSummaries: "summaries"}
+
+// ReadPath is the path segment of a data read kind; "" for any other.
+func ReadPath(k policy.ReadKind) string {
+	if int(k) < len(readPaths) {
+		return readPaths[k]
+	}
+	return ""
+}
+
+// ParseReadPath is the data read kind a path segment names.
+func ParseReadPath(s string) (policy.ReadKind, bool) {
+	for k, p := range readPaths {
+		if p != "" && p == s {
+			return policy.ReadKind(k), true
+		}
+	}
+	return 0, false
 }
 
 // ErrorStatus says how the local API answers an error of this package:

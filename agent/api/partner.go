@@ -26,7 +26,7 @@ func (f fedRoutes) read(inCommunity bool) func(http.ResponseWriter, *http.Reques
 		if err != nil {
 			return err
 		}
-		kind, ok := readKinds[r.PathValue("kind")]
+		kind, ok := federation.ParseReadPath(r.PathValue("kind"))
 		if !ok {
 			return &httpError{code: http.StatusNotFound, reason: "bad_request",
 				msg: "unknown read " + r.PathValue("kind") + " (want data, latest, interpolated or summaries)"}

@@ -24,12 +24,6 @@ type readParams struct {
 	epochNS    bool // time=ns: times as epoch nanoseconds instead of RFC 3339
 }
 
-// ReadKinds names the read kinds as the API's paths spell them.
-var readKinds = map[string]policy.ReadKind{
-	"data": policy.ReadWindow, "latest": policy.ReadLatest,
-	"interpolated": policy.ReadInterpolated, "summaries": policy.ReadSummaries,
-}
-
 // defaultWindow is how far back a read reaches when it names no start,
 // for local and partner reads alike.
 var defaultWindow = map[policy.ReadKind]time.Duration{
