@@ -102,26 +102,8 @@ func TestBackupLoadAndCheckFiles(t *testing.T) {
 //	index-MiB/GiB   the same per GiB of table files: what a cold start
 //	                reads, divided by the disk's speed, is its wait
 func BenchmarkCheckFiles(b *testing.B) {
-	const streams, points, per = 1000, 10_000, 100
 	dir := b.TempDir()
-	s, err := Open(context.Background(), Options{Dir: dir, CompactInterval: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	names, walks := benchStreams(b, s, streams)
-	var batch []point.Point
-	for n := 0; n < points/per; n++ {
-		batch = fillBatch(batch, names, walks, per)
-		if err := s.Write(context.Background(), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := s.Compact(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		b.Fatal(err)
-	}
+	fillCompacted(b, dir, 1000, 10_000)
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	var sstBytes, indexBytes int64
 	for _, p := range tables {

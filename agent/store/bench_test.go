@@ -105,30 +105,39 @@ func BenchmarkWrite(b *testing.B) {
 // closes (which compacts Badger's level 0, dropping the replaced small
 // chunks), and divides the database folder's size by the points.
 func BenchmarkBytesPerPoint(b *testing.B) {
-	const streams, points, per = 1000, 10_000, 100
+	const streams, points = 1000, 10_000
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
-		s, err := Open(context.Background(), Options{Dir: dir, CompactInterval: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		names, walks := benchStreams(b, s, streams)
-		var batch []point.Point
-		for n := 0; n < points/per; n++ {
-			batch = fillBatch(batch, names, walks, per)
-			if err := s.Write(context.Background(), batch); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := s.Compact(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		s.RunGC()
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
+		fillCompacted(b, dir, streams, points)
 		size := dirSize(b, dir)
 		b.ReportMetric(float64(size)/float64(streams*points), "bytes/point")
+	}
+}
+
+// fillCompacted writes streams x points (random walks, 100 points per
+// stream a batch) into a new store in dir, compacts it, collects the
+// value log and closes it (which compacts Badger's level 0, dropping the
+// replaced small chunks).
+func fillCompacted(b *testing.B, dir string, streams, points int) {
+	const per = 100
+	s, err := Open(context.Background(), Options{Dir: dir, CompactInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	names, walks := benchStreams(b, s, streams)
+	var batch []point.Point
+	for n := 0; n < points/per; n++ {
+		batch = fillBatch(batch, names, walks, per)
+		if err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Compact(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	s.RunGC()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
 	}
 }
 
