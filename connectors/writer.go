@@ -63,16 +63,19 @@ func NewWriter(o WriterOptions) *Writer {
 
 // Commit writes pts. spec gives the stream of pts[i] when the writer has
 // not ensured it yet; a spec without a valid kind takes the kind of the
-// point's value (float for a point without one). Commit reports whether the points are
-// stored (those dropped on purpose included): false only when ctx ended,
-// and then nothing of the batch may be acknowledged.
+// point's value (float for a point without one). Commit reports whether
+// the points are stored (those dropped on purpose included): false only
+// when ctx ended, and then nothing of the batch may be acknowledged.
+// Drops are counted once, when the batch is stored, however many
+// attempts it took.
 func (w *Writer) Commit(ctx context.Context, pts []point.Point, spec func(i int) point.StreamSpec) bool {
 	var out []point.Point
+	var refused, mismatched int
 	for attempt := 0; ; attempt++ {
 		err := w.ensure(ctx, pts, spec)
 		reason := "ensure_stream"
 		if err == nil {
-			out = w.convertAll(make([]point.Point, 0, len(pts)), pts)
+			out, refused, mismatched = w.convertAll(make([]point.Point, 0, len(pts)), pts)
 			if len(out) > 0 {
 				start := time.Now()
 				reason = "write"
@@ -85,6 +88,8 @@ func (w *Writer) Commit(ctx context.Context, pts []point.Point, spec func(i int)
 		}
 		if err == nil {
 			w.written.Add(float64(len(out)))
+			w.drop("stream_refused", refused)
+			w.drop("kind_mismatch", mismatched)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -137,16 +142,17 @@ func (w *Writer) ensure(ctx context.Context, pts []point.Point, spec func(int) p
 }
 
 // convertAll appends to out the points of in converted to their streams'
-// kinds, and drops (counting) what cannot be stored. A point without a
+// kinds, leaving out (and counting) those of refused streams and those
+// that do not convert. A point without a
 // value (an OPC UA bad status, a Sparkplug death) gets NaN if its stream
 // holds floats, so that it is never mistaken for a measurement, and the
 // zero of the kind otherwise; its quality says it is bad.
-func (w *Writer) convertAll(out, in []point.Point) []point.Point {
+func (w *Writer) convertAll(out, in []point.Point) (_ []point.Point, refused, mismatched int) {
 	for _, p := range in {
 		st := w.streams[p.Stream]
 		switch {
 		case st.refused:
-			w.drop("stream_refused")
+			refused++
 			continue
 		case !p.Value.Kind.Valid():
 			p.Value = point.Value{Kind: st.kind}
@@ -156,14 +162,18 @@ func (w *Writer) convertAll(out, in []point.Point) []point.Point {
 		case p.Value.Kind != st.kind:
 			v, err := w.convert(p.Value, st.kind)
 			if err != nil {
-				w.drop("kind_mismatch")
+				mismatched++
 				continue
 			}
 			p.Value = v
 		}
 		out = append(out, p)
 	}
-	return out
+	return out, refused, mismatched
 }
 
-func (w *Writer) drop(reason string) { w.metrics.Dropped.WithLabelValues(w.source, reason).Inc() }
+func (w *Writer) drop(reason string, n int) {
+	if n > 0 {
+		w.metrics.Dropped.WithLabelValues(w.source, reason).Add(float64(n))
+	}
+}

@@ -2,6 +2,7 @@ package connectors_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluice-edge/sluice/agent/store"
 	"github.com/sluice-edge/sluice/connectors"
+	"github.com/sluice-edge/sluice/connectors/connectortest"
 	"github.com/sluice-edge/sluice/connectors/point"
 	"github.com/sluice-edge/sluice/connectors/retry"
 )
@@ -97,5 +99,46 @@ func TestWriterRetriesUntilCancelled(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.Written.WithLabelValues("src")); got != 0 {
 		t.Errorf("written = %v, want 0", got)
+	}
+}
+
+// TestWriterCountsDropsOnce: points dropped on purpose are counted once
+// when their batch is stored, not again on every failed attempt before.
+// The streams are known from a first batch, so the first failed attempt
+// gets as far as the write, after the points are sorted.
+func TestWriterCountsDropsOnce(t *testing.T) {
+	sink := connectortest.NewSink(t, connectortest.Options{})
+	sink.Create(point.StreamSpec{Name: "counts", Kind: point.KindInt})
+	sink.Refuse("refused")
+	m := connectors.NewMetrics(nil)
+	w := connectors.NewWriter(connectors.WriterOptions{Source: "src", Sink: sink, Metrics: m, Log: slog.New(slog.DiscardHandler),
+		Backoff: retry.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}})
+	noSpec := func(int) point.StreamSpec { return point.StreamSpec{} }
+	if !w.Commit(t.Context(), []point.Point{{Stream: "counts", Time: 1, Value: point.Int(1)}, {Stream: "refused", Time: 1, Value: point.Float(1)}}, noSpec) {
+		t.Fatal("first batch not stored")
+	}
+	errs := func(reason string) float64 { return testutil.ToFloat64(m.Errors.WithLabelValues("src", reason)) }
+	sink.Fail(errors.New("disk on fire"))
+	go func() { // a failed write, failed ensures after it, then a healthy sink
+		for errs("write") < 1 || errs("ensure_stream") < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		sink.Fail(nil)
+	}()
+	pts := []point.Point{
+		{Stream: "counts", Time: 2, Value: point.String("x")},
+		{Stream: "refused", Time: 2, Value: point.Float(1)},
+		{Stream: "counts", Time: 3, Value: point.Int(7)},
+	}
+	if !w.Commit(t.Context(), pts, noSpec) {
+		t.Fatal("Commit reported the batch not stored")
+	}
+	for reason, want := range map[string]float64{"kind_mismatch": 1, "stream_refused": 2} { // one refused point in each batch
+		if got := testutil.ToFloat64(m.Dropped.WithLabelValues("src", reason)); got != want {
+			t.Errorf("dropped{%s} = %v after retries, want %v", reason, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(m.Written.WithLabelValues("src")); got != 2 {
+		t.Errorf("written = %v, want 2", got)
 	}
 }
