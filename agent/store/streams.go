@@ -204,12 +204,8 @@ func (s *Store) createStream(ctx context.Context, spec point.StreamSpec, existin
 		if err := req.wait(ctx); err != nil {
 			return Stream{}, err
 		}
-	} else {
-		select {
-		case <-req.registered:
-		case <-ctx.Done():
-			return Stream{}, ctx.Err()
-		}
+	} else if err := req.waitRegistered(ctx); err != nil {
+		return Stream{}, err
 	}
 	if req.existed {
 		return s.existing(ctx, req.created, spec, existingOK)

@@ -274,6 +274,24 @@ func (r *request) wait(ctx context.Context) error {
 	}
 }
 
+// waitRegistered waits until an opCreate is visible in memory, ending
+// as wait does when ctx ends or the committer has stopped without it.
+func (r *request) waitRegistered(ctx context.Context) error {
+	select {
+	case <-r.registered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.exited:
+		select {
+		case <-r.registered:
+			return nil
+		default:
+			return ErrClosed
+		}
+	}
+}
+
 func (s *Store) submit(ctx context.Context, r *request) error {
 	r.exited = s.exited
 	select {
