@@ -69,7 +69,7 @@ func (a *Agent) auditEvent(ctx context.Context, e federation.AuditEvent) {
 // who, which route, what, and the status it got. Reads of local data are
 // not logged (they are the tenant's own); partner reads are, by
 // federation.
-func (a *Agent) auditAction(r *http.Request, _ users.Route, code int) {
+func (a *Agent) auditAction(r *http.Request, code int) {
 	outcome := "ok"
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:

@@ -67,7 +67,7 @@ type Options struct {
 	// Audit, when set, is told of every call of an audited route
 	// (users.Route.Audited) once its handler is done, with the status it
 	// answered.
-	Audit func(r *http.Request, rt users.Route, code int)
+	Audit func(r *http.Request, code int)
 
 	MaxBodyBytes int64 // request bodies above this get 413; default 32 MiB
 	MaxInFlight  int   // concurrent writes above this get 429; default 64
@@ -216,7 +216,7 @@ func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request
 			s.fail(rec, name, err)
 		}
 		if s.opts.Audit != nil && rt.Audited() {
-			s.opts.Audit(r, rt, rec.code)
+			s.opts.Audit(r, rec.code)
 		}
 	})
 }
