@@ -163,7 +163,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.store = st
 
-	// 2. Users, then the API behind their middleware.
+	// 2. Users, then the API with each route behind their gate.
 	dir, err := users.Open(filepath.Join(cfg.DataDir, "users.json"), users.Options{
 		Logger: a.log.With("component", "users"), Registerer: a.reg,
 		CookieSuffix: cookieSuffix(cfg.DataDir),
@@ -234,11 +234,9 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	a.api = api.New(api.Options{
 		Store: st,
-		// The users middleware in front authenticates and checks roles.
-		Authorize: func(r *http.Request) bool {
-			_, ok := users.FromContext(r.Context())
-			return ok
-		},
+		// Each row's handler behind its users checks: authentication,
+		// roles in the row's scope, step-up.
+		Gate: users.NewGate(dir, a.resolveCommunity),
 		// Every stream of a write, bulk included: ingest tokens' prefixes.
 		MayWrite:     users.MayWrite,
 		Logger:       a.log.With("component", "api"),
@@ -271,7 +269,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	dir.Mount(a.api.Mount)
 	a.api.MountFederation(fed, caller)
-	if err := a.mountViews(dir); err != nil {
+	if err := a.mountViews(); err != nil {
 		return err
 	}
 	// Grafana's Prometheus data source (agent/promapi): the caller's own
@@ -295,7 +293,7 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 
 	a.http = &http.Server{
-		Handler:           promapi.Front(users.Middleware(dir, a.api.Handler(), a.resolveCommunity)),
+		Handler:           promapi.Front(a.api.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -319,14 +317,14 @@ func (a *Agent) start(ctx context.Context) error {
 // mountViews serves the data views (agent/views). An export reads each
 // stream through the API's own handlers, in process, as the caller:
 // users.Internal checks every read's own route rule. Exports are audited
-// (they may come from tools holding a token in a URL); the middleware has
+// (they may come from tools holding a token in a URL); the gate has
 // already taken ?token= out of the URL by then.
-func (a *Agent) mountViews(dir *users.Directory) error {
+func (a *Agent) mountViews() error {
 	vs, err := views.Open(filepath.Join(a.cfg.DataDir, "views.json"))
 	if err != nil {
 		return damaged(fmt.Errorf("views: %w", err))
 	}
-	h := &views.Handler{Store: vs, Inner: users.Internal(dir, a.api.Handler(), a.resolveCommunity),
+	h := &views.Handler{Store: vs, Inner: users.Internal(a.api.Handler()),
 		OnExport: func(r *http.Request, code int) {
 			outcome := map[bool]string{true: "ok", false: "error"}[code < 400]
 			e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
@@ -426,7 +424,7 @@ func cookieSuffix(dataDir string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// resolveCommunity lets the users middleware check roles of a community
+// resolveCommunity lets the users gate check roles of a community
 // named in a path; until federation is up there are none.
 func (a *Agent) resolveCommunity(ctx context.Context, ref string) (policy.CommunityID, error) {
 	if a.fed == nil {

@@ -29,7 +29,7 @@ func actor(ctx context.Context) string {
 
 // caller names the user behind a request and its roles in community c,
 // for federation. Requests that reached federation passed the users
-// middleware, so a principal is there. Federation asks the roles only
+// gate, so a principal is there. Federation asks the roles only
 // whether they read, manage users or administer, and vouches for them to
 // partners, so they go as policy.RoleSet.Vouched: a reader as a
 // community-member, which partners that predate the reader role know.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -50,8 +51,8 @@ func TestEveryRowIsMounted(t *testing.T) {
 
 // TestEveryRowNeedsCredentials walks every row of the registry over a
 // real socket without credentials, then with a wrong token: each but the
-// public login answers 401 and never reaches its handler (nothing is
-// counted under its name).
+// public login answers the gate's 401, counted under the row's name with
+// that code and no other (a handler reached would answer otherwise).
 func TestEveryRowNeedsCredentials(t *testing.T) {
 	a, base := startTestAgent(t, "nocreds")
 	for _, rt := range users.Routes() {
@@ -61,7 +62,7 @@ func TestEveryRowNeedsCredentials(t *testing.T) {
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		path = strings.NewReplacer("{$}", "", "{", "", "}", "").Replace(path)
 		for _, auth := range []string{"", "Bearer not-a-token"} {
-			before := routeRequests(t, a, rt.Name)
+			before, unauth := routeRequests(t, a, rt.Name), routeCode(t, a, rt.Name, "401")
 			req, _ := http.NewRequestWithContext(t.Context(), method, base.Base+path, strings.NewReader("{}"))
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
@@ -70,13 +71,15 @@ func TestEveryRowNeedsCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", method, path, err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			var body struct{ Reason string }
+			json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%s %s with %q: status %d, want 401", method, path, auth, resp.StatusCode)
+			if resp.StatusCode != http.StatusUnauthorized || body.Reason != "unauthenticated" {
+				t.Errorf("%s %s with %q: status %d reason %q, want the gate's 401", method, path, auth, resp.StatusCode, body.Reason)
 			}
-			if after := routeRequests(t, a, rt.Name); after != before {
-				t.Errorf("%s %s with %q reached its handler", method, path, auth)
+			if after := routeRequests(t, a, rt.Name); after != before+1 || routeCode(t, a, rt.Name, "401") != unauth+1 {
+				t.Errorf("%s %s with %q: counted %v requests (%v with 401), want one more 401", method, path, auth,
+					after-before, routeCode(t, a, rt.Name, "401")-unauth)
 			}
 		}
 	}
@@ -84,6 +87,13 @@ func TestEveryRowNeedsCredentials(t *testing.T) {
 
 // routeRequests sums sluice_http_requests_total of one route label.
 func routeRequests(t *testing.T, a *Agent, route string) float64 {
+	t.Helper()
+	return routeCode(t, a, route, "")
+}
+
+// routeCode sums sluice_http_requests_total of one route label and one
+// code ("": every code).
+func routeCode(t *testing.T, a *Agent, route, code string) float64 {
 	t.Helper()
 	mfs, err := a.reg.Gather()
 	if err != nil {
@@ -95,10 +105,12 @@ func routeRequests(t *testing.T, a *Agent, route string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "route" && l.GetValue() == route {
-					n += m.GetCounter().GetValue()
-				}
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && (code == "" || labels["code"] == code) {
+				n += m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // The community and connection management of this tenant, as a Go API
 // for the agent's local API (agent/api serves it over HTTP, as
 // docs/federation-api.md describes). Every action is this tenant's own;
-// the users middleware has checked the caller's roles before. Errors
+// the users gate has checked the caller's roles before. Errors
 // carry their HTTP status and a reason for scripts (ErrorStatus); an
 // error of no status of ours means a partner's agent could not be asked.
 // A community is named by ref: its id or its display name among those
@@ -155,7 +155,7 @@ func (n *Node) DeleteCommunity(ctx context.Context, ref string) error {
 }
 
 // ResolveCommunity finds a community this tenant takes part in by id or
-// display name (for the users middleware, which checks per-community
+// display name (for the users gate, which checks per-community
 // roles).
 func (n *Node) ResolveCommunity(ctx context.Context, ref string) (policy.CommunityID, error) {
 	ci, _, err := n.resolve(ref)

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +44,11 @@ type Store interface {
 // Options configure the API server.
 type Options struct {
 	Store      Store
-	AdminToken string // bearer token that opens every /api/v1 route, when Authorize is nil
-	// Authorize, when set, decides instead of AdminToken whether a request
-	// may pass (the agent's users middleware sits in front and vouches for
-	// the requests it let through).
-	Authorize func(r *http.Request) bool
+	AdminToken string // bearer token that opens every non-public row, when Gate is nil
+	// Gate, when set, guards each row of the route registry instead of
+	// AdminToken (the agent's users.Gate): the mux that picks a request's
+	// row hands it to that row's checks, so nothing matches twice.
+	Gate Gate
 	// MayWrite, when set, is asked for every stream a write names, before
 	// the stream is looked up, created or written: an error refuses the
 	// whole write with 403 and its message, and nothing is stored (the
@@ -72,6 +74,13 @@ type Options struct {
 	MaxBodyBytes int64 // request bodies above this get 413; default 32 MiB
 	MaxInFlight  int   // concurrent writes above this get 429; default 64
 	Now          func() time.Time
+}
+
+// Gate puts a row's checks in front of its handler (users.Gate).
+type Gate interface {
+	Route(rt users.Route, h http.Handler) http.Handler
+	// NoRoute answers what is under /api/ but matches no row.
+	NoRoute() http.Handler
 }
 
 // Server serves the API. Build it with New and mount Handler.
@@ -132,8 +141,23 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Handle mounts a handler outside the route registry (OMF ingress, the
 // console): no authentication, no metrics. Paths under /api/ are the
-// registry's: use Mount.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// registry's (use Mount): one that reaches h anyway, its prefix spelled
+// so that the mux does not see it (/api%2Fv1/...), gets the registry's
+// catch-all instead, so nothing under /api/ is served unguarded.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	no := s.noRoute()
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if underAPI(r.URL.Path) {
+			no.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+func underAPI(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
+}
 
 // Mount attaches another component's handler (users, audit, views,
 // Grafana's reads) to its row of the route registry (users.Lookup),
@@ -184,14 +208,23 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/streams/{name}/latest", s.readLocal(policy.ReadLatest))
 	s.route("GET /api/v1/streams/{name}/interpolated", s.readLocal(policy.ReadInterpolated))
 	s.route("GET /api/v1/streams/{name}/summaries", s.readLocal(policy.ReadSummaries))
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle("/api/", s.noRoute())
+}
+
+// noRoute answers what is under /api/ but matches no row.
+func (s *Server) noRoute() http.Handler {
+	if s.opts.Gate != nil {
+		return s.opts.Gate.NoRoute()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+
 			" (stream names in paths must be URL-escaped, e.g. site1%2Fboiler%2Ftemp)", nil)
 	})
 }
 
-// route mounts h at its registry row: authenticated (but for public
-// rows), measured under the row's name, and audited when the row says so.
+// route mounts h at its registry row: measured under the row's name,
+// behind the row's checks (but for public rows), and audited when the
+// row says so.
 func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 	rt, ok := users.Lookup(pattern)
 	if !ok {
@@ -199,18 +232,10 @@ func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request
 	}
 	s.mounted[pattern] = true
 	name := rt.Name
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		defer func() {
-			s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
-			s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		}()
-		if rt.Scope != users.ScopePublic && !s.authorized(r) {
-			s.rejected.WithLabelValues(name, "unauthorized").Inc()
-			rec.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			writeError(rec, http.StatusUnauthorized, "missing or wrong token (send Authorization: Bearer <token>)", nil)
-			return
+	guarded := s.guard(rt, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec, ok := w.(*statusRecorder) // the gate hands on the writer it was given
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		}
 		if err := h(rec, r); err != nil {
 			s.fail(rec, name, err)
@@ -218,13 +243,39 @@ func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request
 		if s.opts.Audit != nil && rt.Audited() {
 			s.opts.Audit(r, rec.code)
 		}
+	}))
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+			s.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
+		guarded.ServeHTTP(rec, r)
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.Authorize != nil {
-		return s.opts.Authorize(r)
+// guard puts row rt's checks in front of h: the Gate's, or else the
+// admin token's.
+func (s *Server) guard(rt users.Route, h http.Handler) http.Handler {
+	switch {
+	case s.opts.Gate != nil:
+		return s.opts.Gate.Route(rt, h)
+	case rt.Scope == users.ScopePublic:
+		return h
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.adminToken(r) {
+			s.rejected.WithLabelValues(rt.Name, "unauthorized").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong token (send Authorization: Bearer <token>)", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) adminToken(r *http.Request) bool {
 	const prefix = "Bearer "
 	h := r.Header.Get("Authorization")
 	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || s.opts.AdminToken == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluice-edge/sluice/agent/store"
+	"github.com/sluice-edge/sluice/agent/users"
 	"github.com/sluice-edge/sluice/connectors/point"
 )
 
@@ -481,4 +482,45 @@ func TestRegistryMount(t *testing.T) {
 		}
 	}()
 	s.Mount("GET /api/v1/nowhere", http.NotFoundHandler())
+}
+
+// TestHandleKeepsAPIPathsGuarded: a handler mounted outside the registry
+// (the console at /) never answers a path under /api/ that the mux routed
+// to it because of how its prefix was spelled; the registry's catch-all
+// does. The gate here records what reached it.
+func TestHandleKeepsAPIPathsGuarded(t *testing.T) {
+	g := &recordingGate{}
+	s := New(Options{Gate: g})
+	s.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("console")) }))
+	for _, tc := range []struct {
+		path, want string
+		noRoute    bool
+	}{
+		{"/index.html", "console", false},
+		{"/api%2Fv1%2Fstreams", "no route", true},
+		{"/x/..%2Fapi/v1/streams", "no route", true},
+		{"/api/v1/nowhere", "no route", true},
+		{"/api/v1/streams", "row streams_list", false},
+	} {
+		g.noRoutes = 0
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+		if got := w.Body.String(); got != tc.want || (g.noRoutes == 1) != tc.noRoute {
+			t.Errorf("GET %s: %q (catch-all %d), want %q", tc.path, got, g.noRoutes, tc.want)
+		}
+	}
+}
+
+// recordingGate refuses everything, saying which check it was asked.
+type recordingGate struct{ noRoutes int }
+
+func (g *recordingGate) Route(rt users.Route, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("row " + rt.Name)) })
+}
+
+func (g *recordingGate) NoRoute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.noRoutes++
+		w.Write([]byte("no route"))
+	})
 }

@@ -29,7 +29,7 @@
 // A stream shared into two communities the caller reads is two series,
 // told apart by community. The caller sees the local streams if it reads
 // tenant-wide, and each community's shared streams if it reads there
-// (its roles, as the users middleware authenticated it).
+// (its roles, as the users gate authenticated it).
 //
 // Queries are a subset of PromQL (ParseQuery): selectors, the
 // *_over_time functions of a range, and arithmetic with numbers. Values

@@ -20,9 +20,8 @@ import (
 	"github.com/sluice-edge/sluice/policy"
 )
 
-// Paths. Prefix is where the routes live, under /api/ so that the users
-// middleware authenticates them with the route table like every other
-// route; Alias is the path Grafana is pointed at (the data source URL
+// Paths. Prefix is where the routes live, under /api/ so that each is a
+// row of the route table, behind the users gate like every other route; Alias is the path Grafana is pointed at (the data source URL
 // http://gateway:7080/prometheus), mapped onto Prefix by Front.
 const (
 	Prefix = "/api/v1/prometheus/"
@@ -36,7 +35,7 @@ type Store interface {
 	Summaries(ctx context.Context, name string, start, end, interval int64, b store.Bounds) ([]store.Summary, error)
 }
 
-// Caller is who asks, as the agent's users middleware authenticated it.
+// Caller is who asks, as the agent's users gate authenticated it.
 type Caller struct {
 	User string
 	// Roles returns the caller's roles in community c, counting its
@@ -54,7 +53,7 @@ type Options struct {
 	// local streams.
 	Tenant string
 	// Caller returns who sent r; false refuses the request (401). The
-	// agent passes the principal its users middleware vouched for.
+	// agent passes the principal its users gate vouched for.
 	Caller func(r *http.Request) (Caller, bool)
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -143,7 +142,7 @@ func (h *Handler) Mount(mount func(pattern string, h http.Handler)) {
 	}
 }
 
-// Front goes in front of the users middleware: it maps Alias onto Prefix
+// Front goes in front of the API's mux: it maps Alias onto Prefix
 // and turns a POSTed form (Grafana's default for queries) into the GET it
 // stands for, with the form in the query string. Every route here only
 // reads, whichever method carries it; the route table and the audit of

@@ -35,7 +35,7 @@ const (
 	// prefixes (Principal.MayWrite).
 	ScopeStream
 	// ScopeStreams is ScopeStream for a route whose body names the
-	// streams (bulk writes): the middleware checks Action tenant-wide,
+	// streams (bulk writes): the gate checks Action tenant-wide,
 	// and the handler must check every stream with MayWrite before it
 	// looks any up or stores anything.
 	ScopeStreams
@@ -52,7 +52,7 @@ func (s Scope) String() string {
 }
 
 // Route is one row of the API's route registry: what the mux serves
-// (Pattern), how it is measured (Name), and what the middleware demands
+// (Pattern), how it is measured (Name), and what the gate demands
 // of a caller. Handlers are attached to rows by pattern
 // (api.Server.Mount); a pattern with no row cannot be mounted, and the
 // agent does not serve until every row has its handler.
@@ -91,7 +91,7 @@ const (
 )
 
 // routes is the registry of every /api/v1 route; a route not listed here
-// is refused (404) by the Middleware and cannot be mounted. Step-up is required for
+// is refused (404) by the Gate and cannot be mounted. Step-up is required for
 // what the issue names as sensitive (accepting a connection, confirming
 // and removing a member, deleting a community), for what is as
 // irreversible (leaving a community, deleting a stream and its history),
@@ -234,7 +234,7 @@ var queryToken = map[string]bool{
 }
 
 // QueryToken reports whether the route accepts ?token= and Basic (see
-// queryToken). The middleware removes the parameter before the request
+// queryToken). The gate removes the parameter before the request
 // goes on.
 func (r Route) QueryToken() bool { return queryToken[r.Pattern] }
 

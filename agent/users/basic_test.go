@@ -60,7 +60,7 @@ func TestBasicTokenOnToolRoutes(t *testing.T) {
 	// gone from the request the handler sees.
 	req := httptest.NewRequest(http.MethodGet, feed+"?$top=5&token="+f.tokens["rd"], nil)
 	var seen string
-	h := Middleware(f.d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.URL.RawQuery }), resolver)
+	h := apiMux(f.d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.URL.RawQuery }), resolver)
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, req)
 	if rr.Code != 200 || strings.Contains(seen, "token") || !strings.Contains(seen, "top=5") {

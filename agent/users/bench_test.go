@@ -41,14 +41,14 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 }
 
-// BenchmarkMiddleware is the whole per-request cost of the guard:
+// BenchmarkGate is the whole per-request cost of routing and the gate:
 // matching, authentication, authorization.
-func BenchmarkMiddleware(b *testing.B) {
+func BenchmarkGate(b *testing.B) {
 	dir := b.TempDir()
 	d := openDir(b, dir, newClock())
 	must(b, d.AddUser("alice", pw("alice"), Assignment{Role: policy.RoleCommunityMember, Community: commC}))
 	tok, _ := mustToken(b, d, "alice")
-	h := Middleware(d, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), resolver)
+	h := apiMux(d, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), resolver)
 	r := httptest.NewRequest("GET", "/api/v1/communities/plant-c/streams/t1/site1%2Fboiler/data", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
 	w := httptest.NewRecorder()

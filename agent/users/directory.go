@@ -148,7 +148,7 @@ type Directory struct {
 
 	handlerOnce sync.Once
 	handler     http.Handler
-	handled     []string // patterns the handler serves
+	handled     []mounted // the rows the handler serves
 }
 
 // state is one immutable version of the directory: writers clone it,

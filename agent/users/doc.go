@@ -52,7 +52,7 @@
 // login that a browser sends from another origin is refused (403 csrf),
 // so no site can sign the browser in to an account of its choosing.
 //
-// The Middleware reads the cookie when a request has no Authorization
+// The Gate reads the cookie when a request has no Authorization
 // header, and accepts only tokens this process issued as sessions. Every
 // cookie-authenticated request but GET and HEAD must carry the header
 // X-CSRF-Token with the session's CSRF token, base64url(HMAC-SHA256(key,
@@ -91,7 +91,7 @@
 // live here, beside the grant, not in a policy role record: they matter
 // only to this agent (role grants never leave the tenant; partners are
 // told only whether a user reads, policy.RoleSet.Vouched), and a record's
-// signed encoding has no field for them. The middleware checks the
+// signed encoding has no field for them. The gate checks the
 // stream of every write route against them: {name} on ScopeStream
 // routes, and each stream of a bulk body through MayWrite, which the API
 // calls before it looks any stream up, so one stream outside refuses the
@@ -126,12 +126,12 @@
 //
 // Routes lists every /api/v1 route with the action it needs, the scope
 // in which that action must be allowed, and whether it needs step-up. The
-// Middleware authenticates the bearer token or the session cookie,
-// matches the request against the table as http.ServeMux does, resolves
-// the {c} community with the agent's Resolver, checks Allowed (and, on
-// write routes, the stream against an ingest user's prefixes), and
-// enforces step-up: the caller's own
-// password again, in the X-Sluice-Password header, checked (and rate
+// Gate, which the API puts in front of each row's handler as it mounts
+// it (so the API's one mux picks the row), authenticates the bearer
+// token or the session cookie, resolves the {c} community with the
+// agent's Resolver, checks Allowed (and, on write routes, the stream
+// against an ingest user's prefixes), and enforces step-up: the caller's
+// own password again, in the X-Sluice-Password header, checked (and rate
 // limited) like a login. Step-up guards accepting a connection,
 // confirming and removing a member, deleting or leaving a community,
 // deleting a stream, and whatever creates or widens credentials (adding
@@ -141,9 +141,9 @@
 // {"error": "...", "reason": "..."}: 401 unauthenticated, 403 forbidden,
 // csrf, step_up_required or step_up_failed, 404 no_route, 429 locked.
 //
-// The Access the middleware granted travels in the request's context
+// The Access the gate granted travels in the request's context
 // (FromContext). Handlers should call Authorized(r), which also checks
-// that the middleware judged the very route the mux chose.
+// that the gate judged the very route the mux chose.
 //
 // # HTTP API of this package
 //

@@ -204,9 +204,9 @@ func (d *Directory) unsavedUsage() bool {
 	return false
 }
 
-// metrics are the directory's and its middleware's counters.
+// metrics are the directory's and its gate's counters.
 // rejectionReasons are the reason labels of sluice_api_auth_rejections_total:
-// reasonOf's authentication failures, then the middleware's refusals.
+// reasonOf's authentication failures, then the gate's refusals.
 var rejectionReasons = []string{"expired", "revoked", "disabled", "unknown", "malformed", "unauthenticated",
 	"csrf", "no_route", "forbidden", "step_up_required", "step_up_failed", "locked"}
 

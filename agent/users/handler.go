@@ -18,11 +18,11 @@ import (
 // (sluice login) when the request names none.
 const DefaultLoginTTL = 30 * 24 * time.Hour
 
-// Authorized returns the access the Middleware granted r, but only if it
-// was granted for the very pattern r was routed by (r.Pattern). A handler
+// Authorized returns the access the Gate granted r, but only if it was
+// granted for the very pattern r was routed by (r.Pattern). A handler
 // registered with the table's pattern calls it as a second lock: it fails
-// when the middleware is missing, or when a mux routed the request to
-// another route than the one the middleware judged.
+// when the gate is missing, or when a mux routed the request to another
+// route than the one the gate judged.
 func Authorized(r *http.Request) (Access, bool) {
 	a, ok := FromContext(r.Context())
 	if !ok || a.Route.Pattern != r.Pattern || a.Principal.dir == nil {
@@ -33,13 +33,19 @@ func Authorized(r *http.Request) (Access, bool) {
 
 // Mount attaches the users, tokens, login and community-users handlers
 // to their rows of the route registry with mount (api.Server.Mount, or an
-// http.ServeMux's Handle in tests). They must sit behind Middleware with
-// the same directory: they refuse requests it did not authorize for it.
+// http.ServeMux's Handle in tests). They must sit behind the Gate of the
+// same directory: they refuse requests it did not authorize for it.
 func (d *Directory) Mount(mount func(pattern string, h http.Handler)) {
-	h := d.Handler()
-	for _, p := range d.handled {
-		mount(p, h)
+	d.handlerOnce.Do(d.buildHandler)
+	for _, m := range d.handled {
+		mount(m.pattern, m.h) // the row's own handler: the API's mux has matched it
 	}
+}
+
+// mounted is one row's handler.
+type mounted struct {
+	pattern string
+	h       http.Handler
 }
 
 // Handler serves the routes Mount registers, for tests and for mounting
@@ -57,13 +63,12 @@ func (d *Directory) buildHandler() {
 		if !ok {
 			panic("users: route not in the table: " + pattern)
 		}
-		d.handled = append(d.handled, pattern)
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		hf := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a, ok := Authorized(r)
 			switch {
 			case rt.Scope == ScopePublic:
 			case !ok:
-				writeJSON(w, http.StatusUnauthorized, errorBody{"request not authorized by this agent's users middleware", "unauthenticated"})
+				writeJSON(w, http.StatusUnauthorized, errorBody{"request not authorized by this agent's users gate", "unauthenticated"})
 				return
 			case a.Principal.dir != d:
 				writeJSON(w, http.StatusForbidden, errorBody{"principal of another user directory", "forbidden"})
@@ -74,6 +79,8 @@ func (d *Directory) buildHandler() {
 				d.writeError(w, r, err)
 			}
 		})
+		d.handled = append(d.handled, mounted{pattern, hf})
+		mux.Handle(pattern, hf)
 	}
 	h("POST /api/v1/login", d.login)
 	h("POST /api/v1/logout", d.logout)
@@ -317,7 +324,7 @@ func (d *Directory) setDisabled(disabled bool) func(http.ResponseWriter, *http.R
 	}
 }
 
-// setPassword: the middleware's step-up has checked the caller's current
+// setPassword: the gate's step-up has checked the caller's current
 // password (the old one, when users change their own).
 func (d *Directory) setPassword(w http.ResponseWriter, r *http.Request, a Access) error {
 	var req struct {

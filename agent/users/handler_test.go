@@ -24,7 +24,7 @@ func newAPI(t *testing.T) (*Directory, *clock, http.Handler, string) {
 	mux := http.NewServeMux()
 	d.Mount(mux.Handle)
 	mux.Handle("/api/", echo(t)) // stands for the other API routes
-	return d, c, Middleware(d, mux, resolver), boot
+	return d, c, apiMux(d, mux, resolver), boot
 }
 
 func call(t *testing.T, h http.Handler, q request, want int, out any) {

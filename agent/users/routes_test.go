@@ -202,7 +202,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	must(t, f.d.SetDisabled("dis", true))
 	f.c.Advance(2 * time.Hour) // exp's token expires; the others last 90 days
-	f.h = Middleware(f.d, echo(t), resolver)
+	f.h = apiMux(f.d, echo(t), resolver)
 	return f
 }
 
@@ -353,7 +353,7 @@ func TestSelfRoutes(t *testing.T) {
 			// Without the password, the step-up routes stay closed to them.
 			q.password = ""
 			w := do(f.h, q)
-			rt, _, _ := f.h.(*guard).match(httptestRequest(q))
+			rt, _ := routeOf(httptestRequest(q))
 			if rt.StepUp && w.Code != 403 {
 				t.Errorf("%s %s as %s without password: %d", q.method, q.path, who, w.Code)
 			}

@@ -133,7 +133,7 @@ func TestBulkWriteStreams(t *testing.T) {
 		}
 		io.WriteString(w, "stored")
 	})
-	h := Middleware(f.d, bulk, resolver)
+	h := apiMux(f.d, bulk, resolver)
 	for _, c := range []struct {
 		who, body string
 		want      int
@@ -291,7 +291,7 @@ func TestLoadPrefixes(t *testing.T) {
 // prefixes, makes token users, and shows a token's roles.
 func TestScopedRolesHTTP(t *testing.T) {
 	f := newFixture(t)
-	h := Middleware(f.d, f.d.Handler(), resolver)
+	h := apiMux(f.d, f.d.Handler(), resolver)
 	ta := func(method, path, body string) (int, string) {
 		t.Helper()
 		w := do(h, request{method: method, path: path, token: f.tokens["ta"], password: pw("ta"), body: body})

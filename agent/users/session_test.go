@@ -241,7 +241,7 @@ func TestSessionsEndWithTheProcess(t *testing.T) {
 	d2, err := Open(d.path, Options{Now: c.Now, Argon2: cheap})
 	must(t, err)
 	defer d2.Close()
-	h2 := Middleware(d2, d2.Handler(), resolver)
+	h2 := apiMux(d2, d2.Handler(), resolver)
 	if w := doSession(h2, sessionReq{method: "GET", path: "/api/v1/whoami", cookie: ck.Value}); w.Code != 401 {
 		t.Fatalf("session after restart: %d", w.Code)
 	}

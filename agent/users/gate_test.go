@@ -12,7 +12,7 @@ import (
 	"github.com/sluice-edge/sluice/policy"
 )
 
-func TestMiddlewareRequests(t *testing.T) {
+func TestGateRequests(t *testing.T) {
 	f := newFixture(t)
 	ta := f.tokens["ta"]
 	for _, tc := range []struct {
@@ -37,8 +37,10 @@ func TestMiddlewareRequests(t *testing.T) {
 		{"wrong method", "PATCH", "/api/v1/streams", map[string][]string{"Authorization": {"Bearer " + ta}}, 404, "no_route"},
 		{"unescaped stream name", "GET", "/api/v1/streams/a/b/c/d", map[string][]string{"Authorization": {"Bearer " + ta}}, 404, "no_route"},
 		{"escaped prefix is guarded", "GET", "/%61pi/v1/streams", nil, 401, "unauthenticated"},
-		{"dot segments are guarded", "GET", "/x/../api/v1/streams", nil, 401, "unauthenticated"},
-		{"bare /api", "GET", "/api", nil, 401, "unauthenticated"},
+		// The mux sends unclean paths to their clean form, which is guarded.
+		{"dot segments redirect", "GET", "/x/../api/v1/streams", nil, 307, ""},
+		{"bare /api redirects", "GET", "/api", nil, 307, ""},
+		{"encoded slash is guarded", "GET", "/api%2Fv1/streams", nil, 401, "unauthenticated"},
 		{"login needs no token", "POST", "/api/v1/login", nil, 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,6 +52,9 @@ func TestMiddlewareRequests(t *testing.T) {
 			f.h.ServeHTTP(w, r)
 			if w.Code != tc.want {
 				t.Fatalf("%d %s, want %d", w.Code, w.Body.String(), tc.want)
+			}
+			if loc := w.Header().Get("Location"); w.Code == 307 && !strings.HasPrefix(loc, "/api/") {
+				t.Fatalf("redirect to %q, want a path under /api/", loc)
 			}
 			if tc.reason != "" {
 				var body errorBody
@@ -70,7 +75,7 @@ func TestMiddlewareRequests(t *testing.T) {
 func TestCommunityResolution(t *testing.T) {
 	f := newFixture(t)
 	var got Access
-	h := Middleware(f.d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := apiMux(f.d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, _ = FromContext(r.Context())
 	}), resolver)
 	for _, tc := range []struct {
@@ -96,7 +101,7 @@ func TestCommunityResolution(t *testing.T) {
 		}
 	}
 	// Without a resolver, the path value is the id.
-	h = Middleware(f.d, echo(t), nil)
+	h = apiMux(f.d, echo(t), nil)
 	if w := do(h, request{method: "GET", path: "/api/v1/communities/tenantA%2Fc1/catalog", token: f.tokens["m"]}); w.Code != 200 {
 		t.Errorf("id without resolver: %d", w.Code)
 	}
@@ -169,7 +174,7 @@ func TestCrossTenant(t *testing.T) {
 		}
 	}
 	// A's user handlers mounted (wrongly) behind B's middleware refuse B's principals.
-	wrong := Middleware(b, a.d.Handler(), resolver)
+	wrong := apiMux(b, a.d.Handler(), resolver)
 	for _, q := range []request{
 		{method: "GET", path: "/api/v1/users", token: taB},
 		{method: "POST", path: "/api/v1/users", token: bootB, body: `{"name":"mallory","password":"` + pw("mallory") + `"}`},
@@ -193,7 +198,7 @@ func TestCrossTenant(t *testing.T) {
 	r := httptest.NewRequest("GET", "/api/v1/users", nil)
 	r = r.WithContext(context.WithValue(r.Context(), accessKey{}, &Access{Principal: pB, Route: Route{Pattern: "GET /api/v1/users"}}))
 	w := httptest.NewRecorder()
-	Middleware(a.d, a.d.Handler(), resolver).ServeHTTP(w, r)
+	apiMux(a.d, a.d.Handler(), resolver).ServeHTTP(w, r)
 	if w.Code != 401 {
 		t.Fatalf("a smuggled principal: %d", w.Code)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // StepUpHeader carries the caller's password on step-up routes. The
-// middleware removes it before the request goes on, so no handler or log
+// gate removes it before the request goes on, so no handler or log
 // sees it.
 const StepUpHeader = "X-Sluice-Password"
 
@@ -25,7 +25,7 @@ const StepUpHeader = "X-Sluice-Password"
 // else gets the same 403 as for a community they have no role in.
 type Resolver func(ctx context.Context, ref string) (policy.CommunityID, error)
 
-// Access is what the middleware decided, for the handler.
+// Access is what the gate decided, for the handler.
 type Access struct {
 	Principal Principal
 	Route     Route
@@ -39,7 +39,7 @@ type Access struct {
 
 type accessKey struct{}
 
-// FromContext returns the access the middleware granted the request.
+// FromContext returns the access the gate granted the request.
 func FromContext(ctx context.Context) (Access, bool) {
 	a, ok := ctx.Value(accessKey{}).(*Access)
 	if !ok || a == nil {
@@ -54,88 +54,65 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return a.Principal, ok
 }
 
-// Middleware guards every request whose path is under /api/ and passes
-// the others (health, metrics, OMF ingress) through untouched. For a
-// guarded request it:
+// Gate puts the checks of the route registry in front of the API's
+// handlers. The API mounts each row's handler behind Gate.Route, so the
+// one mux that serves a request has also picked its row: nothing matches
+// a request twice, and no row can be served without its rule. For a
+// request on a row it:
 //
-//  1. finds the route in the table the way http.ServeMux would (so it
-//     also works in front of sub-muxes mounted on a prefix); a public
-//     route (login) goes on without a token;
-//  2. authenticates "Authorization: Bearer <token>" with dir, or, when
-//     the request has no Authorization header, the sluice_session cookie
-//     of a session this process started; else 401. A request
-//     authenticated by the cookie must carry the session's X-CSRF-Token
-//     unless it is a GET or HEAD, else 403 csrf;
-//  3. refuses a route missing from the table with 404: fail closed;
-//  4. checks the route's action in its scope, resolving {c} with resolve
-//     (nil: the path value is taken as the id), else 403;
-//  5. on step-up routes checks the X-Sluice-Password header against the
+//  1. lets a public row (login) through without credentials;
+//  2. authenticates "Authorization: Bearer <token>" with the directory,
+//     or, when the request has no Authorization header, the
+//     sluice_session cookie of a session this process started; else 401.
+//     A request authenticated by the cookie must carry the session's
+//     X-CSRF-Token unless it is a GET or HEAD, else 403 csrf;
+//  3. checks the row's action in its scope, resolving {c} with the
+//     Resolver (nil: the path value is taken as the id), else 403;
+//  4. on step-up rows checks the X-Sluice-Password header against the
 //     caller's own password (missing: 403 step_up_required; wrong: 403
 //     step_up_failed; locked: 429 with Retry-After);
-//  6. passes the request on with the Access in its context and without
+//  5. passes the request on with the Access in its context and without
 //     the X-Sluice-Password header.
 //
-// Refusals are JSON {"error": "...", "reason": "..."}. A request never
-// carries a principal in from outside: one put in the context by anything
-// else is replaced, so only dir's own users get through.
-func Middleware(dir *Directory, next http.Handler, resolve Resolver) http.Handler {
-	g := &guard{dir: dir, next: next, resolve: resolve, mux: http.NewServeMux()}
-	for i, rt := range routes {
-		g.mux.HandleFunc(rt.Pattern, func(w http.ResponseWriter, r *http.Request) {
-			if m, ok := w.(*matcher); ok {
-				m.route, m.req = i, r
-			}
-		})
-	}
-	return g
-}
-
-type guard struct {
+// A path under /api/ that no row matches gets Gate.NoRoute: 401 without
+// credentials, else 404, failing closed without showing strangers the
+// table. Refusals are JSON {"error": "...", "reason": "..."}. A request
+// never carries a principal in from outside: one put in the context by
+// anything else is replaced, so only the directory's own users get
+// through.
+type Gate struct {
 	dir     *Directory
-	next    http.Handler
 	resolve Resolver
-	mux     *http.ServeMux // the table's patterns, for matching only
 }
 
-// matcher is the ResponseWriter the matching mux writes to: a table
-// handler records its route; 404, 405 and redirect handlers write nothing
-// that matters.
-type matcher struct {
-	route int
-	req   *http.Request // with the path values
-	hdr   http.Header
+// NewGate returns the gate of dir's users; resolve may be nil.
+func NewGate(dir *Directory, resolve Resolver) *Gate {
+	return &Gate{dir: dir, resolve: resolve}
 }
 
-func (m *matcher) Header() http.Header {
-	if m.hdr == nil {
-		m.hdr = http.Header{}
-	}
-	return m.hdr
-}
-func (m *matcher) Write(b []byte) (int, error) { return len(b), nil }
-func (m *matcher) WriteHeader(int)             {}
-
-func (g *guard) match(r *http.Request) (Route, *http.Request, bool) {
-	m := &matcher{route: -1}
-	g.mux.ServeHTTP(m, r.WithContext(r.Context())) // a copy: the mux sets Pattern on it
-	if m.route < 0 {
-		return Route{}, nil, false
-	}
-	return routes[m.route], m.req, true
+// Route returns next behind the checks of row rt.
+func (g *Gate) Route(rt Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, rt, true, next)
+	})
 }
 
-func underAPI(p string) bool {
-	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
+// NoRoute answers a request under /api/ that matches no row.
+func (g *Gate) NoRoute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, Route{}, false, nil)
+	})
 }
 
-func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !underAPI(r.URL.Path) {
-		g.next.ServeHTTP(w, r)
+// serve judges r, which the mux matched to rt when matched (so its path
+// values are rt's).
+func (g *Gate) serve(w http.ResponseWriter, r *http.Request, rt Route, matched bool, next http.Handler) {
+	if outer, ok := r.Context().Value(internalKey{}).(*Access); ok {
+		g.serveInternal(w, r, outer, rt, matched, next)
 		return
 	}
-	rt, mr, matched := g.match(r)
 	if matched && rt.Scope == ScopePublic {
-		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
+		next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
 		return
 	}
 	var (
@@ -145,7 +122,8 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	if matched && rt.QueryToken() {
 		// The token may come in the URL here: take it out before anything
-		// (handlers, logs, the audit log) sees the request.
+		// (handlers, logs, the audit log) sees the request. The clone
+		// keeps the path values.
 		var tok string
 		var has bool
 		r, tok, has = stripQueryToken(r)
@@ -154,7 +132,6 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			p, session, err = g.authenticate(r, true)
 		}
-		_, mr, _ = g.match(r)
 	} else {
 		p, session, err = g.authenticate(r, false)
 	}
@@ -183,8 +160,8 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acc := &Access{Principal: p, Route: rt, Session: session}
-	if !g.authorize(r.Context(), acc, mr) {
-		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, mr), p.User)
+	if !g.authorize(r.Context(), acc, r) {
+		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, r), p.User)
 		return
 	}
 	if rt.StepUp && !p.Bootstrap {
@@ -210,7 +187,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
+	next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
 }
 
 // QueryTokenParam is the query parameter that carries the API token on
@@ -237,33 +214,46 @@ func stripQueryToken(r *http.Request) (*http.Request, string, bool) {
 	return r2, vs[0], true
 }
 
+type internalKey struct{}
+
 // Internal serves in-process sub-requests made on behalf of a request
-// the Middleware already let through (a data view's export reads each of
-// its streams through the API's own handlers). It never authenticates:
-// the principal is the one in the request's context, and without one the
-// answer is 401. Each sub-request is judged by its own route rule, as if
-// the caller had sent it: only GET routes without step-up, else 403; a
-// route missing from the table is 404.
-func Internal(dir *Directory, next http.Handler, resolve Resolver) http.Handler {
-	g := Middleware(dir, next, resolve).(*guard)
+// the Gate already let through (a data view's export reads each of its
+// streams through the API's own handlers): next is the API's handler,
+// whose rows are behind Gate.Route. A sub-request is never
+// authenticated: the principal is the one in the request's context, and
+// without one the answer is 401. Each is judged by its own row's rule, as
+// if the caller had sent it: only GET rows without step-up, else 403; a
+// path matching no row, or outside /api/, is 404.
+func Internal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		outer, ok := FromContext(r.Context())
-		if !ok || outer.Principal.User == "" {
+		outer, ok := r.Context().Value(accessKey{}).(*Access)
+		switch {
+		case !ok || outer == nil || outer.Principal.User == "":
 			writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrUnauthenticated.Error(), Reason: "unauthenticated"})
-			return
-		}
-		rt, mr, matched := g.match(r)
-		if !matched || !underAPI(r.URL.Path) {
+		case !underAPI(r.URL.Path):
 			writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API route: " + r.Method + " " + r.URL.Path, Reason: "no_route"})
-			return
+		default:
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), internalKey{}, outer)))
 		}
-		acc := &Access{Principal: outer.Principal, Route: rt, Session: outer.Session}
-		if r.Method != http.MethodGet || rt.StepUp || rt.Scope == ScopePublic || !g.authorize(r.Context(), acc, mr) {
-			writeJSON(w, http.StatusForbidden, errorBody{Error: denial(outer.Principal, rt, mr), Reason: "forbidden"})
-			return
-		}
-		g.next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
 	})
+}
+
+// serveInternal judges a sub-request made through Internal for outer.
+func (g *Gate) serveInternal(w http.ResponseWriter, r *http.Request, outer *Access, rt Route, matched bool, next http.Handler) {
+	if !matched {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API route: " + r.Method + " " + r.URL.Path, Reason: "no_route"})
+		return
+	}
+	acc := &Access{Principal: outer.Principal, Route: rt, Session: outer.Session}
+	if r.Method != http.MethodGet || rt.StepUp || rt.Scope == ScopePublic || !g.authorize(r.Context(), acc, r) {
+		writeJSON(w, http.StatusForbidden, errorBody{Error: denial(outer.Principal, rt, r), Reason: "forbidden"})
+		return
+	}
+	next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
+}
+
+func underAPI(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
 }
 
 // strip returns r with ctx and without the step-up header.
@@ -282,7 +272,7 @@ func strip(ctx context.Context, r *http.Request) *http.Request {
 // API token (the user name is not checked: the token names its user).
 // Never a user's password: that would put a password, which no scope or
 // expiry limits, into a report's saved credentials.
-func (g *guard) authenticate(r *http.Request, basic bool) (p Principal, session bool, err error) {
+func (g *Gate) authenticate(r *http.Request, basic bool) (p Principal, session bool, err error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
 		cs := r.CookiesNamed(g.dir.CookieName())
@@ -312,7 +302,7 @@ func (g *guard) authenticate(r *http.Request, basic bool) (p Principal, session 
 }
 
 // authorize applies the route's scope, filling acc.Community.
-func (g *guard) authorize(ctx context.Context, acc *Access, mr *http.Request) bool {
+func (g *Gate) authorize(ctx context.Context, acc *Access, mr *http.Request) bool {
 	p, rt := acc.Principal, acc.Route
 	switch rt.Scope {
 	case ScopeAuthenticated:
@@ -417,7 +407,7 @@ func reasonOf(err error) string {
 
 // refuse answers a refusal; internal (for logs and metrics) may say more
 // than reason (for the caller).
-func (g *guard) refuse(w http.ResponseWriter, r *http.Request, code int, reason, internal, msg, user string) {
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, code int, reason, internal, msg, user string) {
 	g.dir.metrics.rejected.WithLabelValues(internal).Inc()
 	g.dir.log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "user", user,
 		"reason", internal, "remote", r.RemoteAddr)
