@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -316,23 +315,14 @@ func (a *Agent) start(ctx context.Context) error {
 
 // mountViews serves the data views (agent/views). An export reads each
 // stream through the API's own handlers, in process, as the caller:
-// users.Internal checks every read's own route rule. Exports are audited
-// (they may come from tools holding a token in a URL); the gate has
-// already taken ?token= out of the URL by then.
+// users.Internal has the gate check every read's own route rule. The
+// registry audits exports (users.Route.Audited).
 func (a *Agent) mountViews() error {
 	vs, err := views.Open(filepath.Join(a.cfg.DataDir, "views.json"))
 	if err != nil {
 		return damaged(fmt.Errorf("views: %w", err))
 	}
-	h := &views.Handler{Store: vs, Inner: users.Internal(a.api.Handler()),
-		OnExport: func(r *http.Request, code int) {
-			outcome := map[bool]string{true: "ok", false: "error"}[code < 400]
-			e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
-				Reason: strconv.Itoa(code), Detail: r.Method + " " + r.URL.RequestURI()}
-			if err := a.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
-				a.log.Error("audit append failed", "err", err)
-			}
-		}}
+	h := &views.Handler{Store: vs, Inner: users.Internal(a.api.Handler())}
 	h.Mount(a.api.Mount)
 	return nil
 }

@@ -66,8 +66,9 @@ func (a *Agent) auditEvent(ctx context.Context, e federation.AuditEvent) {
 }
 
 // auditAction records a call of an audited route (users.Route.Audited):
-// who, which route, what, and the status it got. Reads of local data are
-// not logged (they are the tenant's own); partner reads are, by
+// who, which route with its query (the gate has taken any ?token= out),
+// and the status it got. Reads of local data are not logged (they are the
+// tenant's own) but for a view's exports; partner reads are, by
 // federation.
 func (a *Agent) auditAction(r *http.Request, code int) {
 	outcome := "ok"
@@ -78,7 +79,7 @@ func (a *Agent) auditAction(r *http.Request, code int) {
 		outcome = "error"
 	}
 	e := audit.Entry{Kind: audit.KindAdmin, Actor: actor(r.Context()), Outcome: outcome,
-		Reason: strconv.Itoa(code), Detail: r.Method + " " + r.URL.Path}
+		Reason: strconv.Itoa(code), Detail: r.Method + " " + r.URL.RequestURI()}
 	if err := a.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
 		a.log.Error("audit append failed", "err", err)
 	}

@@ -68,10 +68,19 @@ type Route struct {
 
 // Audited reports whether a call of the route is an action the audit log
 // records: every route that can change something, except writes of
-// points, which are ingest (counted by metrics, not logged one by one).
-// Reads are audited where they cross tenants, by federation.
+// points, which are ingest (counted by metrics, not logged one by one),
+// and the exports (see exports). Other reads are audited where they
+// cross tenants, by federation.
 func (r Route) Audited() bool {
-	return !strings.HasPrefix(r.Pattern, "GET ") && r.Action != policy.ActionWrite
+	return exports[r.Pattern] || !strings.HasPrefix(r.Pattern, "GET ") && r.Action != policy.ActionWrite
+}
+
+// exports are the reads that hand a view's data over in bulk, often to a
+// tool holding a token in its URL: the audit log records each call.
+var exports = map[string]bool{
+	"GET /api/v1/views/{name}/export":            true,
+	"GET /api/v1/views/{name}/odata/Rows":        true,
+	"GET /api/v1/views/{name}/odata/Rows/$count": true,
 }
 
 // Allowed reports whether p may do action in community ("" for

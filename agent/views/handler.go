@@ -26,14 +26,12 @@ var parseDuration = configs.ParseDuration
 // Handler serves the views routes. Inner answers the export's reads of
 // each stream: the API's own handler behind users.Internal, so each read
 // is the same route, with the same rule, as if the caller had sent it.
+// Exports and the feed's rows are audited by the API, from their rows of
+// the route registry (users.Route.Audited).
 type Handler struct {
 	Store *Store
 	Inner http.Handler
 	Now   func() time.Time
-	// OnExport, if set, is called after each export and each read of the
-	// OData feed's rows (for the audit log); the request's URL no longer
-	// holds the ?token= parameter.
-	OnExport func(r *http.Request, code int)
 }
 
 // Mount attaches the handlers to their rows of the route registry with
@@ -259,14 +257,6 @@ func (h *Handler) column(ctx context.Context, v View, s Source, start, end int64
 
 // export answers GET /api/v1/views/{name}/export?format=csv|json&start&end.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
-	rec := &codeWriter{ResponseWriter: w, code: http.StatusOK}
-	h.doExport(rec, r)
-	if h.OnExport != nil {
-		h.OnExport(r, rec.code)
-	}
-}
-
-func (h *Handler) doExport(w http.ResponseWriter, r *http.Request) {
 	v, err := h.Store.Get(r.PathValue("name"))
 	if err != nil {
 		fail(w, err)
@@ -400,22 +390,4 @@ func csvValue(v json.RawMessage) string {
 		}
 	}
 	return string(v)
-}
-
-type codeWriter struct {
-	http.ResponseWriter
-	code  int
-	wrote bool
-}
-
-func (c *codeWriter) WriteHeader(code int) {
-	if !c.wrote {
-		c.code, c.wrote = code, true
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *codeWriter) Write(b []byte) (int, error) {
-	c.wrote = true
-	return c.ResponseWriter.Write(b)
 }
