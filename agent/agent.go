@@ -314,15 +314,15 @@ func (a *Agent) start(ctx context.Context) error {
 }
 
 // mountViews serves the data views (agent/views). An export reads each
-// stream through the API's own handlers, in process, as the caller:
-// users.Internal has the gate check every read's own route rule. The
-// registry audits exports (users.Route.Audited).
+// stream through the API in process (api.Server.Read), as the caller: the
+// gate judges every read by its own route's row. The registry audits
+// exports (users.Route.Audited).
 func (a *Agent) mountViews() error {
 	vs, err := views.Open(filepath.Join(a.cfg.DataDir, "views.json"))
 	if err != nil {
 		return damaged(fmt.Errorf("views: %w", err))
 	}
-	h := &views.Handler{Store: vs, Inner: users.Internal(a.api.Handler())}
+	h := &views.Handler{Store: vs, Reads: a.api}
 	h.Mount(a.api.Mount)
 	return nil
 }

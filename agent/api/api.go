@@ -81,6 +81,9 @@ type Gate interface {
 	Route(rt users.Route, h http.Handler) http.Handler
 	// NoRoute answers what is under /api/ but matches no row.
 	NoRoute() http.Handler
+	// Allow judges an in-process read (Server.Read) by the row it stands
+	// for, as users.Gate.Allow.
+	Allow(ctx context.Context, pattern string, value func(string) string) (context.Context, error)
 }
 
 // Server serves the API. Build it with New and mount Handler.
@@ -88,6 +91,7 @@ type Server struct {
 	opts     Options
 	mux      *http.ServeMux
 	mounted  map[string]bool // registry patterns with a handler
+	fed      *fedRoutes      // once federation is mounted
 	log      *slog.Logger
 	inflight chan struct{}
 	requests *prometheus.CounterVec
@@ -340,9 +344,12 @@ func StatusOf(err error) int {
 func classify(err error) (int, string) {
 	var he *httpError
 	var mbe *http.MaxBytesError
+	var ue *users.Refusal
 	switch {
 	case errors.As(err, &he):
 		return he.code, he.reason
+	case errors.As(err, &ue):
+		return ue.Code, ue.Reason
 	}
 	if code, reason, _, ok := federation.ErrorStatus(err); ok {
 		return code, reason

@@ -524,3 +524,7 @@ func (g *recordingGate) NoRoute() http.Handler {
 		w.Write([]byte("no route"))
 	})
 }
+
+func (g *recordingGate) Allow(ctx context.Context, pattern string, value func(string) string) (context.Context, error) {
+	return ctx, errors.New("refused")
+}

@@ -31,6 +31,7 @@ type fedRoutes struct {
 // caller is then a tenant admin, vouched for as nobody).
 func (s *Server) MountFederation(n *federation.Node, caller Caller) {
 	f := fedRoutes{s: s, n: n, caller: caller}
+	s.fed = &f
 	for _, rt := range []struct {
 		pattern string
 		h       func(http.ResponseWriter, *http.Request) error

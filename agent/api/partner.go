@@ -1,11 +1,11 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net/http"
 
 	"github.com/sluice-edge/sluice/federation"
-	"github.com/sluice-edge/sluice/policy"
 )
 
 // read serves reads of partners' shared streams, in a community and
@@ -14,18 +14,6 @@ import (
 // own state, and nothing is stored on this side.
 func (f fedRoutes) read(inCommunity bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		ctx := r.Context()
-		var c policy.CommunityID
-		var err error
-		if inCommunity {
-			if c, err = f.n.ResolveCommunity(ctx, r.PathValue("c")); err != nil {
-				return err
-			}
-		}
-		owner, err := f.n.ResolveTenant(r.PathValue("tenant"))
-		if err != nil {
-			return err
-		}
 		kind, ok := federation.ParseReadPath(r.PathValue("kind"))
 		if !ok {
 			return &httpError{code: http.StatusNotFound, reason: "bad_request",
@@ -35,23 +23,46 @@ func (f fedRoutes) read(inCommunity bool) func(http.ResponseWriter, *http.Reques
 		if err != nil {
 			return err
 		}
-		rq := federation.PartnerRead{Community: c, Owner: owner, ReadQuery: q}
-		if f.caller != nil {
-			if rq.User, rq.Roles = f.caller(ctx, c); rq.User == "" {
-				rq.Roles = 0
-			}
+		c := ""
+		if inCommunity {
+			c = r.PathValue("c")
 		}
-		ans, err := f.n.Read(ctx, rq)
+		ans, err := f.ask(r.Context(), c, r.PathValue("tenant"), q)
 		if err != nil {
-			if _, _, _, ok := federation.ErrorStatus(err); !ok {
-				// Not an answer of the owner's: it could not be asked.
-				return &httpError{code: http.StatusBadGateway, reason: "unreachable", msg: err.Error()}
-			}
 			return err
 		}
 		relay(w, ans)
 		return nil
 	}
+}
+
+// ask hands q on tenant's stream, in community ref c ("" over a
+// connection), to federation for the caller of ctx.
+func (f fedRoutes) ask(ctx context.Context, c, tenant string, q federation.ReadQuery) (*federation.Answer, error) {
+	rq := federation.PartnerRead{ReadQuery: q}
+	var err error
+	if c != "" {
+		if rq.Community, err = f.n.ResolveCommunity(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	if rq.Owner, err = f.n.ResolveTenant(tenant); err != nil {
+		return nil, err
+	}
+	if f.caller != nil {
+		if rq.User, rq.Roles = f.caller(ctx, rq.Community); rq.User == "" {
+			rq.Roles = 0
+		}
+	}
+	ans, err := f.n.Read(ctx, rq)
+	if err != nil {
+		if _, _, _, ok := federation.ErrorStatus(err); !ok {
+			// Not an answer of the owner's: it could not be asked.
+			return nil, &httpError{code: http.StatusBadGateway, reason: "unreachable", msg: err.Error()}
+		}
+		return nil, err
+	}
+	return ans, nil
 }
 
 // relay streams the owner's answer to the local caller, trailers (the

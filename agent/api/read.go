@@ -2,6 +2,8 @@ package api
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/url"
@@ -127,46 +129,58 @@ func (s *Server) readLocal(kind policy.ReadKind) func(http.ResponseWriter, *http
 // for the load.
 func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q federation.ReadQuery) (int, error) {
 	p := readParams{start: q.Start, end: q.End, csv: q.Format == "csv", epochNS: q.TimeFormat == "ns"}
-	ctx := r.Context()
+	pts, sums, err := s.query(r.Context(), q)
+	if err != nil {
+		return 0, err
+	}
+	if pts == nil {
+		n := 0
+		for _, sm := range sums {
+			n += sm.Count
+		}
+		return n, writeSummaries(w, q.Stream, p, sums)
+	}
+	defer pts.Close()
+	return writePoints(w, q.Stream, p, pts)
+}
+
+// query runs q on the store, within [q.Lo, q.Hi): points for window,
+// latest and interpolated reads (to be closed), summaries otherwise.
+func (s *Server) query(ctx context.Context, q federation.ReadQuery) (pointSource, []store.Summary, error) {
 	b := store.Bounds{Floor: q.Lo, Ceil: q.Hi}
 	switch q.Kind {
 	case policy.ReadWindow:
 		it, err := s.opts.Store.Window(ctx, q.Stream, store.WindowQuery{Start: max(q.Start, b.Floor), End: min(q.End, b.Ceil),
 			Limit: q.Limit, PageToken: q.PageToken})
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
-		defer it.Close()
-		return writePoints(w, q.Stream, p, it)
+		return it, nil, nil
 	case policy.ReadLatest:
 		pt, ok, err := s.opts.Store.LatestIn(ctx, q.Stream, store.Bounds{Floor: max(q.Start, b.Floor), Ceil: min(q.End, b.Ceil)})
-		if err != nil {
-			return 0, err
+		if err != nil || !ok {
+			return &samples{}, nil, err
 		}
-		var list []store.Sample
-		if ok {
-			list = []store.Sample{pt}
-		}
-		return writePoints(w, q.Stream, p, &samples{s: list})
+		return &samples{s: []store.Sample{pt}}, nil, nil
 	case policy.ReadInterpolated:
 		if q.Interval <= 0 && q.Count <= 0 {
-			return 0, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
+			return nil, nil, badRequest("bad_interval", "interpolated reads need interval (e.g. 1m) or count")
 		}
 		start := q.Start
 		if q.Interval > 0 && q.Align != AlignStart {
 			// The first grid time within the range; none may lie in it.
 			if start = store.GridCeil(q.Start, int64(q.Interval), int64(q.Offset)); start > q.End {
-				return writePoints(w, q.Stream, p, &samples{})
+				return &samples{}, nil, nil
 			}
 		}
 		pts, err := s.opts.Store.Interpolated(ctx, q.Stream, start, q.End, int64(q.Interval), q.Count, b)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
-		return writePoints(w, q.Stream, p, &samples{s: pts})
+		return &samples{s: pts}, nil, nil
 	case policy.ReadSummaries:
 		if q.Interval <= 0 {
-			return 0, badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
+			return nil, nil, badRequest("bad_interval", "summaries need a positive interval (e.g. 1m)")
 		}
 		start := q.Start
 		if q.Align != AlignStart {
@@ -175,15 +189,14 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q federation.
 		}
 		sums, err := s.opts.Store.Summaries(ctx, q.Stream, start, q.End, int64(q.Interval), b)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
-		n := 0
-		for _, sm := range sums {
-			n += sm.Count
+		if sums == nil {
+			sums = []store.Summary{} // not nil: nil points mean summaries
 		}
-		return n, writeSummaries(w, q.Stream, p, sums)
+		return nil, sums, nil
 	}
-	return 0, badRequest("bad_request", "unknown read %s", q.Kind)
+	return nil, nil, badRequest("bad_request", "unknown read %s", q.Kind)
 }
 
 // The placements of ReadQuery.Align.
@@ -225,6 +238,7 @@ type pointSource interface {
 	At() store.Sample
 	Err() error
 	PageToken() string
+	Close()
 }
 
 // writePoints streams points as JSON or CSV without holding them: a
@@ -402,21 +416,22 @@ func (x *samples) Next() bool        { x.i++; return x.i <= len(x.s) }
 func (x *samples) At() store.Sample  { return x.s[x.i-1] }
 func (x *samples) Err() error        { return nil }
 func (x *samples) PageToken() string { return "" }
+func (x *samples) Close()            {}
 
 // SummaryJSON is one interval of a summaries answer. Statistics are null
 // when the interval has no good or uncertain point.
 type SummaryJSON struct {
-	Start            string   `json:"start"`
-	End              string   `json:"end"`
-	Count            int      `json:"count"`
-	Bad              int      `json:"bad"`
-	Min              *float64 `json:"min"`
-	Max              *float64 `json:"max"`
-	Mean             *float64 `json:"mean"`
-	StdDev           *float64 `json:"stddev"`
-	TimeWeightedMean *float64 `json:"time_weighted_mean"`
-	First            any      `json:"first"`
-	Last             any      `json:"last"`
+	Start            string          `json:"start"`
+	End              string          `json:"end"`
+	Count            int             `json:"count"`
+	Bad              int             `json:"bad"`
+	Min              *float64        `json:"min"`
+	Max              *float64        `json:"max"`
+	Mean             *float64        `json:"mean"`
+	StdDev           *float64        `json:"stddev"`
+	TimeWeightedMean *float64        `json:"time_weighted_mean"`
+	First            json.RawMessage `json:"first"` // a point, or null
+	Last             json.RawMessage `json:"last"`
 }
 
 func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []store.Summary) error {
@@ -462,35 +477,31 @@ func writeSummaries(w http.ResponseWriter, name string, p readParams, sums []sto
 		Stream    string        `json:"stream"`
 		Summaries []SummaryJSON `json:"summaries"`
 	}{Stream: name, Summaries: make([]SummaryJSON, len(sums))}
+	for i, sm := range sums {
+		out.Summaries[i] = summaryJSON(sm, p.epochNS)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// summaryJSON is one interval as answers write it.
+func summaryJSON(sm store.Summary, epochNS bool) SummaryJSON {
 	f := func(v float64) *float64 { // JSON has no NaN or infinities: those are null
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil
 		}
 		return &v
 	}
-	sample := func(pt store.Sample) any {
-		return jsonRaw(appendPointJSON(nil, pt, p.epochNS))
+	o := SummaryJSON{Start: string(appendTime(nil, sm.Start, epochNS, false)),
+		End: string(appendTime(nil, sm.End, epochNS, false)), Count: sm.Count, Bad: sm.Bad}
+	if sm.Count > sm.Bad && sm.First.Value.Kind != point.KindString {
+		o.Min, o.Max, o.Mean, o.StdDev = f(sm.Min), f(sm.Max), f(sm.Mean), f(sm.StdDev)
 	}
-	for i, sm := range sums {
-		o := &out.Summaries[i]
-		o.Start = string(appendTime(nil, sm.Start, p.epochNS, false))
-		o.End = string(appendTime(nil, sm.End, p.epochNS, false))
-		o.Count, o.Bad = sm.Count, sm.Bad
-		if sm.Count > sm.Bad && sm.First.Value.Kind != point.KindString {
-			o.Min, o.Max, o.Mean, o.StdDev = f(sm.Min), f(sm.Max), f(sm.Mean), f(sm.StdDev)
-		}
-		if sm.HasTWA {
-			o.TimeWeightedMean = f(sm.TimeWeightedMean)
-		}
-		if sm.Count > 0 {
-			o.First, o.Last = sample(sm.First), sample(sm.Last)
-		}
+	if sm.HasTWA {
+		o.TimeWeightedMean = f(sm.TimeWeightedMean)
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	if sm.Count > 0 {
+		o.First, o.Last = appendPointJSON(nil, sm.First, epochNS), appendPointJSON(nil, sm.Last, epochNS)
+	}
+	return o
 }
-
-// jsonRaw embeds pre-encoded JSON.
-type jsonRaw []byte
-
-func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }

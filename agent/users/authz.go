@@ -199,7 +199,7 @@ var routes = []Route{
 	// Data views: per-tenant saved queries, so reading the tenant's data
 	// is enough to see and export them, and a tenant-wide member keeps
 	// them (a reader only reads; docs/api.md). The export's own reads of
-	// each stream are checked again, route by route, by Internal.
+	// each stream are checked again, route by route, by Gate.Allow.
 	{"GET /api/v1/views", "views", read, ScopeTenant, false},
 	{"POST /api/v1/views", "views", views, ScopeTenant, false},
 	{"GET /api/v1/views/{name}", "views", read, ScopeTenant, false},

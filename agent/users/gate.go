@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 
@@ -107,10 +106,6 @@ func (g *Gate) NoRoute() http.Handler {
 // serve judges r, which the mux matched to rt when matched (so its path
 // values are rt's).
 func (g *Gate) serve(w http.ResponseWriter, r *http.Request, rt Route, matched bool, next http.Handler) {
-	if outer, ok := r.Context().Value(internalKey{}).(*Access); ok {
-		g.serveInternal(w, r, outer, rt, matched, next)
-		return
-	}
 	if matched && rt.Scope == ScopePublic {
 		next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, (*Access)(nil)), r))
 		return
@@ -160,8 +155,8 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, rt Route, matched b
 		return
 	}
 	acc := &Access{Principal: p, Route: rt, Session: session}
-	if !g.authorize(r.Context(), acc, r) {
-		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, r), p.User)
+	if !g.authorize(r.Context(), acc, r.PathValue) {
+		g.refuse(w, r, http.StatusForbidden, "forbidden", "forbidden", denial(p, rt, r.PathValue), p.User)
 		return
 	}
 	if rt.StepUp && !p.Bootstrap {
@@ -214,46 +209,37 @@ func stripQueryToken(r *http.Request) (*http.Request, string, bool) {
 	return r2, vs[0], true
 }
 
-type internalKey struct{}
-
-// Internal serves in-process sub-requests made on behalf of a request
-// the Gate already let through (a data view's export reads each of its
-// streams through the API's own handlers): next is the API's handler,
-// whose rows are behind Gate.Route. A sub-request is never
-// authenticated: the principal is the one in the request's context, and
-// without one the answer is 401. Each is judged by its own row's rule, as
-// if the caller had sent it: only GET rows without step-up, else 403; a
-// path matching no row, or outside /api/, is 404.
-func Internal(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		outer, ok := r.Context().Value(accessKey{}).(*Access)
-		switch {
-		case !ok || outer == nil || outer.Principal.User == "":
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: ErrUnauthenticated.Error(), Reason: "unauthenticated"})
-		case !underAPI(r.URL.Path):
-			writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API route: " + r.Method + " " + r.URL.Path, Reason: "no_route"})
-		default:
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), internalKey{}, outer)))
-		}
-	})
+// Refusal is the gate's no to an in-process read (Gate.Allow): the
+// status the caller's own request would have got, its reason, and what
+// to tell the caller.
+type Refusal struct {
+	Code   int
+	Reason string
+	Msg    string
 }
 
-// serveInternal judges a sub-request made through Internal for outer.
-func (g *Gate) serveInternal(w http.ResponseWriter, r *http.Request, outer *Access, rt Route, matched bool, next http.Handler) {
-	if !matched {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API route: " + r.Method + " " + r.URL.Path, Reason: "no_route"})
-		return
+func (e *Refusal) Error() string { return e.Msg }
+
+// Allow judges a read made in process on behalf of a request the gate
+// already let through (a data view's export reads each of its streams
+// through the API, as its caller): pattern's row, its path values from
+// value, as if the caller had sent that request itself. The caller is the
+// Access in ctx and is never authenticated again; only GET rows without
+// step-up pass. It returns ctx with the Access for that row.
+func (g *Gate) Allow(ctx context.Context, pattern string, value func(string) string) (context.Context, error) {
+	outer, ok := ctx.Value(accessKey{}).(*Access)
+	if !ok || outer == nil || outer.Principal.User == "" {
+		return ctx, &Refusal{http.StatusUnauthorized, "unauthenticated", ErrUnauthenticated.Error()}
+	}
+	rt, ok := Lookup(pattern)
+	if !ok {
+		return ctx, &Refusal{http.StatusNotFound, "no_route", "no such API route: " + pattern}
 	}
 	acc := &Access{Principal: outer.Principal, Route: rt, Session: outer.Session}
-	if r.Method != http.MethodGet || rt.StepUp || rt.Scope == ScopePublic || !g.authorize(r.Context(), acc, r) {
-		writeJSON(w, http.StatusForbidden, errorBody{Error: denial(outer.Principal, rt, r), Reason: "forbidden"})
-		return
+	if !strings.HasPrefix(pattern, "GET ") || rt.StepUp || rt.Scope == ScopePublic || !g.authorize(ctx, acc, value) {
+		return ctx, &Refusal{http.StatusForbidden, "forbidden", denial(outer.Principal, rt, value)}
 	}
-	next.ServeHTTP(w, strip(context.WithValue(r.Context(), accessKey{}, acc), r))
-}
-
-func underAPI(p string) bool {
-	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
+	return context.WithValue(ctx, accessKey{}, acc), nil
 }
 
 // strip returns r with ctx and without the step-up header.
@@ -302,7 +288,7 @@ func (g *Gate) authenticate(r *http.Request, basic bool) (p Principal, session b
 }
 
 // authorize applies the route's scope, filling acc.Community.
-func (g *Gate) authorize(ctx context.Context, acc *Access, mr *http.Request) bool {
+func (g *Gate) authorize(ctx context.Context, acc *Access, value func(string) string) bool {
 	p, rt := acc.Principal, acc.Route
 	switch rt.Scope {
 	case ScopeAuthenticated:
@@ -310,7 +296,7 @@ func (g *Gate) authorize(ctx context.Context, acc *Access, mr *http.Request) boo
 	case ScopeTenant:
 		return Allowed(p, rt.Action, "")
 	case ScopeCommunity:
-		ref := mr.PathValue("c")
+		ref := value("c")
 		id := policy.CommunityID(ref)
 		if g.resolve != nil {
 			var err error
@@ -327,12 +313,12 @@ func (g *Gate) authorize(ctx context.Context, acc *Access, mr *http.Request) boo
 		all, cs := p.Communities(rt.Action)
 		return all || len(cs) > 0
 	case ScopeSelf:
-		return mr.PathValue("user") == p.User || Allowed(p, rt.Action, "")
+		return value("user") == p.User || Allowed(p, rt.Action, "")
 	case ScopeTokenOwner:
-		t, err := g.dir.Token(mr.PathValue("id"))
+		t, err := g.dir.Token(value("id"))
 		return (err == nil && t.User == p.User) || Allowed(p, rt.Action, "")
 	case ScopeStream:
-		return Allowed(p, rt.Action, "") && p.MayWrite(mr.PathValue("name"))
+		return Allowed(p, rt.Action, "") && p.MayWrite(value("name"))
 	case ScopeStreams:
 		return Allowed(p, rt.Action, "")
 	}
@@ -372,11 +358,11 @@ var actionWords = map[policy.Action]string{
 	policy.ActionEditViews:   "change the data views of",
 }
 
-func denial(p Principal, rt Route, mr *http.Request) string {
+func denial(p Principal, rt Route, value func(string) string) string {
 	what := actionWords[rt.Action]
 	switch rt.Scope {
 	case ScopeCommunity:
-		return fmt.Sprintf("user %q may not %s in community %q (needs a role there that allows it)", p.User, what, mr.PathValue("c"))
+		return fmt.Sprintf("user %q may not %s in community %q (needs a role there that allows it)", p.User, what, value("c"))
 	case ScopeAnyCommunity:
 		return fmt.Sprintf("user %q has no role that allows it to %s", p.User, what)
 	case ScopeSelf:
@@ -384,7 +370,7 @@ func denial(p Principal, rt Route, mr *http.Request) string {
 	case ScopeTokenOwner:
 		return fmt.Sprintf("user %q may revoke only its own tokens", p.User)
 	case ScopeStream:
-		return streamDenial(p, mr.PathValue("name"))
+		return streamDenial(p, value("name"))
 	}
 	return fmt.Sprintf("user %q may not %s this tenant (needs a tenant-wide role that allows it)", p.User, what)
 }

@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -201,5 +202,62 @@ func TestCrossTenant(t *testing.T) {
 	apiMux(a.d, a.d.Handler(), resolver).ServeHTTP(w, r)
 	if w.Code != 401 {
 		t.Fatalf("a smuggled principal: %d", w.Code)
+	}
+}
+
+// TestGateAllow: an in-process read on behalf of a request the gate let
+// through is judged by its own row, as the caller; nothing else gets an
+// Access from it.
+func TestGateAllow(t *testing.T) {
+	f := newFixture(t)
+	g := NewGate(f.d, resolver)
+	read := "GET /api/v1/communities/{c}/streams/{tenant}/{stream}/{kind}"
+	vals := func(c string) func(string) string {
+		return func(k string) string {
+			return map[string]string{"c": c, "tenant": "t1", "stream": "s", "name": "site1/x", "kind": "data"}[k]
+		}
+	}
+	for _, tc := range []struct {
+		who, pattern, c string
+		want            int // 0: allowed
+		community       policy.CommunityID
+	}{
+		{"m", read, "plant-c", 0, commC},
+		{"m", read, "lab-d", 403, ""},
+		{"m", "GET /api/v1/streams/{name}/interpolated", "", 403, ""},
+		{"mt", "GET /api/v1/streams/{name}/interpolated", "", 0, ""},
+		{"rd", "GET /api/v1/streams/{name}", "", 0, ""},
+		{"ta", "POST /api/v1/streams", "", 403, ""},     // not a read
+		{"ta", "GET /api/v1/backup", "", 403, ""},       // step-up
+		{"ta", "GET /api/v1/nowhere", "", 404, ""},      // no row
+		{"", "GET /api/v1/streams/{name}", "", 401, ""}, // no caller
+	} {
+		var got int
+		var acc Access
+		outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, err := g.Allow(r.Context(), tc.pattern, vals(tc.c))
+			var ref *Refusal
+			switch {
+			case err == nil:
+				acc, _ = FromContext(ctx)
+			case errors.As(err, &ref):
+				got = ref.Code
+			default:
+				t.Errorf("%s %s: %v", tc.who, tc.pattern, err)
+			}
+		})
+		r := httptest.NewRequest("GET", "/api/v1/whoami", nil)
+		if tc.who == "" {
+			outer.ServeHTTP(httptest.NewRecorder(), r) // never through the gate
+		} else {
+			r.Header.Set("Authorization", "Bearer "+f.tokens[tc.who])
+			apiMux(f.d, outer, resolver).ServeHTTP(httptest.NewRecorder(), r)
+		}
+		if got != tc.want {
+			t.Errorf("%s %s in %q: refused %d, want %d", tc.who, tc.pattern, tc.c, got, tc.want)
+		}
+		if tc.want == 0 && (acc.Route.Pattern != tc.pattern || acc.Principal.User != tc.who || acc.Community != tc.community) {
+			t.Errorf("%s %s: access %+v", tc.who, tc.pattern, acc)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package users
 
 import (
 	"net/http"
+	"path"
+	"strings"
 )
 
 // apiMux is the API's own wiring in small, for these tests (agent/api
@@ -33,4 +35,8 @@ func routeOf(r *http.Request) (Route, bool) {
 	}
 	_, pattern := mux.Handler(r)
 	return Lookup(pattern)
+}
+
+func underAPI(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/")
 }

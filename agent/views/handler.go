@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,21 +15,30 @@ import (
 
 	"github.com/sluice-edge/sluice/agent/api"
 	"github.com/sluice-edge/sluice/configs"
+	"github.com/sluice-edge/sluice/federation"
+	"github.com/sluice-edge/sluice/policy"
 )
 
 const maxRows = 100000
 
 var parseDuration = configs.ParseDuration
 
-// Handler serves the views routes. Inner answers the export's reads of
-// each stream: the API's own handler behind users.Internal, so each read
-// is the same route, with the same rule, as if the caller had sent it.
-// Exports and the feed's rows are audited by the API, from their rows of
-// the route registry (users.Route.Audited).
+// Handler serves the views routes. Exports and the feed's rows are
+// audited by the API, from their rows of the route registry
+// (users.Route.Audited).
 type Handler struct {
 	Store *Store
-	Inner http.Handler
+	// Reads reads each source as the caller: the API in process, each
+	// read judged by the gate of the route it stands for, as if the caller
+	// had sent it.
+	Reads Reader
 	Now   func() time.Time
+}
+
+// Reader is what views read through (api.Server).
+type Reader interface {
+	Read(ctx context.Context, src api.Source, q federation.ReadQuery) (api.ReadAnswer, error)
+	Kind(ctx context.Context, src api.Source, cat api.Catalogs) (string, error)
 }
 
 // Mount attaches the handlers to their rows of the route registry with
@@ -140,18 +147,12 @@ func (s Source) label() string {
 	return s.Stream
 }
 
-func (s Source) path(kind string) string {
-	e := url.PathEscape
-	switch {
-	case s.Community != "":
-		return "/api/v1/communities/" + e(s.Community) + "/streams/" + e(s.Tenant) + "/" + e(s.Stream) + "/" + kind
-	case s.Tenant != "":
-		return "/api/v1/connections/" + e(s.Tenant) + "/streams/" + e(s.Stream) + "/" + kind
-	}
-	return "/api/v1/streams/" + e(s.Stream) + "/" + kind
+func (s Source) api() api.Source {
+	return api.Source{Community: s.Community, Tenant: s.Tenant, Stream: s.Stream}
 }
 
-// readError is an inner read's refusal, passed on with its status.
+// readError is a source's failed read, with the status the read's own
+// route would have answered.
 type readError struct {
 	code int
 	msg  string
@@ -159,100 +160,84 @@ type readError struct {
 
 func (e *readError) Error() string { return e.msg }
 
+func (s Source) failed(err error) error {
+	return &readError{code: api.StatusOf(err), msg: fmt.Sprintf("column %q: %v", s.label(), err)}
+}
+
 // column reads one source on the grid: time (ns) → value (JSON text, or
 // nil for no good value).
 func (h *Handler) column(ctx context.Context, v View, s Source, start, end int64) (map[int64]json.RawMessage, error) {
-	q := url.Values{"time": {"ns"}}
-	q.Set("start", time.Unix(0, start).UTC().Format(time.RFC3339Nano))
-	q.Set("end", time.Unix(0, end).UTC().Format(time.RFC3339Nano))
-	kind := "interpolated"
+	q := federation.ReadQuery{Kind: policy.ReadInterpolated, Start: start, End: end}
 	iv, _ := parseDuration(v.Interval)
-	if v.Mode != ModeInterpolated {
-		kind = "summaries"
+	switch {
+	case v.Mode != ModeInterpolated:
+		q.Kind = policy.ReadSummaries
 		if v.Count > 0 {
-			iv = time.Duration((end - start + int64(v.Count) - 1) / int64(v.Count))
-			// Count rows from the view's start, not from an epoch grid of
-			// an arbitrary millisecond interval.
-			q.Set("align", "start")
+			// Count rows from the view's start, not from an epoch grid.
+			iv, q.Align = time.Duration((end-start+int64(v.Count)-1)/int64(v.Count)), api.AlignStart
 		}
-		q.Set("interval", strconv.FormatInt(max(iv.Milliseconds(), 1), 10)+"ms")
-	} else if v.Count > 0 {
-		q.Set("count", strconv.Itoa(v.Count))
-	} else {
-		q.Set("interval", v.Interval)
+		q.Interval = max(iv.Truncate(time.Millisecond), time.Millisecond)
+	case v.Count > 0:
+		q.Count = v.Count
+	default:
+		q.Interval = iv
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+s.path(kind)+"?"+q.Encode(), nil)
+	ans, err := h.Reads.Read(ctx, s.api(), q)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	rec := httptest.NewRecorder()
-	h.Inner.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(rec.Body.Bytes(), &e)
-		if e.Error == "" {
-			e.Error = http.StatusText(rec.Code)
-		}
-		return nil, &readError{code: rec.Code, msg: fmt.Sprintf("column %q: %s", s.label(), e.Error)}
+		return nil, s.failed(err)
 	}
 	out := map[int64]json.RawMessage{}
-	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.UseNumber()
-	if kind == "interpolated" {
-		var body struct {
-			Points []struct {
-				Time    json.Number     `json:"time"`
-				Value   json.RawMessage `json:"value"`
-				Quality uint64          `json:"quality"`
-			} `json:"points"`
+	for _, p := range ans.Points {
+		if (p.Quality>>30)&3 == 2 { // bad
+			out[p.Time] = nil
+			continue
 		}
-		if err := dec.Decode(&body); err != nil {
-			return nil, fmt.Errorf("column %q: %w", s.label(), err)
-		}
-		for _, p := range body.Points {
-			t, err := p.Time.Int64()
-			if err != nil {
-				continue
-			}
-			if (p.Quality>>30)&3 == 2 { // bad
-				out[t] = nil
-				continue
-			}
-			out[t] = p.Value
-		}
-		return out, nil
+		out[p.Time] = p.Value
 	}
-	var body struct {
-		Summaries []map[string]json.RawMessage `json:"summaries"`
-	}
-	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("column %q: %w", s.label(), err)
-	}
-	for _, sm := range body.Summaries {
-		var ts string
-		json.Unmarshal(sm["start"], &ts)
-		t, err := strconv.ParseInt(ts, 10, 64)
+	for _, sm := range ans.Summaries {
+		t, err := strconv.ParseInt(sm.Start, 10, 64)
 		if err != nil {
 			continue
 		}
-		val := sm[v.Mode]
-		if v.Mode == "first" || v.Mode == "last" {
-			var pt struct {
-				Value json.RawMessage `json:"value"`
-			}
-			if json.Unmarshal(val, &pt) == nil {
-				val = pt.Value
-			}
-		}
-		if string(val) == "null" {
-			val = nil
-		}
-		out[t] = val
+		out[t] = stat(sm, v.Mode)
 	}
 	return out, nil
+}
+
+// stat is one statistic of an interval, as JSON; nil for none.
+func stat(sm api.SummaryJSON, mode string) json.RawMessage {
+	var f *float64
+	switch mode {
+	case "first", "last":
+		pt := sm.First
+		if mode == "last" {
+			pt = sm.Last
+		}
+		var p struct {
+			Value json.RawMessage `json:"value"`
+		}
+		if json.Unmarshal(pt, &p) != nil || string(p.Value) == "null" {
+			return nil
+		}
+		return p.Value
+	case "count":
+		return strconv.AppendInt(nil, int64(sm.Count), 10)
+	case "min":
+		f = sm.Min
+	case "max":
+		f = sm.Max
+	case "mean":
+		f = sm.Mean
+	case "stddev":
+		f = sm.StdDev
+	case "time_weighted_mean":
+		f = sm.TimeWeightedMean
+	}
+	if f == nil {
+		return nil
+	}
+	b, _ := json.Marshal(*f) // as the API's JSON answers write statistics
+	return b
 }
 
 // export answers GET /api/v1/views/{name}/export?format=csv|json&start&end.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sluice-edge/sluice/agent/api"
 )
 
 // The OData v4 feed of a view (docs/api.md, "OData feed"): a read-only
@@ -23,7 +25,7 @@ import (
 // keyed by Time. It is what Power BI's and Excel's "OData feed" connector
 // reads, so they get typed columns, folded time filters and paging
 // without a connector of ours. Every stream is read the way the export
-// reads it (column, through Inner), so the feed shows no more than its
+// reads it (column, through Reads), so the feed shows no more than its
 // caller may read.
 
 const (
@@ -255,74 +257,6 @@ func edmType(mode, kind string) string {
 	return "Edm.Double"
 }
 
-// streamKind learns a column's value kind through Inner, as the caller:
-// the stream's own record for a local stream, the catalog for a
-// partner's. A source the caller cannot read fails here as in the export.
-func (h *Handler) streamKind(ctx context.Context, s Source, cache map[string][]byte) (string, error) {
-	e := url.PathEscape
-	path := "/api/v1/streams/" + e(s.Stream)
-	switch {
-	case s.Community != "":
-		path = "/api/v1/communities/" + e(s.Community) + "/catalog"
-	case s.Tenant != "":
-		path = "/api/v1/connections/" + e(s.Tenant) + "/catalog"
-	}
-	body, ok := cache[path]
-	if !ok {
-		var err error
-		if body, err = h.inner(ctx, path, s); err != nil {
-			return "", err
-		}
-		cache[path] = body
-	}
-	if s.Tenant == "" {
-		var st struct {
-			Kind string `json:"kind"`
-		}
-		if err := json.Unmarshal(body, &st); err != nil {
-			return "", fmt.Errorf("column %q: %w", s.label(), err)
-		}
-		return st.Kind, nil
-	}
-	var entries []struct {
-		Tenant     string `json:"tenant"`
-		TenantName string `json:"tenant_name"`
-		Stream     string `json:"stream"`
-		Kind       string `json:"kind"`
-	}
-	if err := json.Unmarshal(body, &entries); err != nil {
-		return "", fmt.Errorf("column %q: catalog: %w", s.label(), err)
-	}
-	for _, en := range entries {
-		if en.Stream == s.Stream && (en.Tenant == s.Tenant || en.TenantName == s.Tenant) {
-			return en.Kind, nil
-		}
-	}
-	return "", &readError{code: http.StatusNotFound, msg: fmt.Sprintf("column %q: the stream is not in the partner's catalog (not shared, paused, or the partner is unreachable)", s.label())}
-}
-
-// inner GETs one API route through Inner, as the caller.
-func (h *Handler) inner(ctx context.Context, path string, s Source) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	rec := newRecorder()
-	h.Inner.ServeHTTP(rec, req)
-	if rec.code != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(rec.body.Bytes(), &e)
-		if e.Error == "" {
-			e.Error = http.StatusText(rec.code)
-		}
-		return nil, &readError{code: rec.code, msg: fmt.Sprintf("column %q: %s", s.label(), e.Error)}
-	}
-	return rec.body.Bytes(), nil
-}
-
 // serveODataMetadata answers $metadata: the CSDL (XML) of the view's
 // entity type, with the Capabilities annotations that tell a client
 // what it may fold into a query (a filter and an order on Time only).
@@ -333,14 +267,14 @@ func (h *Handler) serveODataMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	cols := odataColumns(v)
 	types := make([]string, len(cols))
-	cache := map[string][]byte{} // one catalog read per community or connection
+	cache := api.Catalogs{} // one catalog read per community or connection
 	for i, c := range cols {
 		kind := ""
 		// Only the stream's own values keep its kind; statistics do not.
 		if v.Mode == ModeInterpolated || v.Mode == "first" || v.Mode == "last" {
 			var err error
-			if kind, err = h.streamKind(r.Context(), c.src, cache); err != nil {
-				odataFail(w, err)
+			if kind, err = h.Reads.Kind(r.Context(), c.src.api(), cache); err != nil {
+				odataFail(w, c.src.failed(err))
 				return
 			}
 		}
@@ -919,19 +853,6 @@ func odataValue(v json.RawMessage) []byte {
 	}
 	return v
 }
-
-// recorder is a minimal in-memory ResponseWriter for Inner's answers.
-type recorder struct {
-	code int
-	hdr  http.Header
-	body bytes.Buffer
-}
-
-func newRecorder() *recorder { return &recorder{code: http.StatusOK, hdr: http.Header{}} }
-
-func (r *recorder) Header() http.Header         { return r.hdr }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(code int)        { r.code = code }
 
 // mountOData registers the feed's routes (docs/api.md, "OData feed").
 func (h *Handler) mountOData(mount func(pattern string, h http.Handler)) {
