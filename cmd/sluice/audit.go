@@ -28,17 +28,13 @@ func runAudit(ctx context.Context, args []string) error {
 }
 
 func auditVerify(ctx context.Context, args []string) error {
-	fs := newFlags("audit verify", "[--against PARTNER-EXPORT]\n\n"+
+	fs, cf := newClientFlags("audit verify", "[--against PARTNER-EXPORT]\n\n"+
 		"Walks the agent's audit log: every hash, link and checkpoint signature. Says how far\n"+
 		"the log is signed and how many entries at its end are not signed yet. With --against,\n"+
 		"also compares the partner reads and denials with a partner's `sluice audit export`.")
-	cf := addClientFlags(fs)
 	against := fs.String("against", "", "a file written by `sluice audit export --tenant <this tenant>` on the partner's agent")
 	slack := fs.Duration("slack", audit.DefaultSlack, "with --against: how far apart the two clocks and export moments may be")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -116,10 +112,9 @@ func auditCrossCheck(ctx context.Context, c *api.Client, path string, slack time
 // auditExport writes an export: a header line, then the entries this
 // agent's log holds about one partner tenant, one JSON object per line.
 func auditExport(ctx context.Context, args []string) error {
-	fs := newFlags("audit export", "--tenant PARTNER-ID [--since -30d] [--until now] > FILE\n\n"+
+	fs, cf := newClientFlags("audit export", "--tenant PARTNER-ID [--since -30d] [--until now] > FILE\n\n"+
 		"Writes the partner reads and denials concerning one partner tenant, for that partner\n"+
 		"to compare with its own log: `sluice audit verify --against FILE` on its agent.")
-	cf := addClientFlags(fs)
 	partner := fs.String("tenant", "", "the partner tenant's id (sluice community members shows it)")
 	since := fs.String("since", "-30d", "entries since this time; \"\" for every entry kept")
 	until := fs.String("until", "now", "entries before this time")
@@ -216,8 +211,7 @@ func tenantID(ctx context.Context, c *api.Client) (string, error) {
 }
 
 func auditQueryFlags(name, synopsis string) (*flag.FlagSet, clientFlags, func() url.Values) {
-	fs := newFlags(name, synopsis)
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags(name, synopsis)
 	since := fs.String("since", "", "only entries since this time (e.g. -30d)")
 	community := fs.String("community", "", "only this community (name or id)")
 	tenant := fs.String("tenant", "", "only this partner tenant (id)")
@@ -237,10 +231,7 @@ func auditReport(ctx context.Context, args []string) error {
 	fs, cf, query := auditQueryFlags("audit report", "[--community C] [--since -30d] [--format csv|json]")
 	format := fs.String("format", "csv", "csv or json")
 	addFormatAlias(fs, format)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -259,10 +250,7 @@ func auditLog(ctx context.Context, args []string) error {
 	fs, cf, query := auditQueryFlags("audit log", "[--since -1d] [--community C] [--kind partner_read,read_denied,admin] [-o json|table]")
 	kind := fs.String("kind", "", "only these kinds, comma-separated")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -270,38 +258,29 @@ func auditLog(ctx context.Context, args []string) error {
 	if *kind != "" {
 		q.Set("kind", *kind)
 	}
-	resp, err := c.Do(ctx, "GET", "/api/v1/audit", q, "", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return printEntries(resp.Body, output)
+	return printEntries(ctx, c, "/api/v1/audit", q, output)
 }
 
 func auditTail(ctx context.Context, args []string) error {
-	fs := newFlags("audit tail", "[-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("audit tail", "[-o json|table]")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(ctx, "GET", "/api/v1/audit/tail", nil, "", nil)
+	return printEntries(ctx, c, "/api/v1/audit/tail", nil, output)
+}
+
+// printEntries GETs NDJSON audit entries and prints them one readable
+// line each, or with -o json as the agent sent them (one JSON object a
+// line, as they come, so that tail can be piped).
+func printEntries(ctx context.Context, c *api.Client, path string, q url.Values, output *outputFlag) error {
+	resp, err := c.Do(ctx, "GET", path, q, "", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	return printEntries(resp.Body, output)
-}
-
-// printEntries prints NDJSON audit entries one readable line each, or
-// with -o json as the agent sent them (one JSON object a line, as they
-// come, so that tail can be piped).
-func printEntries(r io.Reader, output *outputFlag) error {
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if output.json() {

@@ -16,20 +16,15 @@ import (
 // complete, synced and verified against its own manifest: an interrupted
 // backup never leaves a file that looks like one.
 func runBackup(ctx context.Context, args []string) error {
-	fs := newFlags("backup", "FILE [--gzip]  (FILE ending in .gz or .tgz is compressed too)")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("backup", "FILE [--gzip]  (FILE ending in .gz or .tgz is compressed too)")
 	gz := fs.Bool("gzip", false, "compress the archive with gzip")
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
 	file := pos[0]
 	if strings.HasSuffix(file, ".gz") || strings.HasSuffix(file, ".tgz") {
 		*gz = true
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
 	}
 	start := time.Now()
 	q := url.Values{}

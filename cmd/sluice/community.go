@@ -104,14 +104,7 @@ func communityPath(c string, parts ...string) string {
 func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community create", "NAME [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "NAME"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	pos, c, err := f.parseConnect(fs, cf, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -119,71 +112,42 @@ func (f *fedCLI) communityCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var cm communityJSON
-	if err := decode(raw, &cm, "community"); err != nil {
-		return err
-	}
-	fmt.Fprintf(f.stdout, "created community %s (id %s)\n", cm.Name, cm.ID)
-	fmt.Fprintf(f.stderr, "next: sluice community invite %s --email PARTNER-ADMIN@EXAMPLE\n", shellQuote(cm.Name))
-	return nil
+	return printAnswer(f, raw, output, "community", func(cm communityJSON) error {
+		fmt.Fprintf(f.stdout, "created community %s (id %s)\n", cm.Name, cm.ID)
+		fmt.Fprintf(f.stderr, "next: sluice community invite %s --email PARTNER-ADMIN@EXAMPLE\n", shellQuote(cm.Name))
+		return nil
+	})
 }
 
 func (f *fedCLI) communityList(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community list", "[-o json|table]")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	_, c, err := f.parseConnect(fs, cf, args)
 	if err != nil {
 		return err
 	}
-	raw, err := call(ctx, c, "GET", "/api/v1/communities", nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var list []communityJSON
-	if err := decode(raw, &list, "community list"); err != nil {
-		return err
-	}
-	tw := f.table("NAME\tROLE\tSTATUS\tOWNER\tID")
-	for _, cm := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(cm.Role), dash(cm.Status), dash(first(cm.OwnerName, cm.Owner)), cm.ID)
-	}
-	return tw.Flush()
+	return getShow(ctx, f, c, "/api/v1/communities", nil, output, "community list", func(list []communityJSON) error {
+		tw := f.table("NAME\tROLE\tSTATUS\tOWNER\tID")
+		for _, cm := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cm.Name, dash(cm.Role), dash(cm.Status), dash(first(cm.OwnerName, cm.Owner)), cm.ID)
+		}
+		return tw.Flush()
+	})
 }
 
 func (f *fedCLI) communityShow(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community show", "COMMUNITY [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, c, err := f.parseConnect(fs, cf, args, "COMMUNITY")
 	if err != nil {
 		return err
 	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
-	if err != nil {
-		return err
-	}
-	raw, err := call(ctx, c, "GET", communityPath(pos[0]), nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var cm communityJSON
-	if err := decode(raw, &cm, "community"); err != nil {
-		return err
-	}
+	return getShow(ctx, f, c, communityPath(pos[0]), nil, output, "community", f.printCommunity)
+}
+
+// printCommunity prints a community as key/value lines, then its
+// members, invitations and shares.
+func (f *fedCLI) printCommunity(cm communityJSON) error {
 	owner := cm.Owner
 	if cm.OwnerName != "" {
 		owner = cm.OwnerName + " (" + cm.Owner + ")"
@@ -257,11 +221,8 @@ func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
 	email := fs.String("email", "", "the partner administrator's e-mail address (required)")
 	tenant := fs.String("tenant", "", "pin the invitation to this tenant id: nobody else can accept it")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, err := parseNamed(fs, args, "COMMUNITY")
 	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
@@ -280,116 +241,56 @@ func (f *fedCLI) communityInvite(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var inv inviteAnswer
-	if err := decode(raw, &inv, "invitation"); err != nil {
-		return err
-	}
-	if inv.Token == "" {
-		return errors.New("the agent sent an invitation without a token")
-	}
-	fmt.Fprintln(f.stdout, inv.Token)
-	fmt.Fprintf(f.stderr, "invitation %s for %s expires %s; the partner accepts it on their agent with:\n  sluice invitation accept TOKEN   (or pipe the token into: sluice invitation accept -)\n",
-		inv.ID, *email, inv.Expires.or("in 14 days"))
-	switch {
-	case inv.Emailed != "":
-		fmt.Fprintf(f.stderr, "the token was also e-mailed to %s\n", inv.Emailed)
-	case inv.EmailError != "":
-		fmt.Fprintf(f.stderr, "warning: the token could not be e-mailed (%s); pass it on yourself\n", inv.EmailError)
-	}
-	return nil
+	return printAnswer(f, raw, output, "invitation", func(inv inviteAnswer) error {
+		if inv.Token == "" {
+			return errors.New("the agent sent an invitation without a token")
+		}
+		fmt.Fprintln(f.stdout, inv.Token)
+		fmt.Fprintf(f.stderr, "invitation %s for %s expires %s; the partner accepts it on their agent with:\n  sluice invitation accept TOKEN   (or pipe the token into: sluice invitation accept -)\n",
+			inv.ID, *email, inv.Expires.or("in 14 days"))
+		switch {
+		case inv.Emailed != "":
+			fmt.Fprintf(f.stderr, "the token was also e-mailed to %s\n", inv.Emailed)
+		case inv.EmailError != "":
+			fmt.Fprintf(f.stderr, "warning: the token could not be e-mailed (%s); pass it on yourself\n", inv.EmailError)
+		}
+		return nil
+	})
 }
 
 func (f *fedCLI) communityInvitations(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community invitations", "COMMUNITY [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, c, err := f.parseConnect(fs, cf, args, "COMMUNITY")
 	if err != nil {
 		return err
 	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
-	if err != nil {
-		return err
-	}
-	raw, err := call(ctx, c, "GET", communityPath(pos[0], "invitations"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var list []invitationJSON
-	if err := decode(raw, &list, "invitation list"); err != nil {
-		return err
-	}
-	return f.invitationTable(list)
+	return getShow(ctx, f, c, communityPath(pos[0], "invitations"), nil, output, "invitation list", f.invitationTable)
 }
 
 func (f *fedCLI) communityRevokeInvite(ctx context.Context, args []string) error {
-	fs, cf := f.flags("community revoke-invite", "COMMUNITY INVITATION-ID")
-	pos, err := parseFlags(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "COMMUNITY", "INVITATION-ID"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
-	if err != nil {
-		return err
-	}
-	if _, err := call(ctx, c, "DELETE", communityPath(pos[0], "invitations", url.PathEscape(pos[1])), nil, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(f.stdout, "revoked invitation %s to %s\n", pos[1], pos[0])
-	return nil
+	return f.simple(ctx, args, "community revoke-invite", "COMMUNITY INVITATION-ID", []string{"COMMUNITY", "INVITATION-ID"},
+		func(p []string) (string, string) {
+			return "DELETE", communityPath(p[0], "invitations", url.PathEscape(p[1]))
+		},
+		func(p []string) string { return "revoked invitation " + p[1] + " to " + p[0] })
 }
 
 func (f *fedCLI) communityMembers(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community members", "COMMUNITY [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, c, err := f.parseConnect(fs, cf, args, "COMMUNITY")
 	if err != nil {
 		return err
 	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
-	if err != nil {
-		return err
-	}
-	raw, err := call(ctx, c, "GET", communityPath(pos[0], "members"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var list []memberJSON
-	if err := decode(raw, &list, "member list"); err != nil {
-		return err
-	}
-	return f.memberTable(list)
+	return getShow(ctx, f, c, communityPath(pos[0], "members"), nil, output, "member list", f.memberTable)
 }
 
 func (f *fedCLI) communityConfirm(ctx context.Context, args []string) error {
 	fs, cf := f.flags("community confirm", "COMMUNITY TENANT [-o json|table]\n\n"+
 		"TENANT is the tenant id or its name. No data flows to a tenant before\nits owner confirms it.")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "COMMUNITY", "TENANT"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	pos, c, err := f.parseConnect(fs, cf, args, "COMMUNITY", "TENANT")
 	if err != nil {
 		return err
 	}
@@ -419,14 +320,7 @@ func (f *fedCLI) communityConfirm(ctx context.Context, args []string) error {
 func (f *fedCLI) simple(ctx context.Context, args []string, name, synopsis string, names []string,
 	req func(pos []string) (method, path string), done func(pos []string) string) error {
 	fs, cf := f.flags(name, synopsis)
-	pos, err := parseFlags(fs, args, len(names), len(names))
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, names...); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	pos, c, err := f.parseConnect(fs, cf, args, names...)
 	if err != nil {
 		return err
 	}
@@ -479,14 +373,7 @@ func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
 	search := fs.String("search", "", "only streams whose name, unit or description contains this")
 	labels := addLabelSelectFlag(fs) // stream.go
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "COMMUNITY"); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	pos, c, err := f.parseConnect(fs, cf, args, "COMMUNITY")
 	if err != nil {
 		return err
 	}
@@ -495,18 +382,7 @@ func (f *fedCLI) communityCatalog(ctx context.Context, args []string) error {
 	if *search != "" {
 		q.Set("search", *search)
 	}
-	raw, err := call(ctx, c, "GET", communityPath(pos[0], "catalog"), q, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var list []catalogEntryJSON
-	if err := decode(raw, &list, "catalog"); err != nil {
-		return err
-	}
-	return f.catalogTable(list)
+	return getShow(ctx, f, c, communityPath(pos[0], "catalog"), q, output, "catalog", f.catalogTable)
 }
 
 // catalogTable prints a community's or a connection's catalog.

@@ -78,43 +78,31 @@ func (f *fedCLI) connectionList(ctx context.Context, args []string) error {
 		views[v] = fs.Bool(v, false, "only the "+v+" connections")
 	}
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := f.connect(cf)
+	_, c, err := f.parseConnect(fs, cf, args)
 	if err != nil {
 		return err
 	}
-	raw, err := call(ctx, c, "GET", "/api/v1/connections", nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var lists map[string][]connectionJSON
-	if err := decode(raw, &lists, "connections"); err != nil {
-		return err
-	}
-	any := false
-	for _, v := range views {
-		any = any || *v
-	}
-	tw := f.table("VIEW\tFROM\tTO\tSTATUS\tACCESS\tCOMMENT\tREVIEW")
-	for _, v := range []string{"paired", "incoming", "outgoing", "rejected"} {
-		if any && !*views[v] {
-			continue
+	return getShow(ctx, f, c, "/api/v1/connections", nil, output, "connections", func(lists map[string][]connectionJSON) error {
+		any := false
+		for _, v := range views {
+			any = any || *v
 		}
-		for _, cn := range lists[v] {
-			status := cn.Status
-			if cn.Auto {
-				status += " (mutual)"
+		tw := f.table("VIEW\tFROM\tTO\tSTATUS\tACCESS\tCOMMENT\tREVIEW")
+		for _, v := range []string{"paired", "incoming", "outgoing", "rejected"} {
+			if any && !*views[v] {
+				continue
 			}
-			tw.Write([]byte(strings.Join([]string{v, first(cn.FromName, cn.From), first(cn.ToName, cn.To), status,
-				dash(cn.Access), dash(cn.Comment), dash(cn.Review)}, "\t") + "\n"))
+			for _, cn := range lists[v] {
+				status := cn.Status
+				if cn.Auto {
+					status += " (mutual)"
+				}
+				tw.Write([]byte(strings.Join([]string{v, first(cn.FromName, cn.From), first(cn.ToName, cn.To), status,
+					dash(cn.Access), dash(cn.Comment), dash(cn.Review)}, "\t") + "\n"))
+			}
 		}
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func (f *fedCLI) connectionReview(ctx context.Context, args []string) error {
@@ -183,18 +171,7 @@ func (f *fedCLI) connectionCatalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := call(ctx, c, "GET", connectionPath(pos[0], "catalog"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var list []catalogEntryJSON
-	if err := decode(raw, &list, "catalog"); err != nil {
-		return err
-	}
-	return f.catalogTable(list)
+	return getShow(ctx, f, c, connectionPath(pos[0], "catalog"), nil, output, "catalog", f.catalogTable)
 }
 
 func (f *fedCLI) connectionRead(ctx context.Context, args []string) error {

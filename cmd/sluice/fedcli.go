@@ -68,9 +68,9 @@ func (f *fedCLI) cliCommands() map[string]command {
 // flags makes a verb's flag set with the client flags; usage and flag
 // errors go to f.stderr.
 func (f *fedCLI) flags(name, synopsis string) (*flag.FlagSet, clientFlags) {
-	fs := newFlags(name, synopsis)
+	fs, cf := newClientFlags(name, synopsis)
 	fs.SetOutput(f.stderr)
-	return fs, addClientFlags(fs)
+	return fs, cf
 }
 
 func (f *fedCLI) connect(cf clientFlags) (*api.Client, error) {
@@ -78,6 +78,33 @@ func (f *fedCLI) connect(cf clientFlags) (*api.Client, error) {
 		return f.client, nil
 	}
 	return cf.client()
+}
+
+// parseNamed parses a verb's flags and exactly the positional arguments
+// names, none of which may be empty.
+func parseNamed(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := parseFlags(fs, args, len(names), len(names))
+	if err != nil {
+		return nil, err
+	}
+	if err := nonEmpty(pos, names...); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+// parseConnect is parseNamed, then connect: a usage mistake is reported
+// before any attempt to reach the agent.
+func (f *fedCLI) parseConnect(fs *flag.FlagSet, cf clientFlags, args []string, names ...string) ([]string, *api.Client, error) {
+	pos, err := parseNamed(fs, args, names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := f.connect(cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, c, nil
 }
 
 // verbError is the error of one verb, e.g. "community read".
@@ -221,6 +248,30 @@ func decode(raw json.RawMessage, out any, what string) error {
 		return fmt.Errorf("decode %s: %w", what, err)
 	}
 	return nil
+}
+
+// printAnswer prints the agent's answer: with -o json as the agent
+// sent it (every field, also those this CLI does not know yet), else
+// decoded into a T (what names it in errors) by show. It takes f as an
+// argument because a method cannot have a type parameter.
+func printAnswer[T any](f *fedCLI, raw json.RawMessage, output *outputFlag, what string, show func(T) error) error {
+	if output.json() {
+		return printRaw(f.stdout, raw)
+	}
+	var v T
+	if err := decode(raw, &v, what); err != nil {
+		return err
+	}
+	return show(v)
+}
+
+// getShow GETs path and prints the answer as printAnswer does.
+func getShow[T any](ctx context.Context, f *fedCLI, c *api.Client, path string, q url.Values, output *outputFlag, what string, show func(T) error) error {
+	raw, err := call(ctx, c, "GET", path, q, nil)
+	if err != nil {
+		return err
+	}
+	return printAnswer(f, raw, output, what, show)
 }
 
 // printRaw prints a JSON answer indented.

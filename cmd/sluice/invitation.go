@@ -66,16 +66,11 @@ func (f *fedCLI) invitationAccept(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if output.json() {
-		return printRaw(f.stdout, raw)
-	}
-	var a acceptAnswer
-	if err := decode(raw, &a, "acceptance"); err != nil {
-		return err
-	}
-	fmt.Fprintf(f.stdout, "accepted: joined community %s (id %s) owned by %s\n", first(a.Name, a.Community), a.Community, dash(a.Owner))
-	fmt.Fprintln(f.stderr, "the owner must confirm you before data flows; check with: sluice community show "+shellQuote(first(a.Name, a.Community)))
-	return nil
+	return printAnswer(f, raw, output, "acceptance", func(a acceptAnswer) error {
+		fmt.Fprintf(f.stdout, "accepted: joined community %s (id %s) owned by %s\n", first(a.Name, a.Community), a.Community, dash(a.Owner))
+		fmt.Fprintln(f.stderr, "the owner must confirm you before data flows; check with: sluice community show "+shellQuote(first(a.Name, a.Community)))
+		return nil
+	})
 }
 
 func (f *fedCLI) invitationDecline(ctx context.Context, args []string) error {

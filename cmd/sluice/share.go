@@ -19,11 +19,8 @@ func (f *fedCLI) runShare(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "the share ends by itself at this time")
 	minInterval := fs.String("min-interval", "", "partners get summaries no finer than this (e.g. 1m) and no raw points")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, err := parseNamed(fs, args, "STREAM")
 	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "STREAM"); err != nil {
 		return err
 	}
 	if (strings.TrimSpace(*community) == "") == (strings.TrimSpace(*connection) == "") {
@@ -82,11 +79,8 @@ func (f *fedCLI) runUnshare(ctx context.Context, args []string) error {
 		"Stops sharing a stream: partners lose it and its history at once.")
 	community := fs.String("community", "", "the community to stop sharing into: name or id")
 	connection := fs.String("connection", "", "or: the tenant of the connection to stop sharing with")
-	pos, err := parseFlags(fs, args, 1, 1)
+	pos, err := parseNamed(fs, args, "STREAM")
 	if err != nil {
-		return err
-	}
-	if err := nonEmpty(pos, "STREAM"); err != nil {
 		return err
 	}
 	if (strings.TrimSpace(*community) == "") == (strings.TrimSpace(*connection) == "") {

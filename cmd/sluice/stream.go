@@ -36,6 +36,27 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 	}
 }
 
+// newClientFlags makes the flag set of a verb that talks to an agent.
+func newClientFlags(name, synopsis string) (*flag.FlagSet, clientFlags) {
+	fs := newFlags(name, synopsis)
+	return fs, addClientFlags(fs)
+}
+
+// parseClient parses a verb's flags and exactly n positional arguments,
+// then makes the agent's client: a usage mistake is reported before the
+// address and token are looked for.
+func parseClient(fs *flag.FlagSet, cf clientFlags, args []string, n int) ([]string, *api.Client, error) {
+	pos, err := parseFlags(fs, args, n, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, c, nil
+}
+
 // client resolves the agent's address and token the way the design says:
 // flag, then environment, then the agent's data dir.
 func (f clientFlags) client() (*api.Client, error) {
@@ -168,15 +189,11 @@ func fmtLabels(ls map[string]string) string {
 }
 
 func streamList(ctx context.Context, args []string) error {
-	fs := newFlags("stream list", "[--prefix P] [--label key=value]... [-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream list", "[--prefix P] [--label key=value]... [-o json|table]")
 	prefix := fs.String("prefix", "", "only streams whose name starts with this")
 	labels := addLabelSelectFlag(fs)
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -207,14 +224,9 @@ func streamList(ctx context.Context, args []string) error {
 }
 
 func streamShow(ctx context.Context, args []string) error {
-	fs := newFlags("stream show", "NAME [-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream show", "NAME [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -249,19 +261,14 @@ func printStream(w io.Writer, s api.StreamJSON) error {
 }
 
 func streamCreate(ctx context.Context, args []string) error {
-	fs := newFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D] [--label key=value]... [-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream create", "NAME [--kind float|int|bool|string] [--unit U] [--description D] [--label key=value]... [-o json|table]")
 	kind := fs.String("kind", "float", "value kind: float, int, bool or string")
 	unit := fs.String("unit", "", "unit of measure, e.g. degC")
 	desc := fs.String("description", "", "what the stream measures")
 	labels := &labelFlag{needsValue: true}
 	fs.Var(labels, "label", "a label of the stream, key=value, e.g. site=plant1 (repeat for more)")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -289,20 +296,21 @@ func streamCreate(ctx context.Context, args []string) error {
 }
 
 func streamDelete(ctx context.Context, args []string) error {
-	fs := newFlags("stream delete", "NAME")
-	cf := addClientFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+	return deleteNamed(ctx, args, "stream delete", "NAME", func(name string) string { return api.StreamPath(name, "") }, "deleted")
+}
+
+// deleteNamed runs a verb that deletes the one thing its argument names,
+// at the API path path gives, and says done and the name.
+func deleteNamed(ctx context.Context, args []string, verb, synopsis string, path func(arg string) string, done string) error {
+	fs, cf := newClientFlags(verb, synopsis)
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
-	c, err := cf.client()
-	if err != nil {
+	if err := c.JSON(ctx, "DELETE", path(pos[0]), nil, nil, nil); err != nil {
 		return err
 	}
-	if err := c.JSON(ctx, "DELETE", api.StreamPath(pos[0], ""), nil, nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("deleted %s\n", pos[0])
+	fmt.Printf("%s %s\n", done, pos[0])
 	return nil
 }
 
@@ -312,8 +320,7 @@ func streamDelete(ctx context.Context, args []string) error {
 // instant the command started at (or --now), and sent as RFC 3339: the
 // agent would resolve each batch against its own now.
 func streamWrite(ctx context.Context, args []string) error {
-	fs := newFlags("stream write", "NAME [--create] [--now T] < points.csv")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream write", "NAME [--create] [--now T] < points.csv")
 	create := fs.Bool("create", false, "create the stream if it does not exist")
 	kind := fs.String("kind", "", "kind of a created stream (default: from the first value)")
 	unit := fs.String("unit", "", "unit of a created stream")
@@ -445,15 +452,10 @@ func (r readFlags) query() url.Values {
 }
 
 func streamRead(ctx context.Context, args []string) error {
-	fs := newFlags("stream read", "NAME [--start -1h] [--end now] [--format csv|json] [--limit N]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream read", "NAME [--start -1h] [--end now] [--format csv|json] [--limit N]")
 	rf := addReadFlags(fs, "-1h")
 	limit := fs.Int("limit", 0, "at most this many points (0: the whole window)")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -465,14 +467,9 @@ func streamRead(ctx context.Context, args []string) error {
 }
 
 func streamLatest(ctx context.Context, args []string) error {
-	fs := newFlags("stream latest", "NAME [--format csv|json]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream latest", "NAME [--format csv|json]")
 	rf := addReadFlags(fs, "-1h")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -499,17 +496,12 @@ func (g gridFlags) set(q url.Values) {
 }
 
 func streamInterpolated(ctx context.Context, args []string) error {
-	fs := newFlags("stream interpolated", "NAME --start T --end T (--interval D [--align epoch|start] [--offset D] | --count N)")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream interpolated", "NAME --start T --end T (--interval D [--align epoch|start] [--offset D] | --count N)")
 	rf := addReadFlags(fs, "-1h")
 	interval := fs.String("interval", "", "one value every interval, e.g. 1m, on whole intervals (see --align)")
 	count := fs.Int("count", 0, "or this many values from start to end")
 	gf := addGridFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -525,16 +517,11 @@ func streamInterpolated(ctx context.Context, args []string) error {
 }
 
 func streamSummaries(ctx context.Context, args []string) error {
-	fs := newFlags("stream summaries", "NAME --start T --end T --interval D [--align epoch|start] [--offset D]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("stream summaries", "NAME --start T --end T --interval D [--align epoch|start] [--offset D]")
 	rf := addReadFlags(fs, "-24h")
 	interval := fs.String("interval", "1h", "summary interval, e.g. 1m; intervals are whole (see --align), the last is cut at --end")
 	gf := addGridFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -562,13 +549,9 @@ func copyAnswer(ctx context.Context, c *api.Client, path string, q url.Values) e
 }
 
 func runStatus(ctx context.Context, args []string) error {
-	fs := newFlags("status", "[-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("status", "[-o json|table]")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}

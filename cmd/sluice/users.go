@@ -111,8 +111,7 @@ func roleReq(role string, prefixes []string) map[string]any {
 }
 
 func userAdd(ctx context.Context, args []string) error {
-	fs := newFlags("user add", "NAME [--role ROLE [--prefix P]...] [--password-stdin | --no-password]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user add", "NAME [--role ROLE [--prefix P]...] [--password-stdin | --no-password]")
 	role := fs.String("role", "", "a tenant-wide role to give at once ("+roleNames+")")
 	prefixes := addPrefixFlag(fs)
 	stdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
@@ -176,13 +175,9 @@ func joinRoles(rs []userRole) string {
 }
 
 func userList(ctx context.Context, args []string) error {
-	fs := newFlags("user list", "[-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user list", "[-o json|table]")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -260,14 +255,9 @@ func printTokens(w io.Writer, ts []apiToken) error {
 }
 
 func userShow(ctx context.Context, args []string) error {
-	fs := newFlags("user show", "NAME [-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user show", "NAME [-o json|table]")
 	output := addOutputFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -339,32 +329,13 @@ func userShow(ctx context.Context, args []string) error {
 }
 
 func userRemove(ctx context.Context, args []string) error {
-	fs := newFlags("user remove", "NAME")
-	cf := addClientFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if err := c.JSON(ctx, "DELETE", "/api/v1/users/"+url.PathEscape(pos[0]), nil, nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("removed user %s\n", pos[0])
-	return nil
+	return deleteNamed(ctx, args, "user remove", "NAME", func(name string) string { return "/api/v1/users/" + url.PathEscape(name) }, "removed user")
 }
 
 func userPasswd(ctx context.Context, args []string) error {
-	fs := newFlags("user passwd", "NAME [--password-stdin]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user passwd", "NAME [--password-stdin]")
 	stdin := fs.Bool("password-stdin", false, "read the new password from the first line of stdin")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 1)
 	if err != nil {
 		return err
 	}
@@ -380,8 +351,7 @@ func userPasswd(ctx context.Context, args []string) error {
 }
 
 func userGrant(ctx context.Context, args []string) error {
-	fs := newFlags("user grant", "NAME ROLE [--community C] [--prefix P]...")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user grant", "NAME ROLE [--community C] [--prefix P]...")
 	community := fs.String("community", "", "give the role in this community only (name or id)")
 	prefixes := addPrefixFlag(fs)
 	pos, err := parseFlags(fs, args, 2, 2)
@@ -415,15 +385,10 @@ func userGrant(ctx context.Context, args []string) error {
 }
 
 func userRevoke(ctx context.Context, args []string) error {
-	fs := newFlags("user revoke", "NAME ROLE [--community C] [--prefix P]...")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("user revoke", "NAME ROLE [--community C] [--prefix P]...")
 	community := fs.String("community", "", "take the role in this community (name or id)")
 	prefixes := addPrefixFlag(fs)
-	pos, err := parseFlags(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	pos, c, err := parseClient(fs, cf, args, 2)
 	if err != nil {
 		return err
 	}
@@ -451,8 +416,7 @@ func userRevoke(ctx context.Context, args []string) error {
 }
 
 func tokenCreate(ctx context.Context, args []string) error {
-	fs := newFlags("token create", "[--label L] [--ttl 90d] [--user NAME | --name NAME --role ROLE [--prefix P]...]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("token create", "[--label L] [--ttl 90d] [--user NAME | --name NAME --role ROLE [--prefix P]...]")
 	label := fs.String("label", "", "what the token is for (default: the --name)")
 	ttl := fs.String("ttl", "", "how long it is valid (default 90d, at most 366d)")
 	user := fs.String("user", "", "a token for this existing user (a tenant admin's to make), e.g. to rotate a device's token")
@@ -514,14 +478,10 @@ func tokenCreate(ctx context.Context, args []string) error {
 }
 
 func tokenList(ctx context.Context, args []string) error {
-	fs := newFlags("token list", "[--user NAME] [-o json|table]")
-	cf := addClientFlags(fs)
+	fs, cf := newClientFlags("token list", "[--user NAME] [-o json|table]")
 	user := fs.String("user", "", "list this user's tokens instead of yours (a tenant admin's to see)")
 	output := addOutputFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	_, c, err := parseClient(fs, cf, args, 0)
 	if err != nil {
 		return err
 	}
@@ -544,21 +504,7 @@ func tokenList(ctx context.Context, args []string) error {
 }
 
 func tokenRevoke(ctx context.Context, args []string) error {
-	fs := newFlags("token revoke", "ID")
-	cf := addClientFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	if err := c.JSON(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(pos[0]), nil, nil, nil); err != nil {
-		return err
-	}
-	fmt.Printf("revoked token %s\n", pos[0])
-	return nil
+	return deleteNamed(ctx, args, "token revoke", "ID", func(id string) string { return "/api/v1/tokens/" + url.PathEscape(id) }, "revoked token")
 }
 
 // loginFile keeps the tokens `sluice login` obtained, per agent address.
