@@ -224,11 +224,12 @@ func (e *Refusal) Error() string { return e.Msg }
 // already let through (a data view's export reads each of its streams
 // through the API, as its caller): pattern's row, its path values from
 // value, as if the caller had sent that request itself. The caller is the
-// Access in ctx and is never authenticated again; only GET rows without
-// step-up pass. It returns ctx with the Access for that row.
+// Access in ctx, granted by a gate of the same directory, and is never
+// authenticated again; only GET rows without step-up pass. It returns ctx
+// with the Access for that row.
 func (g *Gate) Allow(ctx context.Context, pattern string, value func(string) string) (context.Context, error) {
 	outer, ok := ctx.Value(accessKey{}).(*Access)
-	if !ok || outer == nil || outer.Principal.User == "" {
+	if !ok || outer == nil || outer.Principal.User == "" || outer.Principal.dir != g.dir {
 		return ctx, &Refusal{http.StatusUnauthorized, "unauthenticated", ErrUnauthenticated.Error()}
 	}
 	rt, ok := Lookup(pattern)

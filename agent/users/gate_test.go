@@ -260,4 +260,16 @@ func TestGateAllow(t *testing.T) {
 			t.Errorf("%s %s: access %+v", tc.who, tc.pattern, acc)
 		}
 	}
+	// Another directory's gate does not take this one's caller.
+	other := NewGate(openDir(t, t.TempDir(), f.c), resolver)
+	var err error
+	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err = other.Allow(r.Context(), "GET /api/v1/streams/{name}", vals(""))
+	})
+	r := httptest.NewRequest("GET", "/api/v1/whoami", nil)
+	r.Header.Set("Authorization", "Bearer "+f.tokens["ta"])
+	apiMux(f.d, outer, resolver).ServeHTTP(httptest.NewRecorder(), r)
+	if ref := (*Refusal)(nil); !errors.As(err, &ref) || ref.Code != 401 {
+		t.Errorf("another directory's caller: %v, want 401", err)
+	}
 }
