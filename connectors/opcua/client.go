@@ -66,8 +66,7 @@ func (s *Source) dialGopcua(ctx context.Context) (c uaClient, err error) {
 			c, err = nil, fmt.Errorf("opc ua client failed: %v", r)
 		}
 	}()
-	timeout := s.cfg.DialTimeout + 2*s.cfg.RequestTimeout
-	dctx, cancel := context.WithTimeout(ctx, timeout)
+	dctx, cancel := dialContext(ctx, s.cfg.DialTimeout+2*s.cfg.RequestTimeout)
 	defer cancel()
 	eps, err := opcua.GetEndpoints(dctx, s.cfg.Endpoint,
 		opcua.DialTimeout(s.cfg.DialTimeout), opcua.RequestTimeout(s.cfg.RequestTimeout))
@@ -150,6 +149,31 @@ func (s *Source) dialGopcua(ctx context.Context) (c uaClient, err error) {
 			policyName(ep.SecurityPolicyURI), ep.SecurityMode, err)}
 	}
 	return cl, nil
+}
+
+// dialGrace is how long a stop lets a connection attempt in flight go on
+// before it is cancelled. gopcua v0.8.0 (the latest release) leaks a
+// goroutine when the opening of a secure channel is cancelled just as the
+// server's answer arrives: the channel's dispatcher takes the answer and
+// waits for an opener that has given up, and Dial never closes the
+// channel it abandoned. An open takes milliseconds, so the grace lets it
+// finish, and the source then closes the client as usual.
+const dialGrace = time.Second
+
+// dialContext is the context of one connection attempt: it ends after
+// timeout, or dialGrace after ctx ends.
+func dialContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(dialGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-dctx.Done():
+		}
+	})
+	return dctx, func() { stop(); cancel() }
 }
 
 // connectError is a failed connection attempt, with the metric reason.
