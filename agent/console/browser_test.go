@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -577,11 +576,11 @@ var readyRE = regexp.MustCompile(`msg="agent ready" api=(\S+)`)
 // more top-level keys of its config.
 func startAgent(t *testing.T, bin, tenant string, extraYAML ...string) *agent {
 	t.Helper()
-	ports := freePorts(t, 2)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "agent.yaml")
-	yaml := fmt.Sprintf("tenant: {name: %s}\nfederation: {listen: 127.0.0.1:%d, gossip: 127.0.0.1:%d, advertise: 127.0.0.1}\n", tenant, ports[0], ports[1])
+	// Port 0: the agent binds and advertises free ports itself.
+	yaml := fmt.Sprintf("tenant: {name: %s}\nfederation: {listen: 127.0.0.1:0, gossip: 127.0.0.1:0, advertise: 127.0.0.1}\n", tenant)
 	for _, y := range extraYAML {
 		yaml += y + "\n"
 	}
@@ -632,37 +631,6 @@ func startAgent(t *testing.T, bin, tenant string, extraYAML ...string) *agent {
 	}
 	a.token = strings.TrimSpace(string(tok))
 	return a
-}
-
-// freePorts finds loopback ports free for both TCP and UDP (gossip uses
-// both on one port).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100 {
-			t.Fatal("no free loopback ports")
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			l.Close()
-			continue
-		}
-		held = append(held, l, u)
-		ports = append(ports, port)
-	}
-	return ports
 }
 
 func (a *agent) call(method, path, ctype, body string) string {

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -444,31 +446,37 @@ func (a *demoAgent) stop() error {
 }
 
 // freeLoopbackPorts finds n distinct ports free on 127.0.0.1 for both TCP
-// and UDP (gossip uses both). They are released before return, so another
-// process could take one meanwhile; that is fine for a demo and tests.
+// and UDP (gossip uses both), for agents started next. They are released
+// before return, so they are taken from below the kernel's ephemeral
+// range: a port the kernel hands out for ":0" could be taken meanwhile as
+// the source port of any outgoing connection on the machine.
 func freeLoopbackPorts(n int) ([]int, error) {
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	lo, hi := 32768, 0
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &lo, &hi)
+	}
+	if lo <= 11000 {
+		lo = 32768
+	}
 	var ports []int
 	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100 {
+		if tries > 200 {
 			return nil, errors.New("cannot find free loopback ports")
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			l.Close()
+		port := 10000 + rand.IntN(lo-10000)
+		if slices.Contains(ports, port) {
 			continue
 		}
-		held = append(held, l, u)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
 		ports = append(ports, port)
 	}
 	return ports, nil

@@ -23,12 +23,7 @@ func Mosquitto(t testing.TB, persistent bool) string {
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := FreePort(t, false)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n", port)
 	if persistent {

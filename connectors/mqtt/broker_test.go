@@ -74,12 +74,7 @@ func mosquittoBin(t testing.TB) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return connectortest.FreePort(t, false)
 }
 
 // newMosquitto prepares a broker; add config to m.conf, then call start.
