@@ -145,7 +145,8 @@ func (s *Server) ServeRead(w http.ResponseWriter, r *http.Request, q federation.
 }
 
 // query runs q on the store, within [q.Lo, q.Hi): points for window,
-// latest and interpolated reads (to be closed), summaries otherwise.
+// latest and interpolated reads (never nil; to be closed), summaries
+// otherwise (and nil points).
 func (s *Server) query(ctx context.Context, q federation.ReadQuery) (pointSource, []store.Summary, error) {
 	b := store.Bounds{Floor: q.Lo, Ceil: q.Hi}
 	switch q.Kind {
@@ -190,9 +191,6 @@ func (s *Server) query(ctx context.Context, q federation.ReadQuery) (pointSource
 		sums, err := s.opts.Store.Summaries(ctx, q.Stream, start, q.End, int64(q.Interval), b)
 		if err != nil {
 			return nil, nil, err
-		}
-		if sums == nil {
-			sums = []store.Summary{} // not nil: nil points mean summaries
 		}
 		return nil, sums, nil
 	}
