@@ -72,14 +72,9 @@ func mosquittoBin(t testing.TB) string {
 	return ""
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	return connectortest.FreePort(t, false)
-}
-
 // newMosquitto prepares a broker; add config to m.conf, then call start.
 func newMosquitto(t testing.TB) *mosquitto {
-	m := &mosquitto{t: t, dir: t.TempDir(), port: freePort(t)}
+	m := &mosquitto{t: t, dir: t.TempDir(), port: connectortest.FreePort(t, false)}
 	t.Cleanup(func() {
 		m.stop(syscall.SIGTERM)
 		if t.Failed() {

@@ -144,7 +144,7 @@ func TestMosquittoTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	testPKI(t, pki)
-	tlsPort := freePort(t)
+	tlsPort := connectortest.FreePort(t, false)
 	b.conf = fmt.Sprintf("listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server-key.pem\nrequire_certificate true\n",
 		tlsPort, pki, pki, pki)
 	b.start()

@@ -20,7 +20,7 @@ import (
 // so the source must split them.
 func startGopcuaServer(t *testing.T) (*server.Server, *server.NodeNameSpace, string) {
 	t.Helper()
-	port := freePort(t)
+	port := connectortest.FreePort(t, false)
 	s := server.New(
 		server.EndPoint("127.0.0.1", port),
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),

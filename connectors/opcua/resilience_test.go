@@ -17,7 +17,7 @@ import (
 // quality BadCommunicationError when the loss was noticed, then a point
 // read right after the reconnection.
 func TestServerKilledAndRestarted(t *testing.T) {
-	port := freePort(t)
+	port := connectortest.FreePort(t, false)
 	endpoint := fmt.Sprintf("opc.tcp://127.0.0.1:%d/sluice", port)
 	sink := connectortest.NewSink(t, connectortest.Options{})
 	r := runSource(t, "restart", testConfig(endpoint, noSecurity, `

@@ -75,11 +75,6 @@ func nodeBin(t testing.TB) string {
 	return p
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	return connectortest.FreePort(t, false)
-}
-
 // nodeOpts are the server's options (see server.js).
 type nodeOpts struct {
 	Port      int               `json:"port"`
@@ -121,7 +116,7 @@ var allPolicies = []string{"None", "Basic128Rsa15", "Basic256", "Basic256Sha256"
 func startNodeServer(t testing.TB, opts nodeOpts) *nodeServer {
 	t.Helper()
 	if opts.Port == 0 {
-		opts.Port = freePort(t)
+		opts.Port = connectortest.FreePort(t, false)
 	}
 	if opts.PKI == "" {
 		opts.PKI = filepath.Join(t.TempDir(), "server-pki")
